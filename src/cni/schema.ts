@@ -1,0 +1,50 @@
+import type * as z from 'zod/mini';
+import { CniError, ErrorCode } from './errors.js';
+
+type Issue = z.core.$ZodIssue;
+
+const valueAt = (root: unknown, path: readonly PropertyKey[]): unknown => {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+};
+
+// zod/mini ships no English messages (that is what keeps it small), so we word the common
+// issue kinds ourselves; refinements carry their own message.
+const describe = (issue: Issue): string => {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'is required' : `must be ${issue.expected === 'array' ? 'an array' : `a ${issue.expected}`}`;
+    case 'too_small':
+      return `must have at least ${String(issue.minimum)} ${issue.origin === 'array' ? 'entries' : ''}`.trim();
+    case 'too_big':
+      return `must be at most ${String(issue.maximum)}`;
+    case 'unrecognized_keys':
+      return `has unknown keys ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    case 'invalid_format':
+      return `is not a valid ${issue.format}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return issue.message && issue.message !== 'Invalid input' ? issue.message : 'is invalid';
+  }
+};
+
+// Validates a config section and, on failure, throws one CNI error naming the field (as a dotted
+// path from the config root) and the offending value, so the user can find it in the conflist.
+export const parseConfig = <S extends z.ZodMiniType>(
+  schema: S,
+  input: unknown,
+  { prefix = '', code = ErrorCode.InvalidNetworkConfig }: { prefix?: string; code?: number } = {},
+): z.infer<S> => {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data as z.infer<S>;
+  const issue = parsed.error.issues[0]!;
+  const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'config';
+  const value = issue.code === 'invalid_type' && issue.input === undefined ? undefined : valueAt(input, issue.path);
+  const shown = value === undefined ? '' : ` ${JSON.stringify(value)?.slice(0, 200)}`;
+  throw new CniError(code, `invalid ${field}${shown}: ${describe(issue)}`);
+};
