@@ -1,0 +1,66 @@
+// tasknet's only door to kernel networking: typed functions over iproute2's `ip`.
+// Convention: the object acted on first (name, spec or filter), the netns (`NetnsRef`) last;
+// link reads take a trailing `{ details }`. Every failure is an IpError with a `kind`.
+export { IpError, isExists, isNoNetns, isNotFound, classifyStderr, type IpErrorKind } from './errors.js';
+export {
+  parseCidr,
+  parseIp,
+  validateAlias,
+  validateIfName,
+  validateMac,
+  validateMtu,
+  validateNetnsName,
+  validateNetnsPath,
+  validateRouteTable,
+  validateSysctlKey,
+  validateToken,
+  validateUint,
+  type Cidr,
+  type IpFamily,
+} from './validate.js';
+export {
+  currentNetns,
+  ipCalls,
+  onIpCall,
+  NETNS_RUN_DIR,
+  type ExecOptions,
+  type ExecResult,
+  type NetnsRef,
+} from './run.js';
+export {
+  createBridge,
+  createVeth,
+  deleteLink,
+  findLinkByMac,
+  getLink,
+  listLinks,
+  setLink,
+  type BridgeSpec,
+  type Link,
+  type LinkChanges,
+  type LinkReadOptions,
+  type VethSpec,
+} from './link.js';
+export {
+  addAddress,
+  deleteAddress,
+  flushAddresses,
+  listAddresses,
+  type AddAddressOptions,
+  type Address,
+  type AddressFilter,
+} from './address.js';
+export {
+  addRoute,
+  deleteRoute,
+  listRoutes,
+  replaceRoute,
+  type Route,
+  type RouteFilter,
+  type RouteSpec,
+  type RouteType,
+} from './route.js';
+export { listNeighbours, type Neighbour, type NeighbourFilter } from './neighbour.js';
+export { createNetns, deleteNetns, execInNetns, isNetnsFile, listNetns, netnsExists } from './netns.js';
+export { readSysctl, writeSysctl } from './sysctl.js';
+export { batch, IpBatch } from './batch.js';

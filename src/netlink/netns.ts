@@ -1,0 +1,73 @@
+// Network namespaces: named ones under /var/run/netns, netns files given by a runtime, and
+// running a command inside either.
+import { readdir, statfs } from 'node:fs/promises';
+import { commandFailed } from './errors.js';
+import {
+  NETNS_RUN_DIR,
+  nsArgv,
+  runIp,
+  spawnCounted,
+  validateNetnsRef,
+  type ExecOptions,
+  type ExecResult,
+  type NetnsRef,
+} from './run.js';
+import { validateNetnsName } from './validate.js';
+
+/** statfs f_type of nsfs (include/uapi/linux/magic.h NSFS_MAGIC). */
+const NSFS_MAGIC = 0x6e736673;
+
+// Tests and the agent make named namespaces; a runtime's own netns arrive as paths instead.
+export async function createNetns(name: string): Promise<void> {
+  await runIp(['netns', 'add', validateNetnsName(name)], undefined);
+}
+
+// Unmounts and removes a named netns; its links go with it (veth peers elsewhere too).
+export async function deleteNetns(name: string): Promise<void> {
+  await runIp(['netns', 'del', validateNetnsName(name)], undefined);
+}
+
+// True iff the path is a live netns (an nsfs file), not a missing path or a leftover plain file.
+// CNI DEL gets the netns path from the runtime and must tell "already gone" from "still there".
+export async function isNetnsFile(path: string): Promise<boolean> {
+  try {
+    return (await statfs(path)).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+// A named netns exists iff its file under /var/run/netns is still an nsfs mount (no process spawned).
+export async function netnsExists(name: string): Promise<boolean> {
+  return isNetnsFile(`${NETNS_RUN_DIR}/${validateNetnsName(name)}`);
+}
+
+// The named namespaces, sorted; stale files left by a failed `ip netns add` are skipped.
+export async function listNetns(): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(NETNS_RUN_DIR);
+  } catch {
+    return [];
+  }
+  const live = await Promise.all(names.map(async (n) => ((await isNetnsFile(`${NETNS_RUN_DIR}/${n}`)) ? n : null)));
+  return live.filter((n): n is string => n !== null).sort();
+}
+
+// Runs any program inside a netns (containers join the pause netns this way, tests probe from
+// inside). Uses nsenter for names and paths: `ip netns exec` is slower and remounts /sys.
+// The program's own failure (or timeout) is returned in the result; failing to enter the netns throws.
+export async function execInNetns(
+  ns: NetnsRef,
+  file: string,
+  args: readonly string[] = [],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
+  validateNetnsRef(ns);
+  const argv = nsArgv(ns, [file, ...args]);
+  const r = await spawnCounted(argv, opts);
+  if (ns !== undefined && r.exitCode !== 0 && /^nsenter: (cannot open|reassociate)/.test(r.stderr)) {
+    throw commandFailed(argv, r.stderr, r.exitCode);
+  }
+  return r;
+}

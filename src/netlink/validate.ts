@@ -1,0 +1,133 @@
+// Input checks shared by every `ip` call and batch line. Anything that reaches `ip` passes one of
+// these first: argv cannot be shell-injected, but a token like "type" or "-n" can still change
+// what ip does, and a batch line is tokenized by ip itself (whitespace, quotes, '#' comments and
+// '\' continuations are special there).
+import { isIP } from 'node:net';
+import { invalidInput } from './errors.js';
+
+export type IpFamily = 4 | 6;
+
+export interface Cidr {
+  address: string;
+  prefixLen: number;
+  family: IpFamily;
+  /** `address/prefixLen`, as ip prints it. */
+  cidr: string;
+}
+
+// Whitespace, quotes, '#', '\' and control characters (newline, NUL, ...).
+const UNSAFE_TOKEN = /[\s"'#\\\x00-\x1f\x7f]/;
+
+// The last line of defence for batch lines: one token must stay one token in ip's tokenizer.
+export function validateToken(what: string, value: string): string {
+  if (typeof value !== 'string' || value === '') throw invalidInput(what, value, 'must be a non-empty string');
+  if (UNSAFE_TOKEN.test(value)) {
+    throw invalidInput(what, value, 'must not contain whitespace, quotes, "#", "\\" or control characters');
+  }
+  return value;
+}
+
+// A name that ip would read as an option or that the kernel would refuse.
+function validateName(what: string, value: string, maxBytes: number, extra: RegExp): string {
+  validateToken(what, value);
+  if (Buffer.byteLength(value) > maxBytes) throw invalidInput(what, value, `longer than ${maxBytes} bytes`);
+  if (value === '.' || value === '..') throw invalidInput(what, value, 'is "." or ".."');
+  if (value.startsWith('-')) throw invalidInput(what, value, 'must not start with "-"');
+  if (extra.test(value)) throw invalidInput(what, value, `must not contain ${extra.source.slice(1, -1)}`);
+  return value;
+}
+
+// Kernel rule (net/core/dev.c dev_valid_name): 1-15 bytes, no '/', ':' or whitespace, not '.'/'..'.
+export function validateIfName(name: string): string {
+  return validateName('interface name', name, 15, /[/:]/);
+}
+
+// Named netns live in /var/run/netns/NAME; iproute2 refuses '/' and '.'/'..' there too.
+export function validateNetnsName(name: string): string {
+  return validateName('netns name', name, 64, /[/]/);
+}
+
+// A netns given as a file (/proc/PID/ns/net, /var/run/netns/x) goes to nsenter or `netns PATH`.
+export function validateNetnsPath(path: string): string {
+  validateToken('netns path', path);
+  if (!path.startsWith('/')) throw invalidInput('netns path', path, 'must be absolute');
+  if (path.length > 4096) throw invalidInput('netns path', path, 'too long');
+  return path;
+}
+
+// A plain IP address (no prefix, no zone) and its family.
+export function parseIp(value: string): { address: string; family: IpFamily } {
+  validateToken('IP address', value);
+  const family = isIP(value);
+  if ((family !== 4 && family !== 6) || value.includes('%')) {
+    throw invalidInput('IP address', value, 'is not an IPv4 or IPv6 address');
+  }
+  return { address: value, family };
+}
+
+// ADDRESS/PREFIX with the prefix in range for the family (0-32 or 0-128).
+export function parseCidr(value: string): Cidr {
+  validateToken('CIDR', value);
+  const slash = value.indexOf('/');
+  if (slash < 0 || slash !== value.lastIndexOf('/')) throw invalidInput('CIDR', value, 'must be ADDRESS/PREFIX');
+  const prefix = value.slice(slash + 1);
+  const family = isIP(value.slice(0, slash));
+  if ((family !== 4 && family !== 6) || value.includes('%')) {
+    throw invalidInput('CIDR', value, 'is not an IPv4 or IPv6 address');
+  }
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
+    throw invalidInput('CIDR', value, `prefix length must be 0-${max}`);
+  }
+  const address = value.slice(0, slash);
+  const prefixLen = Number(prefix);
+  return { address, prefixLen, family, cidr: `${address}/${prefixLen}` };
+}
+
+// An Ethernet MAC as ip prints it (lower case); ENIs are found by MAC, so compare normalised.
+export function validateMac(mac: string): string {
+  if (typeof mac !== 'string' || !/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i.test(mac)) {
+    throw invalidInput('MAC address', mac, 'must be xx:xx:xx:xx:xx:xx');
+  }
+  return mac.toLowerCase();
+}
+
+// Integers go into argv as decimal text, so anything else (NaN, 1e3, "9x") is refused here.
+export function validateUint(what: string, value: number, min = 0, max = 0xffffffff): string {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidInput(what, value, `must be an integer ${min}-${max}`);
+  }
+  return String(value);
+}
+
+// MTU: ip and the kernel check the device's own range; we only make sure it is a number.
+export function validateMtu(mtu: number): string {
+  return validateUint('mtu', mtu, 68, 0x7fffffff);
+}
+
+// IFLA_IFALIAS is at most 255 bytes; spaces are refused so an alias is one batch token.
+export function validateAlias(alias: string): string {
+  validateToken('alias', alias);
+  if (Buffer.byteLength(alias) > 255) throw invalidInput('alias', alias, 'longer than 255 bytes');
+  return alias;
+}
+
+const TABLE_NAMES: Record<string, string> = { '253': 'default', '254': 'main', '255': 'local' };
+
+// A routing table as ip prints it: the well-known names, 'all', or a number 1-2^32-1.
+export function validateRouteTable(table: string | number): string {
+  const text = String(table);
+  if (['main', 'local', 'default', 'all'].includes(text)) return text;
+  if (!/^\d{1,10}$/.test(text) || Number(text) < 1 || Number(text) > 0xffffffff) {
+    throw invalidInput('route table', table, 'must be main, local, default, all or 1-4294967295');
+  }
+  return TABLE_NAMES[text] ?? text;
+}
+
+// sysctl keys are dotted (net.ipv4.ip_forward) or slashed (net/ipv4/conf/eth0.100/rp_filter).
+export function validateSysctlKey(key: string): string {
+  if (typeof key !== 'string' || !/^[a-z0-9_.\/-]+$/i.test(key) || key.includes('..') || /^[./]/.test(key)) {
+    throw invalidInput('sysctl key', key, 'must match [a-z0-9_./-]+ without ".." or a leading "." or "/"');
+  }
+  return key;
+}

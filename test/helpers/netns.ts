@@ -1,0 +1,93 @@
+// Throwaway network namespaces for tests. Tests never touch the machine's own netns: each one
+// makes uniquely named namespaces (tn-<random>) and removes them in teardown, also on failure;
+// deleting a netns destroys the links inside it. An exit hook catches what a crash leaves.
+// Deliberately plain execa, not src/netlink, so a bug under test cannot break the clean-up.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { execa } from 'execa';
+
+/** `{ skip: needsRoot }` on a test that changes kernel state: false when root, else the reason. */
+export const needsRoot: string | false = process.getuid?.() === 0 ? false : 'needs root (creates network namespaces)';
+
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+const liveNetns = new Set<string>();
+const livePids = new Set<number>();
+
+process.on('exit', () => {
+  for (const pid of livePids) killQuietly(pid);
+  for (const name of liveNetns) {
+    try {
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** A fresh unique netns name (not created). */
+export function netnsName(prefix = 'tn'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** [string, string] for 2, so destructured names are not `string | undefined`. */
+type Names<N extends number, R extends string[] = []> = R['length'] extends N ? R : Names<N, [...R, string]>;
+
+// Creates `count` namespaces, deleted when the test ends.
+export async function makeNetns<N extends 1 | 2 | 3 | 4>(t: Teardown, count: N, prefix = 'tn'): Promise<Names<N>> {
+  const names: string[] = [];
+  t.teardown(async () => {
+    for (const name of names) {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+      liveNetns.delete(name);
+    }
+  });
+  for (let i = 0; i < count; i++) {
+    const name = netnsName(prefix);
+    await execa('ip', ['netns', 'add', name]);
+    names.push(name);
+    liveNetns.add(name);
+  }
+  return names as Names<N>;
+}
+
+// One netns, for the common case.
+export async function withNetns(t: Teardown, prefix = 'tn'): Promise<string> {
+  const [name] = await makeNetns(t, 1, prefix);
+  return name;
+}
+
+// A process living in netns `name`, so the netns can be addressed as /proc/PID/ns/net the way a
+// container runtime hands it to a plugin. The process is killed in teardown.
+export async function netnsHolder(t: Teardown, name: string): Promise<string> {
+  const child = spawn('nsenter', [`--net=/var/run/netns/${name}`, 'sleep', '600'], { stdio: 'ignore' });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start a netns holder');
+  livePids.add(pid);
+  t.teardown(() => {
+    killQuietly(pid);
+    livePids.delete(pid);
+  });
+  // nsenter execs sleep in place; wait until the pid shows the target netns, not ours.
+  const want = statSync(`/var/run/netns/${name}`).ino;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (statSync(`/proc/${pid}/ns/net`).ino === want) return `/proc/${pid}/ns/net`;
+    } catch {
+      // not there yet
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`netns holder ${pid} never entered ${name}`);
+}
