@@ -18,7 +18,7 @@ export const parseNetConf = (
 ): NetConfObject => {
   const size = typeof stdin === 'string' ? Buffer.byteLength(stdin) : stdin.length;
   if (size > MAX_CONFIG_BYTES) {
-    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is ${size} bytes, more than the limit of ${MAX_CONFIG_BYTES}`);
+    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is larger than the limit of ${MAX_CONFIG_BYTES} bytes`);
   }
   let value: unknown;
   try {
@@ -30,7 +30,8 @@ export const parseNetConf = (
     throw new CniError(ErrorCode.DecodeFailure, 'network config must be a JSON object');
   }
   const conf = value as Record<string, unknown>;
-  const version = conf.cniVersion ?? '0.1.0';
+  // libcni's ConfigDecoder reads an absent, null or empty cniVersion alike, as 0.1.0.
+  const version = conf.cniVersion === undefined || conf.cniVersion === null || conf.cniVersion === '' ? '0.1.0' : conf.cniVersion;
   if (typeof version !== 'string') {
     throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cniVersion ${JSON.stringify(version)}: must be a string`);
   }

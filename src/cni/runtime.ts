@@ -5,6 +5,7 @@ import { formatCniArgs } from './args.js';
 import { findPlugin, readPluginOutput } from './delegate.js';
 import { validateContainerId, validateIfName, type Verb } from './env.js';
 import { CniError, ErrorCode } from './errors.js';
+import { attachmentKey } from './gc.js';
 import { execPlugin } from './exec.js';
 import { parseResult } from './result-parse.js';
 import { formatResult, type Result } from './result.js';
@@ -65,7 +66,8 @@ export const parseConflist = (text: string): NetworkConfigList => {
   const candidates = [...(list.cniVersions ?? []), ...(list.cniVersion ? [list.cniVersion] : [])]
     .filter(isSupportedVersion)
     .sort(compareVersions);
-  const cniVersion = candidates.at(-1);
+  // No version at all is 0.1.0, as libcni passes it on (plugins read an empty version so).
+  const cniVersion = list.cniVersion === undefined && list.cniVersions === undefined ? '0.1.0' : candidates.at(-1);
   if (!cniVersion) {
     throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI versions',
       `list asks for ${JSON.stringify(list.cniVersions ?? list.cniVersion ?? '')}, tasknet supports ${JSON.stringify(SUPPORTED_VERSIONS)}`);
@@ -193,7 +195,12 @@ export class CniRuntime {
   // is dropped and DEL goes on without prevResult, as libcni does (cni#1055).
   async del(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     this.validate(list, rt);
-    const cached = compareVersions(list.cniVersion, '0.4.0') >= 0 ? await this.cachedResult(list.name, rt) : undefined;
+    const cached = compareVersions(list.cniVersion, '0.4.0') >= 0
+      ? await this.cachedResult(list.name, rt).catch(async () => {
+        await rm(this.cachePath(list.name, rt), { force: true }); // valid JSON, but not a result
+        return undefined;
+      })
+      : undefined;
     for (const plugin of [...list.plugins].reverse()) {
       await this.invoke(plugin.type as string, 'DEL', list, pluginConfig(list, plugin, rt, cached), rt);
     }
@@ -221,21 +228,21 @@ export class CniRuntime {
     }
   }
 
-  // GC: without a valid set, libcni first DELs every cached attachment of the network; then every
-  // plugin gets the valid set under both key names. Errors are collected, not short-circuited.
+  // GC as libcni's GCNetworkList: first DEL every cached attachment of the network that is not in
+  // the valid set (no set: all of them), at any version; then, from 1.1.0, every plugin gets the
+  // valid set under both key names. Errors are collected, not short-circuited.
   async gc(list: NetworkConfigList, validAttachments?: readonly Attachment[]): Promise<void> {
-    if (compareVersions(list.cniVersion, '1.1.0') < 0 || list.disableGC) return;
+    if (list.disableGC) return;
     const errors: string[] = [];
-    let valid = validAttachments;
-    if (!valid) {
-      for (const entry of await this.cachedEntries(list.name)) {
-        await this.del(list, { containerId: entry.containerId, ifname: entry.ifName, netns: entry.netns, args: entry.cniArgs })
-          .catch((error: Error) => errors.push(error.message));
-      }
-      valid = [];
+    const valid = validAttachments ?? [];
+    const keep = new Set(valid.map((a) => attachmentKey(a.containerId, a.ifname)));
+    for (const entry of await this.cachedEntries(list.name)) {
+      if (keep.has(attachmentKey(entry.containerId, entry.ifName))) continue;
+      const rt = { containerId: entry.containerId, ifname: entry.ifName, netns: entry.netns, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs };
+      await this.del(list, rt).catch((error: Error) => errors.push(error.message));
     }
     const attachments = valid.map((a) => ({ containerID: a.containerId, ifname: a.ifname }));
-    for (const plugin of list.plugins) {
+    for (const plugin of compareVersions(list.cniVersion, '1.1.0') >= 0 ? list.plugins : []) {
       const stdin = JSON.parse(pluginConfig(list, plugin, {})) as Record<string, unknown>;
       stdin['cni.dev/valid-attachments'] = attachments;
       stdin['cni.dev/attachments'] = attachments;
@@ -257,7 +264,7 @@ export class CniRuntime {
     } catch {
       return [];
     }
-    const entries = await Promise.all(names.filter((n) => n.startsWith(`${network}-`))
+    const entries = await Promise.all(names.filter((n) => n.startsWith(`${network}-`) && !n.includes('.tmp-'))
       .map((n) => this.readCache(join(this.resultsDir, n))));
     return entries.filter((e): e is CacheEntry => e !== undefined && e.networkName === network);
   }
@@ -265,7 +272,7 @@ export class CniRuntime {
   private async readCache(path: string): Promise<CacheEntry | undefined> {
     try {
       const entry = JSON.parse(await readFile(path, 'utf8')) as CacheEntry;
-      if (entry.kind !== 'cniCacheV1' || typeof entry.result !== 'object') throw new Error('not a cache entry');
+      if (entry.kind !== 'cniCacheV1' || typeof entry.result !== 'object' || entry.result === null) throw new Error('not a cache entry');
       return entry;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') await rm(path, { force: true });

@@ -40,7 +40,9 @@ export const parseConfig = <S extends z.ZodMiniType>(
   input: unknown,
   { prefix = '', code = ErrorCode.InvalidNetworkConfig }: { prefix?: string; code?: number } = {},
 ): z.infer<S> => {
-  const parsed = schema.safeParse(input);
+  // reportInput: without it zod leaves issue.input unset, and a value of the wrong type would be
+  // reported as missing ("is required") with no value shown.
+  const parsed = schema.safeParse(input, { reportInput: true });
   if (parsed.success) return parsed.data as z.infer<S>;
   const issue = parsed.error.issues[0]!;
   const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'config';

@@ -160,7 +160,7 @@ export const pluginMain = async (def: PluginDefinition): Promise<void> => {
   if (flag === '--help' || flag === '-h' || !process.env.CNI_COMMAND) {
     // libcni's skel prints the about string when run by a human without CNI_COMMAND.
     process.stderr.write(`${def.about}\nCNI protocol versions supported: ${(def.supportedVersions ?? SUPPORTED_VERSIONS).join(', ')}\n`);
-    if (!process.env.CNI_COMMAND) return;
+    return;
   }
   let stdin: Buffer;
   try {
