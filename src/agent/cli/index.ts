@@ -1,4 +1,5 @@
 import { buildInfo } from '../../cni/build-info.js';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS } from '../../cni/version.js';
 import { CliError } from './errors.js';
 
 const USAGE = `usage: tasknet <command> [options]
@@ -19,6 +20,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.
 export const runCli = async (argv: string[]): Promise<number> => {
   const [name, ...rest] = argv;
+  // The ECS agent probes every binary in its plugin dir; tasknet answers like its plugins do.
+  if (process.env.CNI_COMMAND === 'VERSION') {
+    process.stdout.write(`${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+    return 0;
+  }
+  if (name === '--capabilities') {
+    process.stdout.write(`${JSON.stringify({ capabilities: ['awsvpc-network-mode'] })}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
