@@ -17,7 +17,10 @@ const valueAt = (root: unknown, path: readonly PropertyKey[]): unknown => {
 const describe = (issue: Issue): string => {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? 'is required' : `must be ${issue.expected === 'array' ? 'an array' : `a ${issue.expected}`}`;
+      {
+      const article: Record<string, string> = { array: 'an array', int: 'an integer', object: 'an object' };
+      return issue.input === undefined ? 'is required' : `must be ${article[issue.expected] ?? `a ${issue.expected}`}`;
+    }
     case 'too_small':
       return `must have at least ${String(issue.minimum)} ${issue.origin === 'array' ? 'entries' : ''}`.trim();
     case 'too_big':

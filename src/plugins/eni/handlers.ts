@@ -1,8 +1,267 @@
-import { CniError, ErrorCode } from '../../cni/errors.js';
-import type { PluginHandlers } from '../../cni/skel.js';
+import { stat } from 'node:fs/promises';
+import { CniError, ErrorCode, isCniError } from '../../cni/errors.js';
+import { failpoint } from '../../cni/failpoint.js';
+import { logger } from '../../cni/log.js';
+import { familyOf, type Result, type Route } from '../../cni/result.js';
+import { parseResult } from '../../cni/result-parse.js';
+import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
+import { compareVersions } from '../../cni/version.js';
+import {
+  batch, findLinkByMac, getLink, IpError, isExists, isNoNetns, listAddresses, listLinks, listRoutes,
+  NETNS_RUN_DIR, type Link, type NetnsRef,
+} from '../../netlink/index.js';
+import { netnsIfPresent, requireNetns } from '../common/netns.js';
+import { Rollback } from '../common/rollback.js';
+import { parseEniConfig, type EniConfig } from './config.js';
+import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
+import { giveBack, MOVE_LINE, moveIntoTask, parseAlias, restoreHostName } from './move.js';
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(ErrorCode.Plugin, 'ecs-eni: not implemented yet');
+export interface EniOptions {
+  // The netns the ENIs live in when no task holds them: the runtime's own (undefined) in
+  // production; a test's "host" namespace when the plugin runs in-process.
+  hostNs?: NetnsRef;
+}
+
+// Instance metadata (IMDS) over IPv4 and IPv6, blocked with blackhole routes when asked
+// (upstream ecs-eni PR #110 added the IPv6 one).
+export const METADATA_BLACKHOLES = ['169.254.169.254/32', 'fd00:ec2::254/128'] as const;
+
+const defaultRoute = (gw: string): Route => ({ dst: familyOf(gw) === 4 ? '0.0.0.0/0' : '::/0', gw });
+
+// A gateway outside every subnet of the ENI's addresses (e.g. a /32 address) is not reachable by
+// a connected route, so the kernel refuses the route unless told the gateway is on the link.
+const needsOnlink = (gw: string, addresses: string[]): boolean =>
+  !isLinkLocal(gw) && !addresses.some((a) => inSubnet(gw, a));
+
+// netlink failures are the plugin's (code 101), named with what was being done.
+const netlinkError = (what: string, error: unknown): unknown =>
+  error instanceof IpError ? new CniError(ErrorCode.Netlink, `${what}: ${error.message}`, undefined, { cause: error }) : error;
+
+// libcni refuses CNI_NETNS = the plugin's own netns (code 8): moving the ENI "into" the netns it
+// is in would only rename it in the host.
+const refuseHostNetns = async (netns: string, host: NetnsRef): Promise<void> => {
+  const hostPath = host === undefined ? '/proc/self/ns/net' : host.startsWith('/') ? host : `${NETNS_RUN_DIR}/${host}`;
+  const [a, b] = await Promise.all([stat(netns), stat(hostPath)]);
+  if (a.ino === b.ino && a.dev === b.dev) {
+    throw new CniError(ErrorCode.InvalidNetns, `plugin's netns and netns from CNI_NETNS (${netns}) should not be the same`);
+  }
 };
 
-export const handlers: PluginHandlers = { add: notYet, del: notYet, check: notYet };
+// A 0.1.0/0.2.0 result is one address per family and nothing else, and the skel refuses to print
+// one without addresses: refused before anything moves, or the runtime would see a failed ADD
+// that left the ENI in the task netns.
+const refuseUnreportable = (conf: EniConfig, cniVersion: string): void => {
+  if (conf.stayDown && compareVersions(cniVersion, '0.3.0') < 0) {
+    const field = conf.dialect === 'ecs-eni' ? 'stay-down' : 'opStateDown';
+    throw new CniError(ErrorCode.InvalidNetworkConfig,
+      `invalid ${field} true: ${field} needs cniVersion 0.3.0 or later (a ${cniVersion} result cannot report an interface without addresses)`);
+  }
+};
+
+// By name when the config names the link (vpc-eni eniName), else by MAC. On EC2 an ENI shows up
+// some time after it is attached, so "not there" is code 11: the runtime may try again.
+const findEni = async (conf: EniConfig, host: NetnsRef): Promise<Link> => {
+  if (conf.name) {
+    const link = await getLink(conf.name, host);
+    if (!link) {
+      throw new CniError(ErrorCode.TryAgainLater,
+        `ENI ${conf.name} not found in the host network namespace (not attached yet?); try again later`);
+    }
+    if (!link.mac) throw new CniError(ErrorCode.Plugin, `link ${conf.name} has no MAC address: not an ENI`);
+    if (conf.mac && link.mac.toLowerCase() !== conf.mac) {
+      throw new CniError(ErrorCode.Plugin, `link ${conf.name} has MAC ${link.mac}, not the configured ${conf.mac}`);
+    }
+    return link;
+  }
+  // A VLAN on an ENI shares its MAC; like vpc-eni, the shortest name (the parent) wins.
+  const [link] = (await listLinks(host))
+    .filter((l) => l.mac?.toLowerCase() === conf.mac)
+    .sort((x, y) => x.name.length - y.name.length || x.ifindex - y.ifindex);
+  if (!link) {
+    throw new CniError(ErrorCode.TryAgainLater,
+      `no link with MAC ${conf.mac} in the host network namespace: the ENI may not be attached yet; try again later`);
+  }
+  return link;
+};
+
+// Everything the task needs, in one `ip -batch` inside its netns: MTU and up first (IPv6 needs
+// the link up for its routes, and an MTU below 1280 would turn IPv6 off), then the addresses,
+// the metadata blackholes and one default route per gateway. IPv6 addresses skip DAD: the VPC
+// assigns each address to exactly one ENI, and DAD would only hold back the task's first packets.
+const configureTask = async (req: PluginRequest, conf: EniConfig, netns: string): Promise<void> => {
+  const changes = batch(netns).linkSet(req.ifname, { ...(conf.mtu ? { mtu: conf.mtu } : {}), up: true });
+  for (const address of conf.addresses) changes.addrAdd(req.ifname, address, { noDad: true });
+  // replace, not add: a blackhole already there (an earlier ADD, another plugin) is what we want.
+  if (conf.blockInstanceMetadata) for (const dst of METADATA_BLACKHOLES) changes.routeReplace({ dst, type: 'blackhole' });
+  for (const gw of conf.gateways) {
+    changes.routeAdd({ dst: 'default', via: gw, dev: req.ifname, onlink: needsOnlink(gw, conf.addresses) });
+  }
+  await changes.run();
+};
+
+const buildResult = (req: PluginRequest, conf: EniConfig, eni: Link, prev: Result | undefined): Result => {
+  const interfaces = [
+    ...(prev?.interfaces ?? []),
+    { name: req.ifname, mac: eni.mac!, mtu: conf.stayDown || !conf.mtu ? eni.mtu : conf.mtu, sandbox: req.netns },
+  ];
+  const index = interfaces.length - 1;
+  // A link that stays down has nothing configured, so nothing but the interface is reported.
+  const ours = conf.stayDown ? [] : conf.addresses.map((address) => {
+    const gateway = conf.gateways.find((gw) => familyOf(gw) === familyOf(address));
+    return { address, ...(gateway ? { gateway } : {}), interface: index };
+  });
+  // The blackholes are not listed: a CNI route has no type, and a consumer would read
+  // {dst: 169.254.169.254/32} as a route *to* the metadata service. CHECK verifies them instead.
+  const routes = conf.stayDown ? [] : conf.gateways.map(defaultRoute);
+  return {
+    cniVersion: req.cniVersion,
+    interfaces,
+    ips: [...(prev?.ips ?? []), ...ours],
+    routes: [...(prev?.routes ?? []), ...routes],
+    ...(prev?.dns ? { dns: prev.dns } : {}),
+  };
+};
+
+const eniLabel = (conf: EniConfig, eni: Link): string =>
+  `ENI ${conf.eniId ? `${conf.eniId} ` : ''}${eni.mac} (${eni.name})`;
+
+export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers => ({
+  async add(req) {
+    const conf = parseEniConfig(req.config, req.args, { requireEni: true });
+    refuseUnreportable(conf, req.cniVersion);
+    const netns = await requireNetns(req.netns);
+    await refuseHostNetns(netns, hostNs);
+    const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
+    const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
+    failpoint(req.env, 'eni:after-find');
+
+    const rollback = new Rollback();
+    let blackholesTried = false;
+    // Registered before the move: a move that fails half way (see move.ts) leaves the ENI in the
+    // task netns under its host name, and this finds it there by MAC whatever its name.
+    rollback.push(`give ${eniLabel(conf, eni)} back to the host`, async () => {
+      const link = await findLinkByMac(eni.mac!, netns).catch((e: unknown) => { if (isNoNetns(e)) return null; throw e; });
+      if (!link) return;
+      await giveBack(netns, hostNs, {
+        current: link.name,
+        mac: eni.mac!,
+        home: { name: eni.name, mtu: eni.mtu },
+        blackholes: blackholesTried ? METADATA_BLACKHOLES : [],
+      });
+    });
+    try {
+      await moveIntoTask(eni, hostNs, netns, req.ifname).catch((e: unknown) => {
+        if (isExists(e) && (e as IpError).batchIndex === MOVE_LINE) {
+          throw new CniError(ErrorCode.Plugin, `interface ${req.ifname} already exists in ${netns}`, undefined, { cause: e });
+        }
+        throw netlinkError(`moving ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}`, e);
+      });
+      failpoint(req.env, 'eni:after-move');
+      // stay-down / opStateDown (upstream: the link's user, e.g. a microVM, configures it): moved
+      // and renamed, nothing else.
+      if (!conf.stayDown) {
+        blackholesTried = conf.blockInstanceMetadata;
+        await configureTask(req, conf, netns).catch((e: unknown) => {
+          throw netlinkError(`configuring ${req.ifname} in ${netns}`, e);
+        });
+        failpoint(req.env, 'eni:after-configure');
+      }
+      rollback.commit();
+    } catch (error) {
+      await rollback.run();
+      throw error;
+    }
+    logger.info(`ecs-eni: moved ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}${conf.stayDown ? ' (left down)' : ''}`);
+    return buildResult(req, conf, eni, prev);
+  },
+
+  // The ENI goes back to the host under its host name, down, unaddressed. Idempotent: a netns
+  // that is gone, an interface that is not there (already given back, never added) is success.
+  async del(req) {
+    const conf = parseEniConfig(req.config, req.args, { requireEni: false });
+    try {
+      const netns = await netnsIfPresent(req.netns);
+      if (netns) {
+        await refuseHostNetns(netns, hostNs);
+        const link = await getLink(req.ifname, netns).catch((e: unknown) => { if (isNoNetns(e)) return null; throw e; });
+        const home = parseAlias(link?.alias);
+        if (link && (home || (conf.mac && link.mac?.toLowerCase() === conf.mac))) {
+          const name = await giveBack(netns, hostNs, {
+            current: link.name,
+            mac: (link.mac ?? '').toLowerCase(),
+            home,
+            blackholes: conf.blockInstanceMetadata ? METADATA_BLACKHOLES : [],
+          });
+          logger.info(`ecs-eni: gave ENI ${link.mac} back to the host netns as ${name}`);
+          return;
+        }
+        if (link) logger.warn(`ecs-eni: ${req.ifname} in ${netns} was not put there by ecs-eni (MAC ${link.mac ?? 'none'}); left alone`);
+      }
+      // The task netns is gone (the kernel returned the ENI to the host under any free name) or
+      // the ENI is not in it: make sure the ENI, if in the host, has its host name back.
+      if (conf.mac || conf.name) {
+        await restoreHostName(hostNs, (l) => (conf.mac ? l.mac?.toLowerCase() === conf.mac : parseAlias(l.alias)?.name === conf.name));
+      }
+    } catch (error) {
+      throw netlinkError(`giving the ENI of ${req.ifname} back to the host`, error);
+    }
+  },
+
+  // cni-conformance G: the interface is in the sandbox with prevResult's MAC, addresses and
+  // routes (prevResult, not the config, so later plugins' changes are honoured: G.52), plus the
+  // metadata blackholes when the config asks for them (they are not in the result).
+  async check(req) {
+    const conf = parseEniConfig(req.config, req.args, { requireEni: false });
+    const netns = await requireNetns(req.netns);
+    if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
+    const prev = parseResult(req.config.prevResult, req.cniVersion);
+    const fail = (what: string): never => { throw new CniError(ErrorCode.Plugin, `CHECK ${req.ifname}: ${what}`); };
+    const index = prev.interfaces?.findIndex((i) => i.name === req.ifname && i.sandbox !== undefined) ?? -1;
+    const expected = index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
+    if (expected.sandbox !== req.netns) fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
+    try {
+      const link = await getLink(req.ifname, netns);
+      if (!link) return fail(`interface is missing from ${netns}`);
+      if (expected.mac && link.mac?.toLowerCase() !== expected.mac.toLowerCase()) {
+        fail(`interface has MAC ${link.mac ?? 'none'}, prevResult says ${expected.mac}`);
+      }
+      if (conf.stayDown) return;
+      if (!link.up) fail('interface is down');
+      const addresses = new Set((await listAddresses({ dev: req.ifname }, netns)).map((a) => canonicalCidr(a.cidr)));
+      for (const ip of prev.ips ?? []) {
+        if (ip.interface === index && !addresses.has(canonicalCidr(ip.address))) fail(`address ${ip.address} is missing`);
+      }
+      const routes = await listRoutes({}, netns);
+      for (const route of prev.routes ?? []) {
+        const found = routes.some((r) => canonicalCidr(r.dst) === canonicalCidr(route.dst)
+          && (!route.gw || (r.gateway !== undefined && canonicalIp(r.gateway) === canonicalIp(route.gw))));
+        if (!found) fail(`route ${route.dst}${route.gw ? ` via ${route.gw}` : ''} is missing`);
+      }
+      if (conf.blockInstanceMetadata) {
+        for (const dst of METADATA_BLACKHOLES) {
+          if (!routes.some((r) => r.type === 'blackhole' && canonicalCidr(r.dst) === canonicalCidr(dst))) {
+            fail(`blackhole route ${dst} (block-instance-metadata) is missing`);
+          }
+        }
+      }
+    } catch (error) {
+      throw netlinkError(`CHECK ${req.ifname} in ${netns}`, error);
+    }
+  },
+
+  // Ready unless the config itself cannot serve an ADD (code 50). The ENI may be attached later,
+  // so its absence is ADD's code 11, not a STATUS failure.
+  async status(req) {
+    try {
+      parseEniConfig(req.config, req.args, { requireEni: false });
+    } catch (error) {
+      if (!isCniError(error)) throw error;
+      throw new CniError(ErrorCode.NotReady, `cannot serve ADD: ${error.message}`);
+    }
+  },
+
+  // Nothing to collect: ENIs are not pooled or leased by this plugin. An ENI whose task netns is
+  // gone is already back in the host (the kernel returns physical links to the initial netns),
+  // and the next DEL or ADD of it restores its host name from the alias.
+  async gc() {},
+});
