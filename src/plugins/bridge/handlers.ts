@@ -1,8 +1,298 @@
+import { createHash } from 'node:crypto';
+import { delegate, type DelegateOptions } from '../../cni/delegate.js';
 import { CniError, ErrorCode } from '../../cni/errors.js';
-import type { PluginHandlers } from '../../cni/skel.js';
+import { failpoint } from '../../cni/failpoint.js';
+import { attachmentKey, validAttachments } from '../../cni/gc.js';
+import { familyOf, type Interface, type IpConfig, type Result, type Route } from '../../cni/result.js';
+import { parseResult } from '../../cni/result-parse.js';
+import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
+import {
+  batch, createBridge, createVeth, deleteLink, getLink, isExists, isNotFound, listAddresses, listLinks, listRoutes,
+  type Link, type NetnsRef,
+} from '../../netlink/index.js';
+import { netnsIfPresent, requireNetns } from '../common/netns.js';
+import { Rollback } from '../common/rollback.js';
+import { parseBridgeConfig, type BridgeConfig } from './config.js';
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(ErrorCode.Plugin, 'ecs-bridge: not implemented yet');
+export interface BridgeOptions {
+  // The netns that holds the bridge and the host veth ends: the runtime's own (undefined) in
+  // production; a test's "host" namespace when the plugin runs in-process.
+  hostNs?: NetnsRef;
+}
+
+// ecs-ipam of this package runs in-process when CNI_PATH resolves `ipam.type` to our launcher.
+const delegateOptions: DelegateOptions = {
+  inProcess: { 'ecs-ipam': async () => (await import('../../ipam/plugin.js')).plugin },
 };
 
-export const handlers: PluginHandlers = { add: notYet, del: notYet, check: notYet };
+const ALIAS_PREFIX = 'tasknet:';
+
+// The host end is named after the attachment, not at random (upstream: veth + 4 random bytes),
+// so DEL and GC find it without the netns; the alias records whose it is, guarding DEL against a
+// name collision (44 bits of a hash: ~3e-8 for 1000 tasks on one host).
+export const hostVethName = (containerId: string, ifname: string): string =>
+  `veth${createHash('sha256').update(attachmentKey(containerId, ifname)).digest('hex').slice(0, 11)}`;
+const vethAlias = (containerId: string, ifname: string): string => `${ALIAS_PREFIX}${attachmentKey(containerId, ifname)}`;
+
+// A stable locally-administered unicast MAC per bridge name. Upstream sets a random one when it
+// creates the bridge (amazon-ecs-cni-plugins#111); deriving it from the name keeps it stable across
+// re-creation too, so task ARP caches never go stale because the bridge came back.
+export const bridgeMac = (name: string): string => {
+  const bytes = createHash('sha256').update(`tasknet-bridge:${name}`).digest().subarray(0, 6);
+  bytes[0] = (bytes[0]! | 0x02) & 0xfe;
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+};
+
+// upstream SetHWAddrByIP: 0a:58 + the four bytes of the task's IPv4 address, so the bridge side
+// can derive the MAC from the IP (169.254.172.2 -> 0a:58:a9:fe:ac:02).
+export const macFromIpv4 = (address: string): string =>
+  ['0a', '58', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+
+const ipOf = (cidr: string): string => cidr.split('/')[0]!;
+const prefixOf = (cidr: string): string => cidr.split('/')[1]!;
+const hostRoute = (ip: string): string => `${ip}/${familyOf(ip) === 4 ? 32 : 128}`;
+
+// upstream's checks on the IPAM answer: one or two addresses, each with a gateway.
+const requireIpamAddresses = (type: string, result: Result | undefined): IpConfig[] => {
+  const ips = result?.ips ?? [];
+  if (ips.length < 1 || ips.length > 2) {
+    throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned ${ips.length} addresses, expected 1 or 2`);
+  }
+  ips.forEach((ip, i) => {
+    if (!ip.gateway) throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned no gateway for ips[${i}] ${ip.address}`);
+    if (familyOf(ip.gateway) !== familyOf(ip.address)) {
+      throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned gateway ${ip.gateway} of another family than ${ip.address}`);
+    }
+  });
+  return ips;
+};
+
+const requireIpamType = (conf: BridgeConfig, verb: string): string => {
+  if (!conf.ipamType) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid ipam.type: ${verb} needs an IPAM plugin`);
+  return conf.ipamType;
+};
+
+// Finds or makes the bridge. A concurrent creator wins the race harmlessly (EEXIST, then we use
+// theirs: amazon-ecs-cni-plugins#90); a non-bridge of that name is an error.
+const ensureBridge = async (conf: BridgeConfig, host: NetnsRef): Promise<Link> => {
+  let link = await getLink(conf.bridge, host, { details: true });
+  if (!link) {
+    try {
+      await createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) }, host);
+    } catch (error) {
+      if (!isExists(error)) throw error;
+    }
+    link = await getLink(conf.bridge, host, { details: true });
+    if (!link) throw new CniError(ErrorCode.Netlink, `bridge ${conf.bridge} vanished right after it was created`);
+  }
+  if (link.kind !== 'bridge') {
+    throw new CniError(ErrorCode.Plugin, `interface ${conf.bridge} already exists, but is not a bridge (kind ${link.kind ?? 'unknown'})`);
+  }
+  return link;
+};
+
+// The gateway of every IPAM address goes on the bridge with the IPAM prefix. A different address
+// of the same family (IPv6 link-local aside) means two configs disagree about the subnet.
+const ensureBridgeAddresses = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef): Promise<void> => {
+  const present = await listAddresses({ dev: conf.bridge }, host);
+  const changes = batch(host);
+  let needed = false;
+  for (const ip of ips) {
+    const wanted = `${ip.gateway}/${prefixOf(ip.address)}`;
+    const family = familyOf(ip.address);
+    const same = present.filter((a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')));
+    if (same.some((a) => a.cidr === wanted)) continue;
+    if (same.length > 0) {
+      throw new CniError(ErrorCode.Plugin,
+        `bridge ${conf.bridge} has address ${same.map((a) => a.cidr).join(', ')}, but the IPAM gateway needs ${wanted}`);
+    }
+    changes.addrAdd(conf.bridge, wanted, { noDad: family === 6 });
+    needed = true;
+  }
+  if (!needed) return;
+  try {
+    await changes.run();
+  } catch (error) {
+    if (!isExists(error)) throw error; // a concurrent ADD added the same address first
+  }
+};
+
+const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[]): Promise<void> => {
+  const changes = batch(netns).linkSet(req.ifname, { up: true });
+  const gateways = new Map<4 | 6, string>();
+  for (const ip of ips) {
+    const family = familyOf(ip.address);
+    // No connected subnet route: the task reaches the gateway by its /32 (or /128) route only,
+    // so it cannot talk to other tasks on the bridge directly (upstream deletes that route after
+    // the fact; noprefixroute never creates it). The host's ARP for the task is answered thanks to
+    // the gateway route (agent#1230).
+    changes.addrAdd(req.ifname, ip.address, { noPrefixRoute: true, noDad: family === 6 });
+    changes.routeAdd({ dst: hostRoute(ip.gateway!), via: ip.gateway!, dev: req.ifname, onlink: true });
+    if (!gateways.has(family)) gateways.set(family, ip.gateway!);
+  }
+  for (const route of routes) {
+    const via = route.gw ?? gateways.get(familyOf(route.dst));
+    if (!via) throw new CniError(ErrorCode.InvalidNetworkConfig, `route ${route.dst} has no gateway and no address of its family`);
+    if (via === ipOf(route.dst) && route.dst === hostRoute(via)) continue; // the gateway route itself
+    changes.routeAdd({ dst: route.dst, via, dev: req.ifname, onlink: true });
+  }
+  await changes.run();
+  failpoint(req.env, 'bridge:after-container-addresses');
+  // What the kernel adds by itself (IPv6 link-local fe80::/64 once the link is up) goes too, as
+  // upstream deletes every gateway-less route on the interface.
+  const stray = (await listRoutes({ dev: req.ifname }, netns)).filter((r) => !r.gateway && r.type === 'unicast');
+  if (stray.length > 0) {
+    const cleanup = batch(netns);
+    for (const r of stray) cleanup.routeDel({ dst: r.dst, dev: req.ifname });
+    await cleanup.run();
+  }
+};
+
+export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHandlers => ({
+  async add(req) {
+    const conf = parseBridgeConfig(req.config);
+    const ipamType = requireIpamType(conf, 'ADD');
+    const netns = await requireNetns(req.netns);
+    const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
+    if (await getLink(req.ifname, netns)) {
+      throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+    }
+    const rollback = new Rollback();
+    try {
+      const ipam = await delegate(ipamType, 'ADD', req, delegateOptions);
+      rollback.push(`release the ${ipamType} allocation`, async () => { await delegate(ipamType, 'DEL', req, delegateOptions); });
+      const ips = requireIpamAddresses(ipamType, ipam);
+      failpoint(req.env, 'bridge:after-ipam');
+
+      const bridge = await ensureBridge(conf, hostNs);
+      await ensureBridgeAddresses(conf, ips, hostNs);
+      failpoint(req.env, 'bridge:after-bridge');
+
+      const hostVeth = hostVethName(req.containerId, req.ifname);
+      const v4 = ips.find((ip) => familyOf(ip.address) === 4);
+      await createVeth({
+        name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu,
+        ...(v4 ? { peerMac: macFromIpv4(ipOf(v4.address)) } : {}),
+      }, hostNs);
+      rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
+      failpoint(req.env, 'bridge:after-veth');
+
+      await batch(hostNs)
+        .linkSet(hostVeth, { master: conf.bridge, alias: vethAlias(req.containerId, req.ifname), up: true })
+        .linkSet(conf.bridge, { up: true })
+        .run();
+      failpoint(req.env, 'bridge:after-attach');
+
+      await configureContainer(req, netns, ips, ipam?.routes ?? []);
+      failpoint(req.env, 'bridge:after-container');
+
+      const container = await getLink(req.ifname, netns);
+      const hostLink = await getLink(hostVeth, hostNs);
+      const interfaces: Interface[] = [
+        ...(prev?.interfaces ?? []),
+        { name: conf.bridge, ...(bridge.mac ? { mac: bridge.mac } : {}) },
+        { name: hostVeth, ...(hostLink?.mac ? { mac: hostLink.mac } : {}) },
+        { name: req.ifname, ...(container?.mac ? { mac: container.mac } : {}), sandbox: req.netns },
+      ];
+      const containerIndex = interfaces.length - 1;
+      rollback.commit();
+      return {
+        cniVersion: req.cniVersion,
+        interfaces,
+        ips: [...(prev?.ips ?? []), ...ips.map((ip) => ({ ...ip, interface: containerIndex }))],
+        routes: [...(prev?.routes ?? []), ...(ipam?.routes ?? [])],
+        ...(prev?.dns ?? ipam?.dns ? { dns: prev?.dns ?? ipam?.dns } : {}),
+      };
+    } catch (error) {
+      await rollback.run();
+      throw error;
+    }
+  },
+
+  // Always release the address (also with the netns gone: upstream leaked it), then the veth.
+  // Every part is idempotent; an IPAM failure is still reported, after the veth is gone.
+  async del(req) {
+    const conf = parseBridgeConfig(req.config);
+    let ipamError: unknown;
+    if (conf.ipamType) {
+      await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => { ipamError = error; });
+    }
+    const hostVeth = hostVethName(req.containerId, req.ifname);
+    const link = await getLink(hostVeth, hostNs);
+    if (link && link.alias === vethAlias(req.containerId, req.ifname)) {
+      await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
+    } else if (!link) {
+      // A veth made by another plugin version (random host name): remove the container end.
+      const netns = await netnsIfPresent(req.netns);
+      const container = netns ? await getLink(req.ifname, netns, { details: true }) : null;
+      if (netns && container?.kind === 'veth') await deleteLink(req.ifname, netns).catch(ignoreNotFound);
+    }
+    if (ipamError) throw ipamError;
+  },
+
+  async check(req) {
+    const conf = parseBridgeConfig(req.config);
+    const ipamType = requireIpamType(conf, 'CHECK');
+    const netns = await requireNetns(req.netns);
+    if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
+    const prev = parseResult(req.config.prevResult, req.cniVersion);
+    await delegate(ipamType, 'CHECK', req, delegateOptions);
+    await checkAttachment(req, conf, netns, prev, hostNs);
+  },
+
+  async status(req) {
+    const conf = parseBridgeConfig(req.config);
+    const link = await getLink(conf.bridge, hostNs, { details: true });
+    if (link && link.kind !== 'bridge') {
+      throw new CniError(ErrorCode.NotReady, `interface ${conf.bridge} exists but is not a bridge (kind ${link.kind ?? 'unknown'})`);
+    }
+    if (conf.ipamType) await delegate(conf.ipamType, 'STATUS', req, delegateOptions);
+  },
+
+  // Host veths on our bridge carry their attachment in the alias; the ones of attachments the
+  // runtime no longer knows are removed, then IPAM collects its own.
+  async gc(req) {
+    const conf = parseBridgeConfig(req.config);
+    const keep = new Set(validAttachments(req.config).map((a) => `${ALIAS_PREFIX}${attachmentKey(a.containerId, a.ifname)}`));
+    const errors: string[] = [];
+    if (conf.ipamType) await delegate(conf.ipamType, 'GC', req, delegateOptions).catch((e: Error) => errors.push(e.message));
+    const stale = (await listLinks(hostNs)).filter((l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias));
+    for (const link of stale) await deleteLink(link.name, hostNs).catch((e: Error) => { if (!isNotFound(e)) errors.push(e.message); });
+    if (errors.length > 0) throw new CniError(ErrorCode.Plugin, `GC: ${errors.join('; ')}`);
+  },
+});
+
+const ignoreNotFound = (error: unknown): void => {
+  if (!isNotFound(error)) throw error;
+};
+
+// CHECK (cni-conformance G.51): the bridge, the veth pair wired to it, and every address and route
+// of prevResult, compared with prevResult (a later plugin may have changed the MAC: G.52).
+const checkAttachment = async (req: PluginRequest, conf: BridgeConfig, netns: string, prev: Result, hostNs: NetnsRef): Promise<void> => {
+  const fail = (what: string): never => { throw new CniError(ErrorCode.Plugin, `CHECK ${conf.bridge}/${req.ifname}: ${what}`); };
+  const index = prev.interfaces?.findIndex((i) => i.name === req.ifname && i.sandbox !== undefined) ?? -1;
+  const expected = index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
+  if (expected.sandbox !== req.netns) fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
+  const bridge = await getLink(conf.bridge, hostNs, { details: true });
+  if (!bridge) fail(`bridge ${conf.bridge} is missing`);
+  if (bridge!.kind !== 'bridge') fail(`${conf.bridge} is not a bridge`);
+  const container = await getLink(req.ifname, netns, { details: true });
+  if (!container) fail(`interface ${req.ifname} is missing from ${netns}`);
+  if (container!.kind !== 'veth') fail(`interface ${req.ifname} is a ${container!.kind ?? 'unknown'}, not a veth`);
+  if (expected.mac && container!.mac?.toLowerCase() !== expected.mac.toLowerCase()) {
+    fail(`interface ${req.ifname} has MAC ${container!.mac}, prevResult says ${expected.mac}`);
+  }
+  const hostVeth = await getLink(hostVethName(req.containerId, req.ifname), hostNs);
+  if (!hostVeth || hostVeth.ifindex !== container!.peerIfindex) fail(`the host end of ${req.ifname} is missing`);
+  if (hostVeth!.master !== conf.bridge) fail(`host veth ${hostVeth!.name} is not attached to ${conf.bridge}`);
+  const addresses = new Set((await listAddresses({ dev: req.ifname }, netns)).map((a) => a.cidr));
+  for (const ip of prev.ips ?? []) {
+    if (ip.interface === index && !addresses.has(ip.address)) fail(`address ${ip.address} is missing from ${req.ifname}`);
+  }
+  const routes = await listRoutes({}, netns);
+  for (const route of prev.routes ?? []) {
+    if (!routes.some((r) => r.dst === route.dst && (!route.gw || r.gateway === route.gw))) {
+      fail(`route ${route.dst}${route.gw ? ` via ${route.gw}` : ''} is missing`);
+    }
+  }
+};

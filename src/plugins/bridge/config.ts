@@ -1,0 +1,36 @@
+import * as z from 'zod/mini';
+import { interfaceNameProblem } from '../../cni/env.js';
+import type { NetConfObject } from '../../cni/config.js';
+import { parseConfig } from '../../cni/schema.js';
+
+export const DEFAULT_MTU = 1500;
+
+const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, 'must be a valid interface name (1-15 bytes, no "/", ":" or spaces)'));
+
+// Upstream's NetConf (aws/amazon-ecs-cni-plugins plugins/ecs-bridge/types). The fields the ECS
+// agent sends and upstream ignores (isGateway, isDefaultGateway, forceAddress, ipMasq,
+// hairpinMode, blockInstanceMetadata) pass as unknown keys of a loose object: accepted, ignored.
+export const bridgeConfigSchema = z.looseObject({
+  bridge: ifName,
+  // 0 means "default", as upstream: the agent sends mtu 0.
+  mtu: z.optional(z.number().check(z.int(), z.refine((n) => n === 0 || (n >= 68 && n <= 65535), 'must be 0 or between 68 and 65535'))),
+  ipam: z.optional(z.looseObject({ type: z.optional(z.string()) })),
+});
+
+export interface BridgeConfig {
+  bridge: string;
+  mtu: number;
+  // undefined when the config has no IPAM section or an empty one (the ECS agent sends "ipam":{}
+  // on DEL so that the bridge leaves the address to its own release step).
+  ipamType: string | undefined;
+}
+
+export const parseBridgeConfig = (conf: NetConfObject): BridgeConfig => {
+  const parsed = parseConfig(bridgeConfigSchema, conf);
+  const ipamType = parsed.ipam?.type;
+  return {
+    bridge: parsed.bridge,
+    mtu: parsed.mtu || DEFAULT_MTU,
+    ipamType: ipamType === undefined || ipamType === '' ? undefined : ipamType,
+  };
+};
