@@ -62,6 +62,10 @@ export interface LinkChanges {
   newName?: string;
   /** Move to this netns (together with newName: moved and renamed in one netlink request). */
   netns?: NetnsRef;
+  /** Options of the link as a bridge port. The kernel reads them against the port's current
+   *  master, so set them on a line after the one that sets `master`. `isolated`: the port cannot
+   *  exchange frames with other isolated ports, only with the bridge and non-isolated ports. */
+  bridgePort?: { isolated?: boolean };
 }
 
 const LinkJson = z.looseObject({
@@ -172,6 +176,7 @@ export function linkSetArgs(name: string, c: LinkChanges): string[] | null {
   else if (c.master !== undefined) args.push('master', validateIfName(c.master));
   if (c.alias !== undefined) args.push('alias', validateAlias(c.alias));
   if (c.up !== undefined) args.push(c.up ? 'up' : 'down');
+  if (c.bridgePort?.isolated !== undefined) args.push('type', 'bridge_slave', 'isolated', c.bridgePort.isolated ? 'on' : 'off');
   return args.length === 4 ? null : args;
 }
 

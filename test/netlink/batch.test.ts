@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import {
   addAddress,
@@ -118,4 +119,17 @@ t.test('injection attempts are refused before anything runs', async (t) => {
   await t.rejects(addAddress('eth0', '10.0.0.1/24', 'bad ns'), { name: 'IpError', kind: 'invalid' });
   await t.rejects(getLink('eth0', 'a/b'), { name: 'IpError', kind: 'invalid' });
   t.equal(ipCalls(), before, 'nothing was spawned');
+});
+
+t.test('a bridge port can be isolated on the line after it joins the bridge', { skip: needsRoot }, async (t) => {
+  const [host] = await makeNetns(t, 1);
+  await batch(host)
+    .createBridge({ name: 'br0' })
+    .createVeth({ name: 'p1', peerName: 'p1-peer' })
+    .linkSet('p1', { master: 'br0', up: true })
+    .linkSet('p1', { bridgePort: { isolated: true } })
+    .run();
+  const [port] = JSON.parse(execFileSync('ip', ['-d', '-j', '-n', host, 'link', 'show', 'p1'], { encoding: 'utf8' }));
+  t.equal(port.linkinfo.info_slave_data.isolated, true);
+  t.same(batch(host).linkSet('p1', { bridgePort: { isolated: false } }).commands, ['link set dev p1 type bridge_slave isolated off']);
 });

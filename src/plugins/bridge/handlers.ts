@@ -177,8 +177,12 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
       failpoint(req.env, 'bridge:after-veth');
 
+      // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
+      // the host, even if a task re-adds the subnet route that configureContainer leaves out
+      // (upstream's isolation is that missing route alone, which the task itself can undo).
       await batch(hostNs)
         .linkSet(hostVeth, { master: conf.bridge, alias: vethAlias(req.containerId, req.ifname), up: true })
+        .linkSet(hostVeth, { bridgePort: { isolated: true } })
         .linkSet(conf.bridge, { up: true })
         .run();
       failpoint(req.env, 'bridge:after-attach');

@@ -310,6 +310,23 @@ t.test('GC removes the veths and addresses of attachments the runtime no longer 
   await a.call('DEL', a.config());
 });
 
+t.test('tasks on one bridge cannot reach each other, even after re-adding the subnet route', { skip: needsRoot }, async (t) => {
+  const a = await makeBridgeLab(t, { containerId: 'task-a' });
+  const b = await makeBridgeLab(t, { containerId: 'task-b', share: a });
+  const addA = await a.call('ADD', a.config());
+  const addB = await b.call('ADD', b.config());
+  t.equal(addB.exitCode, 0, addB.stdout);
+  const [port] = ipJson('-d', '-n', a.host, 'link', 'show', hostVethName('task-b', 'ecs-eth0'));
+  t.equal(port.linkinfo.info_slave_data.isolated, true, 'the host veth is an isolated bridge port');
+  // What upstream relies on (no subnet route) a task can undo itself; the isolated port it cannot.
+  ip('-n', a.task, 'route', 'add', '169.254.172.0/22', 'dev', 'ecs-eth0');
+  t.notOk(ping(a.task, v4Of(addB.json)), 'task A cannot reach task B on the bridge');
+  t.ok(ping(a.task, '169.254.172.1') && ping(b.task, '169.254.172.1'), 'both still reach the gateway');
+  t.ok(addA.exitCode === 0);
+  await b.call('DEL', b.config());
+  await a.call('DEL', a.config());
+});
+
 t.test('the binary: exec\'d in the host netns, ecs-ipam runs in-process', { skip: needsRoot }, async (t) => {
   const lab = await makeBridgeLab(t);
   const add = await lab.exec('ADD', lab.config());
