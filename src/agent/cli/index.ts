@@ -5,15 +5,31 @@ import { CliError } from './errors.js';
 const USAGE = `usage: tasknet <command> [options]
 
 Commands:
-  cni add|del|check|status|gc CONFLIST NETNS   run a CNI network list, like cnitool
-  --version                                    print the build version
+  agent [--state-dir DIR]                    run the agent (tasks, CNI chain, credentials endpoint)
+  run TASKDEF.json --eni MAC,ip=CIDR,gw=IP|auto [--json]
+                                             start a task from an ECS task definition
+  ls [--all] [--json]                        list tasks
+  stop TASK...                               stop tasks (SIGTERM, then SIGKILL after the timeout)
+  logs TASK [CONTAINER]                      print container output
+  exec TASK [--container NAME] -- CMD...     run a command inside a task's container
+  lab up [--enis N] [--json] | lab down      a self-contained lab in namespaces of its own
+  cni add|del|check|status|gc CONFLIST NETNS run a CNI network list, like cnitool
+  --version                                  print the build version
 
+Every command takes --state-dir DIR (default: $TASKNET_STATE_DIR or /var/lib/tasknet).
 Run 'tasknet <command> --help' for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
 
 // Each command's code loads only when it is asked for.
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  agent: async () => (await import('./agent.js')).agentCommand,
+  run: async () => (await import('./tasks.js')).runCommand,
+  ls: async () => (await import('./tasks.js')).lsCommand,
+  stop: async () => (await import('./tasks.js')).stopCommand,
+  logs: async () => (await import('./tasks.js')).logsCommand,
+  exec: async () => (await import('./tasks.js')).execCommand,
+  lab: async () => (await import('./lab.js')).labCommand,
   cni: async () => (await import('./cni.js')).cniCommand,
 };
 
@@ -46,7 +62,11 @@ export const runCli = async (argv: string[]): Promise<number> => {
     return await (await load())(rest);
   } catch (error) {
     const usage = error instanceof CliError && error.usage;
-    process.stderr.write(`tasknet ${name}: ${(error as Error).message}\n`);
+    const message = error instanceof CliError ? error.message : oneLine(error);
+    process.stderr.write(`tasknet ${name}: ${message}\n`);
     return usage ? 2 : 1;
   }
 };
+
+// An unexpected error still gets one line: its message, never its stack.
+const oneLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'failed';

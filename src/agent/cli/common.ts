@@ -1,0 +1,40 @@
+// Option handling shared by the task and lab commands.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveStateDir } from '../state/layout.js';
+import { CliError } from './errors.js';
+
+const STATE_DIR_OPTION = { 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+// parseArgs with --state-dir and --help added, and its errors turned into usage errors.
+export const parseCommand = <O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, help: string) => {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...STATE_DIR_OPTION, ...options } });
+  } catch (error) {
+    throw new CliError(`${(error as Error).message}\n${help}`, true);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  return {
+    values,
+    positionals: parsed.positionals,
+    help: values.help === true,
+    stateDir: resolveStateDir(values['state-dir'] as string | undefined),
+  };
+};
+
+export const printJson = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+// Aligned two-column text for human output.
+export const printFields = (rows: [string, string | undefined][]): void => {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [key, value] of rows) if (value !== undefined) process.stdout.write(`${key.padEnd(width)}  ${value}\n`);
+};
+
+export const printTable = (header: string[], rows: string[][]): void => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of [header, ...rows]) {
+    process.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+  }
+};

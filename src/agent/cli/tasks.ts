@@ -1,0 +1,162 @@
+// run, ls, stop, logs, exec: the CLI side of the control socket.
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { callAgent, expectOk } from '../control/client.js';
+import { isAlive, type ProcessRef } from '../runtime/process-ref.js';
+import { parseTaskDefinition, TaskDefinitionError } from '../task-definition.js';
+import type { TaskSummary } from '../task-record.js';
+import { parseCommand, printFields, printJson, printTable } from './common.js';
+import { CliError } from './errors.js';
+
+const RUN_HELP = `usage: tasknet run TASKDEF.json --eni SPEC [--json] [--state-dir DIR] [--chain in-process|exec]
+
+Starts a task from an ECS task definition (awsvpc) and waits until all its containers started.
+  --eni MAC,ip=CIDR[,ip=CIDR],gw=IP[,gw=IP][,dns=NAME]   the ENI to give the task
+  --eni auto                                            a free ENI of the lab (tasknet lab up)
+  --eni MAC                                             that lab ENI, with the lab's address for it
+  --chain MODE                                          override the agent's CNI chain mode for this task
+Prints the task id, the ENI address, the bridge address and the credentials id.`;
+
+export const runCommand = async (argv: string[]): Promise<number> => {
+  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' } }, RUN_HELP);
+  if (cmd.help) return help(RUN_HELP);
+  const [file, ...extra] = cmd.positionals;
+  if (!file || extra.length > 0) throw new CliError(`expected one TASKDEF.json\n${RUN_HELP}`, true);
+  const eni = cmd.values.eni as string | undefined;
+  if (!eni) throw new CliError(`--eni is required (MAC,ip=CIDR,gw=IP or auto)\n${RUN_HELP}`, true);
+  const path = resolve(file);
+  let definition: unknown;
+  try {
+    definition = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new CliError(`${file}: ${(error as Error).message}`);
+  }
+  try {
+    parseTaskDefinition(definition); // the agent checks again; this fails fast without one
+  } catch (error) {
+    if (error instanceof TaskDefinitionError) throw new CliError(`${file}: ${error.message}`);
+    throw error;
+  }
+  const body = { definition, baseDir: dirname(path), eni, ...(cmd.values.chain ? { chainMode: cmd.values.chain } : {}) };
+  const task = expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'POST', '/tasks', body));
+  if (cmd.values.json) {
+    printJson(task);
+    return 0;
+  }
+  printFields([
+    ['task', task.id],
+    ['family', task.family],
+    ['eni', `${task.eni.mac} ${task.eni.addresses.join(' ')}${task.eni.gateways.length ? ` (gateway ${task.eni.gateways.join(', ')})` : ''}`],
+    ['bridge', task.bridgeAddress],
+    ['credentials', task.credentialsId ?? '(no taskRoleArn)'],
+    ['containers', task.containers.map((c) => c.name).join(', ')],
+    ['started in', task.timings ? `${task.timings.totalMs} ms (network ${task.timings.networkMs} ms, chain ${task.chainMode})` : undefined],
+  ]);
+  return 0;
+};
+
+const LS_HELP = `usage: tasknet ls [--all] [--json] [--state-dir DIR]
+
+Lists the agent's tasks (--all: also the recently stopped ones).`;
+
+export const lsCommand = async (argv: string[]): Promise<number> => {
+  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } }, LS_HELP);
+  if (cmd.help) return help(LS_HELP);
+  if (cmd.positionals.length > 0) throw new CliError(`unexpected ${cmd.positionals[0]}\n${LS_HELP}`, true);
+  const { tasks } = expectOk(await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`));
+  if (cmd.values.json) {
+    printJson(tasks);
+    return 0;
+  }
+  printTable(['TASK', 'FAMILY', 'STATUS', 'ENI ADDRESS', 'BRIDGE', 'CONTAINERS'], tasks.map((t) => [
+    t.id.slice(0, 12),
+    t.family,
+    t.status,
+    t.eni.addresses[0] ?? '',
+    t.bridgeAddress ?? '',
+    t.containers.map((c) => `${c.name}:${c.status === 'STOPPED' ? `exited(${c.exitCode ?? '?'})` : c.status.toLowerCase()}`).join(' '),
+  ]));
+  return 0;
+};
+
+const STOP_HELP = `usage: tasknet stop TASK... [--json] [--state-dir DIR]
+
+Stops tasks (by id or unique id prefix): SIGTERM to every container, SIGKILL after its stop
+timeout, then the network is torn down. Waits until each task is gone.`;
+
+export const stopCommand = async (argv: string[]): Promise<number> => {
+  const cmd = parseCommand(argv, { json: { type: 'boolean' } }, STOP_HELP);
+  if (cmd.help) return help(STOP_HELP);
+  if (cmd.positionals.length === 0) throw new CliError(`expected a TASK\n${STOP_HELP}`, true);
+  const results = await Promise.all(cmd.positionals.map(async (ref) => expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'DELETE', `/tasks/${encodeURIComponent(ref)}`))));
+  if (cmd.values.json) printJson(results);
+  else for (const t of results) process.stdout.write(`${t.id} ${t.status}${t.stoppedReason ? ` (${t.stoppedReason})` : ''}\n`);
+  return 0;
+};
+
+const LOGS_HELP = `usage: tasknet logs TASK [CONTAINER] [--state-dir DIR]
+
+Prints a container's output (stdout and stderr), or every container's, each line prefixed with
+its name. Logs of stopped tasks stay available for the last 50 tasks.`;
+
+export const logsCommand = async (argv: string[]): Promise<number> => {
+  const cmd = parseCommand(argv, {}, LOGS_HELP);
+  if (cmd.help) return help(LOGS_HELP);
+  const [ref, container, ...extra] = cmd.positionals;
+  if (!ref || extra.length > 0) throw new CliError(`expected TASK [CONTAINER]\n${LOGS_HELP}`, true);
+  const query = container ? `?container=${encodeURIComponent(container)}` : '';
+  const { logs } = expectOk(await callAgent<{ logs: { container: string; path: string }[] }>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}/logs${query}`));
+  for (const log of logs) {
+    if (container) {
+      await new Promise<void>((done, fail) => createReadStream(log.path).on('error', fail).on('end', done).pipe(process.stdout, { end: false }));
+    } else {
+      const text = await readFile(log.path, 'utf8');
+      for (const line of text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined)) process.stdout.write(`${log.container} | ${line}\n`);
+    }
+  }
+  return 0;
+};
+
+const EXEC_HELP = `usage: tasknet exec TASK [--container NAME] [--state-dir DIR] -- CMD [ARG...]
+
+Runs a command inside a running container of the task: its network, UTS, PID and mount
+namespaces, its working directory and its environment (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
+ECS_CONTAINER_METADATA_URI_V4, ...). Default container: the first one running. Exits with the
+command's exit code.`;
+
+interface ContainerDetail {
+  name: string;
+  status: string;
+  init?: ProcessRef;
+  env: Record<string, string>;
+}
+
+export const execCommand = async (argv: string[]): Promise<number> => {
+  const cmd = parseCommand(argv, { container: { type: 'string' } }, EXEC_HELP);
+  if (cmd.help) return help(EXEC_HELP);
+  const [ref, ...command] = cmd.positionals;
+  if (!ref || command.length === 0) throw new CliError(`expected TASK -- CMD...\n${EXEC_HELP}`, true);
+  const detail = expectOk(await callAgent<TaskSummary & { containerDetails?: ContainerDetail[] }>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
+  const name = cmd.values.container as string | undefined;
+  const containers = detail.containerDetails ?? [];
+  const target = name ? containers.find((c) => c.name === name) : containers.find((c) => c.status === 'RUNNING');
+  if (name && !target) throw new CliError(`task ${detail.id} has no container ${JSON.stringify(name)}`);
+  if (!target || target.status !== 'RUNNING' || !isAlive(target.init)) {
+    throw new CliError(`task ${detail.id}: ${target ? `container ${target.name} is not running` : 'no container is running'}`);
+  }
+  const child = spawn('nsenter', ['--target', String(target.init!.pid), '--net', '--uts', '--pid', '--mount', '--wd', '--', ...command], {
+    stdio: 'inherit',
+    env: target.env,
+  });
+  return new Promise<number>((done) => {
+    child.on('error', (error) => { process.stderr.write(`tasknet exec: ${error.message}\n`); done(126); });
+    child.on('exit', (code, signal) => done(code ?? 128 + (signal ? 15 : 0)));
+  });
+};
+
+const help = (text: string): number => {
+  process.stdout.write(`${text}\n`);
+  return 0;
+};

@@ -1,0 +1,114 @@
+// A process as the agent remembers it across its own restarts: pid plus the kernel's start time
+// (field 22 of /proc/PID/stat, clock ticks since boot). A pid alone may have been reused by an
+// unrelated process after a crash; the pair never is (until reboot, when the state is moot).
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+
+export interface ProcessRef {
+  pid: number;
+  startTime: string;
+}
+
+interface ProcStat {
+  state: string;
+  ppid: number;
+  startTime: string;
+}
+
+// The comm field may hold spaces and parentheses; everything after the last ')' is fixed-format.
+const readStat = (pid: number): ProcStat | undefined => {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state), so field N is fields[N - 3].
+  return { state: fields[0]!, ppid: Number(fields[1]), startTime: fields[19]! };
+};
+
+// Captures a running process's identity right after the agent started it or found it.
+export const processRef = (pid: number): ProcessRef | undefined => {
+  const stat = readStat(pid);
+  return stat && stat.state !== 'Z' && stat.state !== 'X' ? { pid, startTime: stat.startTime } : undefined;
+};
+
+// True while this exact process exists and has not exited (a zombie counts as exited).
+export const isAlive = (ref: ProcessRef | undefined): boolean => {
+  if (!ref) return false;
+  const stat = readStat(ref.pid);
+  return stat !== undefined && stat.startTime === ref.startTime && stat.state !== 'Z' && stat.state !== 'X';
+};
+
+// Signals the process only if it is still the one we started: never a recycled pid.
+export const signalProcess = (ref: ProcessRef | undefined, signal: NodeJS.Signals): boolean => {
+  if (!isAlive(ref)) return false;
+  try {
+    process.kill(ref!.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+// The direct children of a process (Linux 3.5+ /proc/PID/task/TID/children, all threads).
+export const childPids = (pid: number): number[] => {
+  const out: number[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      for (const word of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) {
+        if (word.trim() !== '') out.push(Number(word));
+      }
+    } catch { /* thread gone */ }
+  }
+  return out;
+};
+
+// Every process whose network namespace is the given one (same device and inode), e.g. to make
+// sure nothing keeps a task netns (and the ENI inside it) alive after the task is gone.
+export const pidsInNetns = (netnsPath: string): number[] => {
+  let want: { dev: number; ino: number };
+  try {
+    const st = statSync(netnsPath);
+    want = { dev: st.dev, ino: st.ino };
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const st = statSync(`/proc/${name}/ns/net`);
+      if (st.ino === want.ino && st.dev === want.dev) pids.push(Number(name));
+    } catch { /* exited, or a kernel thread */ }
+  }
+  return pids.filter((pid) => pid !== process.pid);
+};
+
+// The netns inode a process is in, as `ls -l /proc/PID/ns/net` shows it ("net:[4026532...]").
+export const netnsOf = (pid: number): string | undefined => {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+};
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Resolves once the process is gone (or `timeoutMs` passed: resolves false). Polling, because a
+// process adopted after an agent restart is not our child and sends us no exit event.
+export const waitForExit = async (ref: ProcessRef | undefined, timeoutMs = Infinity, intervalMs = 50): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(ref)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(intervalMs);
+  }
+  return true;
+};

@@ -1,0 +1,148 @@
+// A task's CNI chain, as the ECS agent builds it (docs/upstream-ecs-plugins.md (c) step 12):
+// ecs-eni on eth0, then ecs-bridge + ecs-ipam on ecs-eth0. Two network lists, not one, because
+// each plugin needs its own CNI_IFNAME (upstream agent#1151). Both go through tasknet's conflist
+// runtime, which caches results under the state dir so a restarted agent can still DEL.
+import { basename, dirname, join } from 'node:path';
+import { CniError } from '../cni/errors.js';
+import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../cni/runtime.js';
+import type { Result } from '../cni/result.js';
+import { runPlugin, type PluginDefinition } from '../cni/skel.js';
+import type { EniSpec } from './eni.js';
+
+export type ChainMode = 'in-process' | 'exec';
+export const CHAIN_MODES: readonly ChainMode[] = ['in-process', 'exec'];
+
+export const BRIDGE_NAME = 'ecs-bridge';
+export const BRIDGE_SUBNET = '169.254.172.0/22';
+export const ENDPOINT_ADDRESS = '169.254.170.2';
+export const ENI_IFNAME = 'eth0';
+export const BRIDGE_IFNAME = 'ecs-eth0';
+const CNI_VERSION = '1.1.0';
+
+export interface TaskLists {
+  eni: string; // conflist text, kept in the task record so teardown never rebuilds it differently
+  bridge: string;
+}
+
+export interface TaskAttachment {
+  eni: Result;
+  bridge: Result;
+  bridgeAddress: string; // the task's 169.254.172.x, the source the endpoint expects
+}
+
+export const buildTaskLists = (eni: EniSpec, options: { ipamDir: string; blockInstanceMetadata: boolean }): TaskLists => ({
+  eni: JSON.stringify({
+    cniVersion: CNI_VERSION,
+    name: 'tasknet-eni',
+    plugins: [{
+      type: 'ecs-eni',
+      eni: eni.id,
+      mac: eni.mac,
+      'ip-addresses': eni.addresses,
+      'gateway-ip-addresses': eni.gateways,
+      'block-instance-metadata': options.blockInstanceMetadata,
+    }],
+  }),
+  bridge: JSON.stringify({
+    cniVersion: CNI_VERSION,
+    name: 'tasknet-bridge',
+    plugins: [{
+      type: 'ecs-bridge',
+      bridge: BRIDGE_NAME,
+      ipam: {
+        type: 'ecs-ipam',
+        id: eni.mac, // as the ECS agent: one bridge address per ENI
+        'ipv4-subnet': BRIDGE_SUBNET,
+        'ipv4-routes': [{ dst: `${ENDPOINT_ADDRESS}/32` }],
+        dataDir: options.ipamDir,
+      },
+    }],
+  }),
+});
+
+// Our three plugins, loaded only when a chain first runs in-process.
+const OWN_PLUGINS: Record<string, () => Promise<PluginDefinition>> = {
+  'ecs-eni': async () => (await import('../plugins/eni/plugin.js')).plugin,
+  'ecs-bridge': async () => (await import('../plugins/bridge/plugin.js')).plugin,
+  'ecs-ipam': async () => (await import('../ipam/plugin.js')).plugin,
+};
+
+// Runs our plugins in this process with exactly the env and stdin an exec'd binary would get
+// (skel.runPlugin is what the binaries run). Any other type would need a binary: refused here.
+export const inProcessInvoker: PluginInvoker = async (type, env, stdin) => {
+  const load = OWN_PLUGINS[type];
+  if (!load) throw new CniError(100, `plugin ${type} cannot run in-process: only ecs-eni, ecs-bridge and ecs-ipam can`);
+  return runPlugin(await load(), { env, stdin });
+};
+
+// The directory of the tasknet launcher, which also holds ecs-eni, ecs-bridge and ecs-ipam (run
+// as `node dist/tasknet.cjs`, the launchers are in ../bin).
+export const ownBinDir = (): string => {
+  const dir = dirname(process.argv[1] ?? '');
+  return basename(dir) === 'dist' ? join(dir, '..', 'bin') : dir;
+};
+
+export interface TaskNetworkOptions {
+  cacheDir: string;
+  cniPath: string[];
+  env?: Record<string, string>;
+}
+
+// ADD and DEL of one task's chain, in-process or exec'd; the agent picks the mode per task.
+export class TaskNetwork {
+  private readonly runtimes: Record<ChainMode, CniRuntime>;
+
+  constructor(options: TaskNetworkOptions) {
+    const base = { cniPath: options.cniPath, cacheDir: options.cacheDir, rollbackOnFailure: true, ...(options.env ? { env: options.env } : {}) };
+    this.runtimes = {
+      'in-process': new CniRuntime({ ...base, invoke: inProcessInvoker }),
+      exec: new CniRuntime(base),
+    };
+  }
+
+  // ENI first, then the bridge; if the bridge fails the ENI goes back, so a failed start leaves
+  // nothing (each list already rolls itself back: rollbackOnFailure).
+  async add(taskId: string, netnsPath: string, lists: TaskLists, mode: ChainMode): Promise<TaskAttachment> {
+    const runtime = this.runtimes[mode];
+    const eniList = parseConflist(lists.eni);
+    const bridgeList = parseConflist(lists.bridge);
+    const eni = await runtime.add(eniList, conf(taskId, netnsPath, ENI_IFNAME));
+    let bridge: Result;
+    try {
+      bridge = await runtime.add(bridgeList, conf(taskId, netnsPath, BRIDGE_IFNAME));
+    } catch (error) {
+      await runtime.del(eniList, conf(taskId, netnsPath, ENI_IFNAME)).catch(() => { /* the ADD error is the one to report */ });
+      throw error;
+    }
+    const bridgeAddress = bridgeAddressOf(bridge);
+    return { eni, bridge, bridgeAddress };
+  }
+
+  // DEL in reverse order (bridge, then ENI), each from its cached result; both are attempted
+  // whatever happens to the first, and every failure is reported.
+  async del(taskId: string, netnsPath: string, lists: TaskLists, mode: ChainMode): Promise<void> {
+    const runtime = this.runtimes[mode];
+    const errors: string[] = [];
+    const steps: [NetworkConfigList, string][] = [[parseConflist(lists.bridge), BRIDGE_IFNAME], [parseConflist(lists.eni), ENI_IFNAME]];
+    for (const [list, ifname] of steps) {
+      await runtime.del(list, conf(taskId, netnsPath, ifname)).catch((error: Error) => errors.push(`${list.name}: ${error.message}`));
+    }
+    if (errors.length > 0) throw new Error(`CNI DEL failed: ${errors.join('; ')}`);
+  }
+
+  // After a restart: DEL what no live task owns (stale cache entries, host veths, IPAM leases).
+  async gc(lists: TaskLists, keepTaskIds: readonly string[]): Promise<void> {
+    const runtime = this.runtimes['in-process'];
+    await runtime.gc(parseConflist(lists.bridge), keepTaskIds.map((containerId) => ({ containerId, ifname: BRIDGE_IFNAME })));
+  }
+}
+
+const conf = (containerId: string, netns: string, ifname: string): RuntimeConf => ({ containerId, netns, ifname });
+
+// The bridge result lists the container veth last; its IPv4 address is the task's bridge address.
+const bridgeAddressOf = (result: Result): string => {
+  const index = (result.interfaces ?? []).findIndex((i) => i.name === BRIDGE_IFNAME && i.sandbox !== undefined);
+  const ip = (result.ips ?? []).find((i) => i.interface === index && !i.address.includes(':'));
+  if (!ip) throw new Error(`ecs-bridge returned no IPv4 address for ${BRIDGE_IFNAME}`);
+  return ip.address.split('/')[0]!;
+};

@@ -1,0 +1,242 @@
+// A tasknet lab per test: its own lab name (so test files run in parallel), its own state dir,
+// the agent running inside the lab's host netns, exactly as `tasknet lab up` makes it. Everything
+// goes in teardown, also when the test fails: `tasknet lab down`, then a brute-force sweep with
+// plain `ip` and kill (never src/ code, so a bug under test cannot break the clean-up).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const TASKNET = join(ROOT, 'bin/tasknet');
+export const DEMO = join(ROOT, 'examples/demo');
+
+export const needsRoot: string | false = process.getuid?.() === 0 ? false : 'needs root (creates network namespaces)';
+
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+export interface Lab {
+  prefix: string;
+  stateDir: string;
+  hostNs: string;
+  vpcNs: string;
+  // tasknet with --state-dir; rejects nothing: the test asserts on code and output.
+  tn(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
+  run(taskdef: string | object, extra?: string[]): Promise<any>; // run --json, asserting success
+  killAgent(signal?: NodeJS.Signals): Promise<void>;
+  startAgent(extra?: string[]): Promise<number>;
+  agentPid(): number | undefined;
+  agentLog(): string;
+  taskFile(id: string): any;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const tasknet = (args: string[], { timeoutMs = 120_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+  new Promise((done) => {
+    // The launcher itself, as a user runs it (its shebang drops NODE_EXTRA_CA_CERTS, ~45 ms).
+    const child = spawn(TASKNET, args, { cwd: ROOT, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let json: any;
+      try {
+        json = stdout.trim() ? JSON.parse(stdout) : undefined;
+      } catch { /* not JSON */ }
+      done({ code: code ?? -1, stdout, stderr, json });
+    });
+  });
+
+const isAlive = (pid: number | undefined): boolean => {
+  if (!pid) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+};
+
+// Every pid whose netns is the given netns file.
+export const pidsIn = (netnsPath: string): number[] => {
+  let ino: number;
+  try {
+    ino = statSync(netnsPath).ino;
+  } catch {
+    return [];
+  }
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+    try {
+      return statSync(`/proc/${pid}/ns/net`).ino === ino && pid !== process.pid;
+    } catch {
+      return false;
+    }
+  });
+};
+
+const sweep = (prefix: string, stateDir: string): void => {
+  const taskIds = (() => {
+    try {
+      return readdirSync(join(stateDir, 'tasks'));
+    } catch {
+      return [];
+    }
+  })();
+  for (const ns of [...taskIds.map((id) => `tasknet-${id}`), `${prefix}-vpc`, `${prefix}-lab`]) {
+    for (const pid of pidsIn(`/var/run/netns/${ns}`)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+  rmSync(stateDir, { recursive: true, force: true });
+};
+
+export const makeLab = async (t: Teardown, { enis = 2, chain, blockImds = false }: { enis?: number; chain?: string; blockImds?: boolean } = {}): Promise<Lab> => {
+  const prefix = `tn${randomBytes(3).toString('hex')}`;
+  const stateDir = mkdtempSync(join(tmpdir(), `tasknet-test-${prefix}-`));
+  const hostNs = `${prefix}-lab`;
+  const vpcNs = `${prefix}-vpc`;
+  const tn = (args: string[], opts: { timeoutMs?: number } = {}) => tasknet([args[0]!, '--state-dir', stateDir, ...args.slice(1)], opts);
+  t.teardown(async () => {
+    await tn(['lab', 'down'], { timeoutMs: 60_000 });
+    sweep(prefix, stateDir);
+  });
+  const up = await tn(['lab', 'up', '--lab', prefix, '--enis', String(enis), '--json', ...(chain ? ['--chain', chain] : []), ...(blockImds ? ['--block-instance-metadata'] : [])]);
+  if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+  const pidFile = join(stateDir, 'agent.pid');
+  const agentPid = (): number | undefined => {
+    try {
+      return (JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  };
+  const lab: Lab = {
+    prefix,
+    stateDir,
+    hostNs,
+    vpcNs,
+    tn,
+    async run(taskdef, extra = []) {
+      const file = typeof taskdef === 'string' ? taskdef : writeTaskdef(stateDir, taskdef);
+      const r = await tn(['run', file, '--eni', 'auto', '--json', ...extra]);
+      if (r.code !== 0) throw new Error(`tasknet run failed (${r.code}): ${r.stderr}`);
+      return r.json;
+    },
+    async killAgent(signal = 'SIGKILL') {
+      const pid = agentPid();
+      if (!pid) return;
+      process.kill(pid, signal);
+      for (let i = 0; i < 500 && isAlive(pid); i++) await sleep(10);
+    },
+    async startAgent(extra = []) {
+      const log = join(stateDir, 'agent.log');
+      const child = spawn('sh', ['-c', `exec nsenter --net=/var/run/netns/${hostNs} "$@" >>${log} 2>&1`, 'sh',
+        TASKNET, 'agent', '--state-dir', stateDir, '--lab-credentials', ...(chain ? ['--chain', chain] : []), ...extra], {
+        detached: true, stdio: 'ignore',
+      });
+      child.unref();
+      for (let i = 0; i < 300; i++) {
+        const health = await tn(['ls', '--json'], { timeoutMs: 5000 });
+        if (health.code === 0) return agentPid()!;
+        await sleep(50);
+      }
+      throw new Error(`agent did not start: ${lab.agentLog()}`);
+    },
+    agentPid,
+    agentLog: () => (existsSync(join(stateDir, 'agent.log')) ? readFileSync(join(stateDir, 'agent.log'), 'utf8') : ''),
+    taskFile: (id) => JSON.parse(readFileSync(join(stateDir, 'tasks', id, 'task.json'), 'utf8')),
+  };
+  return lab;
+};
+
+let taskdefs = 0;
+// Task definitions made by a test go to files in the state dir (the lab removes them).
+export const writeTaskdef = (dir: string, def: object): string => {
+  const file = join(dir, `taskdef-${process.pid}-${++taskdefs}.json`);
+  writeFileSync(file, JSON.stringify(def), { mode: 0o600 });
+  return file;
+};
+
+// A minimal valid task definition around some containers.
+export const taskdef = (family: string, containers: object[], extra: object = {}): object => ({
+  family,
+  networkMode: 'awsvpc',
+  memory: '128',
+  taskRoleArn: `arn:aws:iam::123456789012:role/${family}`,
+  containerDefinitions: containers,
+  ...extra,
+});
+
+export const container = (name: string, command: string[], extra: object = {}): object => ({
+  name,
+  image: 'busybox',
+  command,
+  ...extra,
+});
+
+export const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+export const ipJson = (...args: string[]): any[] => JSON.parse(ip('-j', ...args) || '[]');
+export const netnsList = (): string[] => (existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : []);
+export const linkNames = (ns: string): string[] => ipJson('-n', ns, 'link').map((l) => l.ifname).sort();
+
+// Runs a program in a netns; returns its exit code and output (never throws).
+export const inNetns = (ns: string, argv: string[], timeoutMs = 10_000): { code: number; out: string } => {
+  const r = spawnSync('nsenter', [`--net=/var/run/netns/${ns}`, ...argv], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+};
+
+// An HTTP GET from inside a task (tasknet exec), printing "STATUS BODY"; node is on every lab host.
+export const FETCH = 'const u=process.argv[1];fetch(u,{signal:AbortSignal.timeout(2000)}).then(async r=>{console.log(r.status+" "+await r.text());process.exit(0)},e=>{console.log("ERR "+(e.cause?.code??e.message));process.exit(1)})';
+
+export const fetchInTask = async (lab: Lab, taskId: string, url: string, container?: string): Promise<{ status: number; body: string }> => {
+  const r = await lab.tn(['exec', taskId, ...(container ? ['--container', container] : []), '--', 'node', '-e', FETCH, url]);
+  const line = r.stdout.trim();
+  const [status, ...rest] = line.split(' ');
+  return { status: status === 'ERR' ? 0 : Number(status), body: rest.join(' ') || r.stderr.trim() };
+};
+
+export const waitFor = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+};
+
+// The lab is back to how `lab up` made it: no task netns, every ENI back in the host netns, no
+// port on ecs-bridge, no task record, no cached CNI result.
+export const assertClean = (t: { same: Function; equal: Function; ok: Function }, lab: Lab, taskIds: string[], enis: number): void => {
+  const netns = netnsList();
+  t.same(taskIds.filter((id) => netns.includes(`tasknet-${id}`)), [], 'no task netns left');
+  const links = linkNames(lab.hostNs);
+  const expected = Array.from({ length: enis }, (_, i) => `eni${i}`);
+  t.same(expected.filter((e) => !links.includes(e)), [], 'every ENI is back in the host netns');
+  const ports = ipJson('-n', lab.hostNs, 'link').filter((l) => l.master === 'ecs-bridge').map((l) => l.ifname);
+  t.same(ports, [], 'no veth left on ecs-bridge');
+  t.same(readdirSync(join(lab.stateDir, 'tasks')), [], 'no task record left');
+  const results = join(lab.stateDir, 'cni', 'results');
+  t.same(existsSync(results) ? readdirSync(results) : [], [], 'no cached CNI result left');
+  for (const id of taskIds) t.same(pidsIn(`/var/run/netns/tasknet-${id}`), [], `no process left in task ${id.slice(0, 8)}`);
+  t.same(ipamLeases(lab), [], 'no bridge address leased');
+};
+
+// Addresses ecs-ipam holds in the lab's store (docs/ipam-store.md: one file per leased address).
+export const ipamLeases = (lab: Lab): string[] => {
+  const pool = join(lab.stateDir, 'ipam', 'tasknet-bridge', '169.254.172.0_22');
+  return existsSync(pool) ? readdirSync(pool).filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)) : [];
+};

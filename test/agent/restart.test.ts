@@ -1,0 +1,61 @@
+// kill -9 of the agent loses nothing and leaks nothing: a new agent adopts the tasks that are
+// alive (they kept serving all along), tears down the ones that died meanwhile with the cached CNI
+// results, and cleans up after a kill in the middle of `tasknet run`.
+import { join } from 'node:path';
+import t from 'tap';
+import { assertClean, container, DEMO, fetchInTask, inNetns, ipamLeases, makeLab, needsRoot, netnsList, taskdef, waitFor } from './harness.js';
+
+const vpcGet = (lab: { vpcNs: string }, url: string) => inNetns(lab.vpcNs, [process.execPath, join(DEMO, 'client.mjs'), url]);
+
+t.test('agent kill -9 and restart', { skip: needsRoot }, async (t) => {
+  const lab = await makeLab(t, { enis: 3 });
+  const web = await lab.run(join(DEMO, 'task.json'));
+  const doomed = await lab.run(taskdef('doomed', [container('main', ['sleep', 'infinity'])]));
+  await waitFor('the web page', () => vpcGet(lab, 'http://10.0.0.10/').code === 0);
+
+  await lab.killAgent('SIGKILL');
+  t.equal((await lab.tn(['ls'])).code, 1, 'no agent answers');
+  t.equal(vpcGet(lab, 'http://10.0.0.10/').code, 0, 'the task keeps serving while the agent is down');
+  // The other task's pause container dies while nobody watches.
+  process.kill(lab.taskFile(doomed.id).pause.pid, 'SIGKILL');
+
+  await lab.startAgent();
+  const tasks = (await lab.tn(['ls', '--json'])).json;
+  t.same(tasks.map((x: any) => [x.id, x.status]), [[web.id, 'RUNNING']], 'the live task is adopted, the dead one is gone');
+  t.match(lab.agentLog(), new RegExp(`task ${web.id} adopted \\(2 containers alive\\)`));
+  t.match(lab.agentLog(), new RegExp(`task ${doomed.id} STOPPED: pause container exited while the agent was down`));
+  t.notOk(netnsList().includes(`tasknet-${doomed.id}`), 'the dead task\'s netns is deleted');
+  t.equal(ipamLeases(lab).length, 1, 'its bridge address is released (only the live task holds one)');
+
+  const creds = await fetchInTask(lab, web.id, `http://169.254.170.2/v2/credentials/${web.credentialsId}`);
+  t.equal(creds.status, 200, 'the adopted task still gets its credentials');
+  const again = await lab.run(taskdef('reuse', [container('main', ['sleep', 'infinity'])]));
+  t.equal(again.eni.mac, doomed.eni.mac, 'the dead task\'s ENI is free again');
+  t.equal((await lab.tn(['stop', again.id])).code, 0);
+
+  // An adopted task is still watched: its essential api dies, the task stops.
+  const api = lab.taskFile(web.id).containers.find((c: any) => c.name === 'api');
+  process.kill(api.init.pid, 'SIGKILL');
+  await waitFor('the adopted task to stop', async () => (await lab.tn(['ls', '--json'])).json.length === 0);
+  const all = (await lab.tn(['ls', '--all', '--json'])).json;
+  t.match(all.find((x: any) => x.id === web.id).stoppedReason, /^Essential container in task exited \(api: exit code/);
+  assertClean(t, lab, [web.id, doomed.id, again.id], 3);
+});
+
+t.test('agent kill -9 in the middle of run: the next agent leaves nothing', { skip: needsRoot }, async (t) => {
+  const lab = await makeLab(t, { enis: 2 });
+  const file = join(DEMO, 'task.json');
+  for (const delay of [0, 40, 80, 120, 160, 200, 250, 300]) {
+    const run = lab.tn(['run', file, '--eni', 'auto', '--json']);
+    await new Promise((r) => setTimeout(r, delay));
+    await lab.killAgent('SIGKILL');
+    await run;
+    await lab.startAgent();
+    const tasks = (await lab.tn(['ls', '--json'])).json;
+    t.ok(tasks.length <= 1 && tasks.every((x: any) => x.status === 'RUNNING'), `kill after ${delay} ms: ${tasks.length ? 'adopted a RUNNING task' : 'nothing left running'}`);
+    for (const x of tasks) t.equal((await lab.tn(['stop', x.id])).code, 0);
+    assertClean(t, lab, [], 2);
+    const ids = [...lab.agentLog().matchAll(/task ([0-9a-f]{32})/g)].map((m) => m[1]);
+    t.same(netnsList().filter((n) => ids.some((id) => n === `tasknet-${id}`)), [], 'no netns of this lab\'s tasks');
+  }
+});
