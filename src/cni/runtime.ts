@@ -39,7 +39,7 @@ export interface Attachment {
 // in-process invoker for its own plugins. Both receive exactly what a binary would.
 export type PluginInvoker = (type: string, env: Record<string, string | undefined>, stdin: string) => Promise<PluginOutput>;
 
-const conflistSchema = z.looseObject({
+export const conflistSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
   cniVersions: z.optional(z.array(z.string())),
   name: z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a valid network name')),
@@ -296,7 +296,9 @@ export class CniRuntime {
     };
     const path = this.cachePath(list.name, rt);
     const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
+    // O_EXCL after removing a leftover: a symlink planted at the temp name is never followed.
+    await rm(tmp, { force: true });
+    await writeFile(tmp, JSON.stringify(entry), { mode: 0o600, flag: 'wx' });
     await rename(tmp, path);
   }
 }

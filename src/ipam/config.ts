@@ -40,7 +40,7 @@ const routeSchema = z.looseObject({
 
 // The upstream ecs-ipam section (plugins/ipam/config/config.go) plus dataDir. Unknown keys are
 // kept out of the way, not refused: upstream ignores them too (ipam.cniVersion, for one).
-const ipamSchema = z.looseObject({
+export const ipamConfigSchema = z.looseObject({
   ipam: z.looseObject({
     type: z.optional(z.string()),
     id: z.optional(z.string().check(z.maxLength(1024))),
@@ -56,7 +56,7 @@ const ipamSchema = z.looseObject({
   }),
 });
 
-type IpamSection = z.infer<typeof ipamSchema>['ipam'];
+type IpamSection = z.infer<typeof ipamConfigSchema>['ipam'];
 
 // Upstream refuses prefixes longer than these: nothing would be left to allocate (a /31 has no
 // address besides network and broadcast; a /127 only one besides the network).
@@ -67,7 +67,7 @@ export const loadIpamConfig = (
   config: Record<string, unknown> & { name: string },
   env: Readonly<Record<string, string | undefined>>,
 ): IpamConfig => {
-  const { ipam } = parseConfig(ipamSchema, config);
+  const { ipam } = parseConfig(ipamConfigSchema, config);
   const pools = ([4, 6] as const).flatMap((family) => {
     const pool = loadPool(ipam, family);
     return pool ? [pool] : [];
@@ -87,12 +87,13 @@ export const loadIpamConfig = (
 const dataDirOf = (ipam: IpamSection, env: Readonly<Record<string, string | undefined>>): string => {
   if (ipam.dataDir !== undefined) {
     if (!isAbsolute(ipam.dataDir)) throw invalidConfig('ipam.dataDir', ipam.dataDir, 'must be an absolute path');
+    if (ipam.dataDir.split('/').includes('..')) throw invalidConfig('ipam.dataDir', ipam.dataDir, 'must not contain ".."');
     return ipam.dataDir;
   }
   const fromEnv = env.IPAM_DB_PATH;
   if (fromEnv) {
-    if (!isAbsolute(fromEnv)) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `invalid IPAM_DB_PATH ${JSON.stringify(fromEnv)}: must be an absolute path`);
+    if (!isAbsolute(fromEnv) || fromEnv.split('/').includes('..')) {
+      throw new CniError(ErrorCode.InvalidEnvironment, `invalid IPAM_DB_PATH ${JSON.stringify(fromEnv)}: must be an absolute path without ".."`);
     }
     return fromEnv;
   }

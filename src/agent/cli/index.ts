@@ -14,9 +14,12 @@ Commands:
   exec TASK [--container NAME] -- CMD...     run a command inside a task's container
   lab up [--enis N] [--json] | lab down      a self-contained lab in namespaces of its own
   cni add|del|check|status|gc CONFLIST NETNS run a CNI network list, like cnitool
+  install [--cni-bin-dir DIR] [--cni-conf-dir DIR] [--conflist NAME|FILE]... [--force]
+                                             put ecs-eni, ecs-bridge, ecs-ipam into a CNI bin dir
+  uninstall [--cni-bin-dir DIR] [--force]    remove exactly what install put there
   --version                                  print the build version
 
-Every command takes --state-dir DIR (default: $TASKNET_STATE_DIR or /var/lib/tasknet).
+Task and lab commands take --state-dir DIR (default: $TASKNET_STATE_DIR or /var/lib/tasknet).
 Run 'tasknet <command> --help' for a command's options.`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -31,6 +34,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   exec: async () => (await import('./tasks.js')).execCommand,
   lab: async () => (await import('./lab.js')).labCommand,
   cni: async () => (await import('./cni.js')).cniCommand,
+  install: async () => (await import('../install/command.js')).installCommand,
+  uninstall: async () => (await import('../install/command.js')).uninstallCommand,
 };
 
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.

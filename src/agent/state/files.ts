@@ -1,20 +1,33 @@
 // Every file the agent writes holds task secrets or lets someone tear a task down, so: dirs 0700,
 // files 0600, whatever the umask, and written atomically (temp file + fsync + rename) so a kill -9
 // at any instant leaves either the old or the new version, never half of one.
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chmod, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
+// A symlink planted where a dir belongs is refused, not followed: chmod and the files written
+// into it would land wherever it points.
 export const ensurePrivateDir = async (dir: string): Promise<void> => {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await lstat(dir);
+  if (!st.isDirectory()) throw new Error(`refusing to use ${dir}: it is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
   await chmod(dir, 0o700);
 };
 
-export const writeFileAtomic = async (path: string, data: string): Promise<void> => {
-  await ensurePrivateDir(dirname(path));
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+// Temp file in the same directory, synced, given its final mode, then renamed over the target:
+// readers (a CNI runtime exec'ing a launcher, a restarted agent) see the old file or the new one.
+// The temp name starts with "." and has no .conf/.conflist/.json ending, so libcni never loads it
+// from a conf dir. `mode` is exact (umask aside); `privateDir` makes the directory 0700 first.
+export const writeFileAtomic = async (
+  path: string,
+  data: string,
+  { mode = 0o600, privateDir = true }: { mode?: number; privateDir?: boolean } = {},
+): Promise<void> => {
+  if (privateDir) await ensurePrivateDir(dirname(path));
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
   const handle = await open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(data);
+    if (mode !== 0o600) await handle.chmod(mode);
     await handle.sync();
   } finally {
     await handle.close();

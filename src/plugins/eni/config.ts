@@ -55,7 +55,7 @@ const FIELDS: Record<Dialect, Partial<Record<Field, string>>> = {
 const strings = z.optional(z.array(z.string()));
 // Types only; what a value means (a MAC, a CIDR) is checked below, the same way for config
 // values and CNI_ARGS values. `mtu` belongs to both dialects (vpc-eni lost it; we keep it).
-const schema = z.looseObject({
+export const eniConfigSchema = z.looseObject({
   eni: z.optional(z.string()),
   mac: z.optional(z.string()),
   'ip-addresses': strings,
@@ -73,7 +73,7 @@ const schema = z.looseObject({
     'must be an integer, 0 (leave unchanged) or between 68 and 65535',
   ))),
 });
-type Raw = z.infer<typeof schema>;
+type Raw = z.infer<typeof eniConfigSchema>;
 
 // Where a value came from, so its error names the place the user has to fix: a config field
 // (code 7, invalid network config) or a CNI_ARGS key (code 4, invalid environment variable).
@@ -178,7 +178,7 @@ export interface ParseOptions {
 
 // Reads and validates the config and CNI_ARGS into one model; every failure names its field.
 export const parseEniConfig = (conf: NetConfObject, args: CniArgs, { requireEni }: ParseOptions): EniConfig => {
-  const raw = parseConfig(schema, conf);
+  const raw = parseConfig(eniConfigSchema, conf);
   const dialect = dialectOf(raw);
 
   const eniId = configValue<string>(raw, dialect, 'eniId');
