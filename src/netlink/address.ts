@@ -1,5 +1,7 @@
 // Interface addresses (v4 and v6): list, add, delete, flush.
 import * as z from 'zod/mini';
+import { IpError } from './errors.js';
+import { LinkJson, toLink, type Link } from './link.js';
 import { queryIp, runIp, type NetnsRef } from './run.js';
 import { parseCidr, validateIfName, type IpFamily } from './validate.js';
 
@@ -104,4 +106,20 @@ export async function deleteAddress(dev: string, cidr: string, ns?: NetnsRef): P
 // Strips every address (v4 and v6, link-local too) before an ENI goes back to the host.
 export async function flushAddresses(dev: string, ns?: NetnsRef): Promise<void> {
   await runIp(addrFlushArgs(dev), ns);
+}
+
+const LinkWithAddrList = z.array(z.extend(LinkJson, { addr_info: z.optional(z.array(AddrInfo)) }));
+
+// A link with its details and its addresses from one `ip -d addr show dev NAME` (ip prints the
+// link there too): one process where getLink + listAddresses start two. null if there is no link.
+export async function getLinkWithAddresses(name: string, ns?: NetnsRef): Promise<{ link: Link; addresses: Address[] } | null> {
+  try {
+    const [j] = await queryIp(['-j', '-d', 'addr', 'show', 'dev', validateIfName(name)], ns, LinkWithAddrList);
+    if (j === undefined) return null;
+    const addresses = (j.addr_info ?? []).map((a) => toAddress(j.ifname, j.ifindex, a)).filter((a): a is Address => a !== null);
+    return { link: toLink(j), addresses };
+  } catch (e) {
+    if (e instanceof IpError && e.kind === 'not-found') return null;
+    throw e;
+  }
 }

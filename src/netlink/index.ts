@@ -43,6 +43,7 @@ export {
 } from './link.js';
 export {
   addAddress,
+  getLinkWithAddresses,
   deleteAddress,
   flushAddresses,
   listAddresses,

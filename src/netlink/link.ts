@@ -5,7 +5,7 @@
 import * as z from 'zod/mini';
 import { IpError } from './errors.js';
 import { currentNetns, netnsArg, queryIp, runIp, type NetnsRef } from './run.js';
-import { validateAlias, validateIfName, validateMac, validateMtu } from './validate.js';
+import { validateToken, validateAlias, validateIfName, validateMac, validateMtu } from './validate.js';
 
 export interface Link {
   ifindex: number;
@@ -66,9 +66,11 @@ export interface LinkChanges {
    *  master, so set them on a line after the one that sets `master`. `isolated`: the port cannot
    *  exchange frames with other isolated ports, only with the bridge and non-isolated ports. */
   bridgePort?: { isolated?: boolean };
+  /** IPv6 link-local address generation; 'none' also means no fe80::/64 route. Set before up. */
+  addrGenMode?: 'none' | 'eui64' | 'stable_secret' | 'random';
 }
 
-const LinkJson = z.looseObject({
+export const LinkJson = z.looseObject({
   ifindex: z.number(),
   ifname: z.string(),
   flags: z.array(z.string()),
@@ -175,6 +177,7 @@ export function linkSetArgs(name: string, c: LinkChanges): string[] | null {
   if (c.master === null) args.push('nomaster');
   else if (c.master !== undefined) args.push('master', validateIfName(c.master));
   if (c.alias !== undefined) args.push('alias', validateAlias(c.alias));
+  if (c.addrGenMode !== undefined) args.push('addrgenmode', validateToken('addrgenmode', c.addrGenMode));
   if (c.up !== undefined) args.push(c.up ? 'up' : 'down');
   if (c.bridgePort?.isolated !== undefined) args.push('type', 'bridge_slave', 'isolated', c.bridgePort.isolated ? 'on' : 'off');
   return args.length === 4 ? null : args;

@@ -7,8 +7,8 @@ import { familyOf, type Interface, type IpConfig, type Result, type Route } from
 import { parseResult } from '../../cni/result-parse.js';
 import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import {
-  batch, createBridge, createVeth, deleteLink, getLink, isExists, isNotFound, listAddresses, listLinks, listRoutes,
-  type Link, type NetnsRef,
+  batch, createVeth, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
+  type NetnsRef,
 } from '../../netlink/index.js';
 import { netnsIfPresent, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
@@ -37,16 +37,37 @@ const vethAlias = (containerId: string, ifname: string): string => `${ALIAS_PREF
 // A stable locally-administered unicast MAC per bridge name. Upstream sets a random one when it
 // creates the bridge (amazon-ecs-cni-plugins#111); deriving it from the name keeps it stable across
 // re-creation too, so task ARP caches never go stale because the bridge came back.
-export const bridgeMac = (name: string): string => {
-  const bytes = createHash('sha256').update(`tasknet-bridge:${name}`).digest().subarray(0, 6);
+export const bridgeMac = (name: string): string => macFromSeed(`tasknet-bridge:${name}`);
+
+// A locally-administered unicast MAC from a hash: the same seed always gives the same MAC.
+const macFromSeed = (seed: string): string => {
+  const bytes = createHash('sha256').update(seed).digest().subarray(0, 6);
   bytes[0] = (bytes[0]! | 0x02) & 0xfe;
-  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  return formatMac(bytes);
+};
+
+const formatMac = (bytes: Iterable<number>): string => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
+
+// The 16 bytes of an IPv6 address ("::" expanded).
+const ipv6Bytes = (address: string): number[] => {
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const parts = tail === undefined ? groups(head) : [...groups(head), ...Array(8 - groups(head).length - groups(tail).length).fill('0'), ...groups(tail)];
+  return parts.flatMap((g) => { const n = parseInt(g, 16); return [n >> 8, n & 0xff]; });
 };
 
 // upstream SetHWAddrByIP: 0a:58 + the four bytes of the task's IPv4 address, so the bridge side
-// can derive the MAC from the IP (169.254.172.2 -> 0a:58:a9:fe:ac:02).
-export const macFromIpv4 = (address: string): string =>
-  ['0a', '58', ...address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+// can derive the MAC from the IP (169.254.172.2 -> 0a:58:a9:fe:ac:02). Upstream leaves an
+// IPv6-only task with a random MAC; we use the last four bytes of its first IPv6 address (unique
+// within a pool handed out sequentially), so the MAC is known without asking the kernel.
+export const containerMac = (ips: IpConfig[]): string => {
+  const v4 = ips.find((ip) => familyOf(ip.address) === 4);
+  const bytes = v4 ? ipOf(v4.address).split('.').map(Number) : ipv6Bytes(ipOf(ips[0]!.address)).slice(12);
+  return formatMac([0x0a, 0x58, ...bytes]);
+};
+
+// The host end's MAC, derived like its name, so ADD never has to read it back.
+const hostVethMac = (containerId: string, ifname: string): string => macFromSeed(`tasknet-veth:${attachmentKey(containerId, ifname)}`);
 
 const ipOf = (cidr: string): string => cidr.split('/')[0]!;
 const prefixOf = (cidr: string): string => cidr.split('/')[1]!;
@@ -72,53 +93,56 @@ const requireIpamType = (conf: BridgeConfig, verb: string): string => {
   return conf.ipamType;
 };
 
-// Finds or makes the bridge. A concurrent creator wins the race harmlessly (EEXIST, then we use
-// theirs: amazon-ecs-cni-plugins#90); a non-bridge of that name is an error.
-const ensureBridge = async (conf: BridgeConfig, host: NetnsRef): Promise<Link> => {
-  let link = await getLink(conf.bridge, host, { details: true });
-  if (!link) {
+const bridgeAddressFor = (ip: IpConfig): string => `${ip.gateway}/${prefixOf(ip.address)}`;
+
+// Finds or makes the bridge with the gateway of every IPAM address on it (with the IPAM prefix),
+// from one query. A concurrent creator wins the race harmlessly (EEXIST, then we use theirs:
+// amazon-ecs-cni-plugins#90); a non-bridge of that name, or a different address of the same
+// family (IPv6 link-local aside), means two configs disagree and is an error naming both.
+const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef): Promise<{ mac: string }> => {
+  let found = await getLinkWithAddresses(conf.bridge, host);
+  if (!found) {
+    const create = batch(host).createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) });
+    for (const ip of ips) create.addrAdd(conf.bridge, bridgeAddressFor(ip), { noDad: familyOf(ip.address) === 6 });
     try {
-      await createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) }, host);
+      await create.run();
+      return { mac: bridgeMac(conf.bridge) };
     } catch (error) {
       if (!isExists(error)) throw error;
+      found = await getLinkWithAddresses(conf.bridge, host); // someone else created it meanwhile
+      if (!found) throw error;
     }
-    link = await getLink(conf.bridge, host, { details: true });
-    if (!link) throw new CniError(ErrorCode.Netlink, `bridge ${conf.bridge} vanished right after it was created`);
   }
+  const { link, addresses } = found;
   if (link.kind !== 'bridge') {
     throw new CniError(ErrorCode.Plugin, `interface ${conf.bridge} already exists, but is not a bridge (kind ${link.kind ?? 'unknown'})`);
   }
-  return link;
-};
-
-// The gateway of every IPAM address goes on the bridge with the IPAM prefix. A different address
-// of the same family (IPv6 link-local aside) means two configs disagree about the subnet.
-const ensureBridgeAddresses = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef): Promise<void> => {
-  const present = await listAddresses({ dev: conf.bridge }, host);
   const changes = batch(host);
-  let needed = false;
   for (const ip of ips) {
-    const wanted = `${ip.gateway}/${prefixOf(ip.address)}`;
+    const wanted = bridgeAddressFor(ip);
     const family = familyOf(ip.address);
-    const same = present.filter((a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')));
+    const same = addresses.filter((a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')));
     if (same.some((a) => a.cidr === wanted)) continue;
     if (same.length > 0) {
       throw new CniError(ErrorCode.Plugin,
         `bridge ${conf.bridge} has address ${same.map((a) => a.cidr).join(', ')}, but the IPAM gateway needs ${wanted}`);
     }
     changes.addrAdd(conf.bridge, wanted, { noDad: family === 6 });
-    needed = true;
   }
-  if (!needed) return;
   try {
     await changes.run();
   } catch (error) {
     if (!isExists(error)) throw error; // a concurrent ADD added the same address first
   }
+  return { mac: link.mac ?? bridgeMac(conf.bridge) };
 };
 
-const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[]): Promise<void> => {
-  const changes = batch(netns).linkSet(req.ifname, { up: true });
+const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[], mac: string): Promise<void> => {
+  const ipv6 = ips.some((ip) => familyOf(ip.address) === 6);
+  const changes = batch(netns);
+  // Without IPv6 the link needs no link-local address, and so gets no fe80::/64 route to delete.
+  if (!ipv6) changes.linkSet(req.ifname, { addrGenMode: 'none' });
+  changes.linkSet(req.ifname, { mac, up: true });
   const gateways = new Map<4 | 6, string>();
   for (const ip of ips) {
     const family = familyOf(ip.address);
@@ -138,6 +162,7 @@ const configureContainer = async (req: PluginRequest, netns: string, ips: IpConf
   }
   await changes.run();
   failpoint(req.env, 'bridge:after-container-addresses');
+  if (!ipv6) return;
   // What the kernel adds by itself (IPv6 link-local fe80::/64 once the link is up) goes too, as
   // upstream deletes every gateway-less route on the interface.
   const stray = (await listRoutes({ dev: req.ifname }, netns)).filter((r) => !r.gateway && r.type === 'unicast');
@@ -153,29 +178,36 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const conf = parseBridgeConfig(req.config);
     const ipamType = requireIpamType(conf, 'ADD');
     const netns = await requireNetns(req.netns);
-    const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
-    if (await getLink(req.ifname, netns)) {
-      throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+    // IFALIASZ: the kernel keeps at most 255 bytes of alias, and DEL and GC match it exactly.
+    if (Buffer.byteLength(vethAlias(req.containerId, req.ifname)) > 255) {
+      throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_CONTAINERID ${JSON.stringify(req.containerId.slice(0, 40))}...: longer than the ${255 - ALIAS_PREFIX.length - req.ifname.length - 1} bytes the host veth alias can record`);
     }
+    const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
+    const hostVeth = hostVethName(req.containerId, req.ifname);
+    const hostMac = hostVethMac(req.containerId, req.ifname);
     const rollback = new Rollback();
     try {
+      // The veth first, its container end created straight inside the netns: EEXIST here is the
+      // spec's "CNI_IFNAME already exists" (or a host end a crashed ADD left for its DEL), found
+      // before anything was allocated. Every MAC is derived, so nothing needs reading back.
+      try {
+        await createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac }, hostNs);
+      } catch (error) {
+        if (isExists(error) && await getLink(req.ifname, netns)) {
+          throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+        }
+        throw error;
+      }
+      rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
+      failpoint(req.env, 'bridge:after-veth');
+
       const ipam = await delegate(ipamType, 'ADD', req, delegateOptions);
       rollback.push(`release the ${ipamType} allocation`, async () => { await delegate(ipamType, 'DEL', req, delegateOptions); });
       const ips = requireIpamAddresses(ipamType, ipam);
       failpoint(req.env, 'bridge:after-ipam');
 
-      const bridge = await ensureBridge(conf, hostNs);
-      await ensureBridgeAddresses(conf, ips, hostNs);
+      const bridge = await ensureBridge(conf, ips, hostNs);
       failpoint(req.env, 'bridge:after-bridge');
-
-      const hostVeth = hostVethName(req.containerId, req.ifname);
-      const v4 = ips.find((ip) => familyOf(ip.address) === 4);
-      await createVeth({
-        name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu,
-        ...(v4 ? { peerMac: macFromIpv4(ipOf(v4.address)) } : {}),
-      }, hostNs);
-      rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
-      failpoint(req.env, 'bridge:after-veth');
 
       // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
       // the host, even if a task re-adds the subnet route that configureContainer leaves out
@@ -187,16 +219,15 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
         .run();
       failpoint(req.env, 'bridge:after-attach');
 
-      await configureContainer(req, netns, ips, ipam?.routes ?? []);
+      const mac = containerMac(ips);
+      await configureContainer(req, netns, ips, ipam?.routes ?? [], mac);
       failpoint(req.env, 'bridge:after-container');
 
-      const container = await getLink(req.ifname, netns);
-      const hostLink = await getLink(hostVeth, hostNs);
       const interfaces: Interface[] = [
         ...(prev?.interfaces ?? []),
-        { name: conf.bridge, ...(bridge.mac ? { mac: bridge.mac } : {}) },
-        { name: hostVeth, ...(hostLink?.mac ? { mac: hostLink.mac } : {}) },
-        { name: req.ifname, ...(container?.mac ? { mac: container.mac } : {}), sandbox: req.netns },
+        { name: conf.bridge, mac: bridge.mac },
+        { name: hostVeth, mac: hostMac },
+        { name: req.ifname, mac, sandbox: req.netns },
       ];
       const containerIndex = interfaces.length - 1;
       rollback.commit();
