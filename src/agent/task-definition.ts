@@ -3,7 +3,7 @@
 // and its value, like the CNI config errors (src/cni/schema.ts), e.g.
 //   invalid containerDefinitions.1.portMappings.0.hostPort 8080: must be absent or equal containerPort 80 in awsvpc mode
 import * as z from 'zod/mini';
-import { CniError } from '../cni/errors.js';
+import { CniError, showValue } from '../cni/errors.js';
 import { parseConfig } from '../cni/schema.js';
 
 export class TaskDefinitionError extends Error {
@@ -11,7 +11,7 @@ export class TaskDefinitionError extends Error {
 }
 
 const invalid = (field: string, value: unknown, why: string): TaskDefinitionError =>
-  new TaskDefinitionError(`invalid ${field}${value === undefined ? '' : ` ${JSON.stringify(value)?.slice(0, 200)}`}: ${why}`);
+  new TaskDefinitionError(`invalid ${field}${value === undefined ? '' : ` ${showValue(value)}`}: ${why}`);
 
 // ECS: "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens".
 const NAME = /^[a-zA-Z0-9_-]{1,255}$/;

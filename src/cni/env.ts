@@ -41,6 +41,13 @@ export const interfaceNameProblem = (name: string): string | undefined => {
   if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
   if (name === '.' || name === '..') return 'is "." or ".."';
   if (/[/:\s]/.test(name)) return 'contains "/", ":" or whitespace';
+  // The kernel would take these, but `ip` reads a leading "-" as an option, "%" makes the kernel
+  // treat the name as a pattern (EINVAL), and control characters cannot go into an `ip -batch`.
+  if (name.startsWith('-')) return 'starts with "-"';
+  if (/[%\x00-\x1f\x7f]/.test(name)) return 'contains "%" or a control character';
+  // A lone UTF-16 surrogate (only an in-process caller can pass one) reaches the kernel as U+FFFD,
+  // a name DEL would then never find.
+  if (/\p{Surrogate}/u.test(name)) return 'is not valid Unicode';
   return undefined;
 };
 

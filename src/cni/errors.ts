@@ -62,6 +62,17 @@ export const toCniError = (error: unknown): CniError => {
   return new CniError(code, message || 'internal error', undefined, { cause: error });
 };
 
+// A value from input, as an error message shows it: JSON, cut at 200 characters. JSON.stringify
+// of a deeply nested input overflows the stack (RangeError), which would surface as an internal
+// error; such a value is shown by its kind instead.
+export const showValue = (value: unknown): string => {
+  try {
+    return JSON.stringify(value)?.slice(0, 200) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[...]' : typeof value === 'object' ? '{...}' : String(value);
+  }
+};
+
 // Shorthand for the most common failure: a config field with a bad value (code 7).
 export const invalidConfig = (field: string, value: unknown, why: string): CniError =>
-  new CniError(ErrorCode.InvalidNetworkConfig, `invalid ${field} ${JSON.stringify(value)}: ${why}`);
+  new CniError(ErrorCode.InvalidNetworkConfig, `invalid ${field} ${showValue(value)}: ${why}`);

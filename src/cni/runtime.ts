@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { formatCniArgs } from './args.js';
@@ -283,6 +283,9 @@ export class CniRuntime {
   // Written after the whole chain succeeded, atomically (temp file + rename), 0600 in a 0700 dir.
   private async writeCache(list: NetworkConfigList, rt: RuntimeConf, result: Result): Promise<void> {
     await mkdir(this.resultsDir, { recursive: true, mode: 0o700 });
+    if (!(await lstat(this.resultsDir)).isDirectory()) {
+      throw new CniError(ErrorCode.IoFailure, `refusing to write the result cache into ${this.resultsDir}: it is not a directory (a symbolic link?)`);
+    }
     const entry: CacheEntry = {
       kind: 'cniCacheV1',
       containerId: rt.containerId,

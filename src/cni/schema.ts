@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import { CniError, ErrorCode } from './errors.js';
+import { CniError, ErrorCode, showValue } from './errors.js';
 
 type Issue = z.core.$ZodIssue;
 
@@ -50,6 +50,6 @@ export const parseConfig = <S extends z.ZodMiniType>(
   const issue = parsed.error.issues[0]!;
   const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'config';
   const value = issue.code === 'invalid_type' && issue.input === undefined ? undefined : valueAt(input, issue.path);
-  const shown = value === undefined ? '' : ` ${JSON.stringify(value)?.slice(0, 200)}`;
+  const shown = value === undefined ? '' : ` ${showValue(value)}`;
   throw new CniError(code, `invalid ${field}${shown}: ${describe(issue)}`);
 };

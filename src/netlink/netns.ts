@@ -1,6 +1,7 @@
 // Network namespaces: named ones under /var/run/netns, netns files given by a runtime, and
 // running a command inside either.
-import { readdir, statfs } from 'node:fs/promises';
+import { readdir, readlink, statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { commandFailed } from './errors.js';
 import {
   NETNS_RUN_DIR,
@@ -29,12 +30,28 @@ export async function deleteNetns(name: string): Promise<void> {
 
 // True iff the path is a live netns (an nsfs file), not a missing path or a leftover plain file.
 // CNI DEL gets the netns path from the runtime and must tell "already gone" from "still there".
+// Every namespace type is an nsfs file: /proc/PID/ns/mnt passed the statfs test and then failed in
+// nsenter (EINVAL). A /proc/PID/ns link names its type ("mnt:[4026531841]"), also at the end of a
+// chain of ordinary symlinks; a bind-mounted netns file (ip netns add) is not a link at all.
 export async function isNetnsFile(path: string): Promise<boolean> {
   try {
-    return (await statfs(path)).type === NSFS_MAGIC;
+    if ((await statfs(path)).type !== NSFS_MAGIC) return false;
   } catch {
     return false;
   }
+  let link = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let target: string;
+    try {
+      target = await readlink(link);
+    } catch {
+      return true; // not a symlink: a bind mount of an nsfs file
+    }
+    const nsType = /^([a-z_]+):\[\d+\]$/.exec(target)?.[1];
+    if (nsType !== undefined) return nsType === 'net';
+    link = resolve(dirname(link), target);
+  }
+  return false;
 }
 
 // A named netns exists iff its file under /var/run/netns is still an nsfs mount (no process spawned).

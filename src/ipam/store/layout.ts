@@ -13,9 +13,30 @@ const euid = (): number | undefined => process.geteuid?.();
 // The store root may be a directory the operator made (IPAM_DB_PATH, ipam.dataDir): it is used
 // as it is, provided nobody else can write into it.
 export const ensureRoot = (io: StoreFs, root: string): void => {
+  checkAncestors(io, root);
   if (!ignoring('ENOENT', () => checkDir(io, root, false))) {
     ignoring('EEXIST', () => io.mkdir(root, true));
     checkDir(io, root, false);
+  }
+};
+
+// The root's path comes from config: a symlink on it that another user owns (planted in /tmp, say)
+// would send root's writes wherever it points. Symlinks of our own (/var/run -> /run) are fine.
+const checkAncestors = (io: StoreFs, root: string): void => {
+  const uid = euid();
+  const parts = root.split('/').filter((p) => p !== '');
+  for (let i = 1; i < parts.length; i++) {
+    const path = `/${parts.slice(0, i).join('/')}`;
+    let st;
+    try {
+      st = io.lstat(path);
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return;
+      throw error;
+    }
+    if (st.isSymbolicLink() && uid !== undefined && st.uid !== uid) {
+      throw unsafeStore(root, `${path} is a symbolic link owned by uid ${st.uid}, not by uid ${uid}`);
+    }
   }
 };
 

@@ -7,7 +7,7 @@ import { familyOf, type Interface, type IpConfig, type Result, type Route } from
 import { parseResult } from '../../cni/result-parse.js';
 import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import {
-  batch, createVeth, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
+  batch, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
   type NetnsRef,
 } from '../../netlink/index.js';
 import { netnsIfPresent, requireNetns } from '../common/netns.js';
@@ -190,8 +190,13 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       // The veth first, its container end created straight inside the netns: EEXIST here is the
       // spec's "CNI_IFNAME already exists" (or a host end a crashed ADD left for its DEL), found
       // before anything was allocated. Every MAC is derived, so nothing needs reading back.
+      // The kernel ignores an alias given at creation, so it follows on the next line of the same
+      // ip process; DEL also takes an alias-less veth of this name as ours (a crash in between).
       try {
-        await createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac }, hostNs);
+        await batch(hostNs)
+          .createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac })
+          .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) })
+          .run();
       } catch (error) {
         if (isExists(error) && await getLink(req.ifname, netns)) {
           throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
@@ -213,7 +218,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       // the host, even if a task re-adds the subnet route that configureContainer leaves out
       // (upstream's isolation is that missing route alone, which the task itself can undo).
       await batch(hostNs)
-        .linkSet(hostVeth, { master: conf.bridge, alias: vethAlias(req.containerId, req.ifname), up: true })
+        .linkSet(hostVeth, { master: conf.bridge, up: true })
         .linkSet(hostVeth, { bridgePort: { isolated: true } })
         .linkSet(conf.bridge, { up: true })
         .run();
@@ -254,7 +259,8 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     }
     const hostVeth = hostVethName(req.containerId, req.ifname);
     const link = await getLink(hostVeth, hostNs);
-    if (link && link.alias === vethAlias(req.containerId, req.ifname)) {
+    // Ours: our alias, or none yet (an ADD killed between creating the veth and naming it).
+    if (link && (link.alias === undefined || link.alias === vethAlias(req.containerId, req.ifname))) {
       await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
     } else if (!link) {
       // A veth made by another plugin version (random host name): remove the container end.
