@@ -1,4 +1,4 @@
-import { CniError, ErrorCode } from './errors.js';
+import { CniError, ErrorCode, showValue } from './errors.js';
 import { requireSupportedVersion, requireVerbAllowed } from './version.js';
 
 // Refused before parsing: no runtime sends a network config this large, and JSON.parse of an
@@ -33,13 +33,13 @@ export const parseNetConf = (
   // libcni's ConfigDecoder reads an absent, null or empty cniVersion alike, as 0.1.0.
   const version = conf.cniVersion === undefined || conf.cniVersion === null || conf.cniVersion === '' ? '0.1.0' : conf.cniVersion;
   if (typeof version !== 'string') {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cniVersion ${JSON.stringify(version)}: must be a string`);
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cniVersion ${showValue(version)}: must be a string`);
   }
   if (conf.name === undefined || conf.name === '') {
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'missing network name');
   }
   if (typeof conf.name !== 'string' || !NETWORK_NAME.test(conf.name)) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${JSON.stringify(conf.name)}`,
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${showValue(conf.name)}`,
       'must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
   }
   requireSupportedVersion(version, supportedVersions);

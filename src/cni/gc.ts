@@ -1,4 +1,4 @@
-import { CniError, ErrorCode } from './errors.js';
+import { CniError, ErrorCode, showValue } from './errors.js';
 
 export interface ValidAttachment {
   containerId: string;
@@ -11,13 +11,13 @@ export interface ValidAttachment {
 export const validAttachments = (config: Record<string, unknown>): ValidAttachment[] => {
   const raw = config['cni.dev/valid-attachments'] ?? config['cni.dev/attachments'] ?? [];
   if (!Array.isArray(raw)) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cni.dev/valid-attachments ${JSON.stringify(raw).slice(0, 200)}: must be an array`);
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cni.dev/valid-attachments ${showValue(raw)}: must be an array`);
   }
   return raw.map((entry: unknown, index) => {
     const { containerID, ifname } = (entry ?? {}) as { containerID?: unknown; ifname?: unknown };
     if (typeof containerID !== 'string' || typeof ifname !== 'string') {
       throw new CniError(ErrorCode.InvalidNetworkConfig,
-        `invalid cni.dev/valid-attachments.${index} ${JSON.stringify(entry).slice(0, 200)}: needs string containerID and ifname`);
+        `invalid cni.dev/valid-attachments.${index} ${showValue(entry)}: needs string containerID and ifname`);
     }
     return { containerId: containerID, ifname };
   });

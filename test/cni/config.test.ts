@@ -92,3 +92,12 @@ t.test('a config over 1 MiB is code 6 and is never parsed (item B13, DoS guard)'
   t.ok(wide.length < MAX_CONFIG_BYTES);
   expectCniError(t, () => parseNetConf(wide, 'ADD'), ErrorCode.DecodeFailure, /limit/);
 });
+
+t.test('a deeply nested cniVersion or name is refused with code 7, not a stack overflow', async (t) => {
+  const { parseNetConf } = await import('../../src/cni/config.js');
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  for (const field of ['cniVersion', 'name']) {
+    const stdin = field === 'name' ? `{"cniVersion":"1.0.0","name":${deep}}` : `{"cniVersion":${deep},"name":"n"}`;
+    t.throws(() => parseNetConf(stdin, 'ADD'), { code: 7, message: new RegExp(`invalid (cniVersion|network name) \\[\\.\\.\\.\\]`) }, field);
+  }
+});
