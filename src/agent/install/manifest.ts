@@ -1,9 +1,9 @@
 // What `tasknet install` put where: one manifest per CNI bin dir, so `tasknet uninstall` removes
 // exactly those files, and only while they are still what was written.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { CliError } from '../cli/errors.js';
+import { readJson } from '../state/files.js';
 import { writeFileAtomic } from './files.js';
 
 // Hidden, not executable, and in the bin dir (never net.d, where libcni would load a .json).
@@ -33,19 +33,13 @@ export const manifestPath = (binDir: string): string => join(binDir, MANIFEST_NA
 
 export const readManifest = async (binDir: string): Promise<Manifest | undefined> => {
   const path = manifestPath(binDir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = await readJson(path);
   } catch {
     throw new CliError(`${path} is not a tasknet install manifest (not JSON); move it away to continue`);
   }
+  if (json === undefined) return undefined;
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) throw new CliError(`${path} is not a tasknet install manifest (unexpected content); move it away to continue`);
   return parsed.data;
