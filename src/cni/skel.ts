@@ -1,4 +1,4 @@
-import { fstatSync, readSync } from 'node:fs';
+import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { CniArgs } from './args.js';
 import { parseNetConf, MAX_CONFIG_BYTES, type NetConfObject } from './config.js';
 import { parseCniEnv, type Verb } from './env.js';
@@ -146,20 +146,35 @@ export const readStdin = (fd = 0): Buffer => {
   return Buffer.concat(chunks, total);
 };
 
+// Writes straight to the fd: touching process.stdout on a pipe builds a net.Socket (net, streams,
+// diagnostics_channel), a few ms of start-up that `node -e 0` never pays. The answer is one short
+// line; a full pipe (EAGAIN, only if someone made it non-blocking) is waited out.
+const writeFd = (fd: number, text: string): void => {
+  const data = Buffer.from(text);
+  for (let off = 0; off < data.length;) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+};
+
 // The executable's entry: the ECS flags the agent probes, then one CNI call on process I/O.
 export const pluginMain = async (def: PluginDefinition): Promise<void> => {
   const flag = process.argv[2];
   if (flag === '--version') {
-    process.stdout.write(`${JSON.stringify(buildInfo())}\n`);
+    writeFd(1, `${JSON.stringify(buildInfo())}\n`);
     return;
   }
   if (flag === '--capabilities') {
-    process.stdout.write(`${JSON.stringify(ECS_CAPABILITIES)}\n`);
+    writeFd(1, `${JSON.stringify(ECS_CAPABILITIES)}\n`);
     return;
   }
   if (flag === '--help' || flag === '-h' || !process.env.CNI_COMMAND) {
     // libcni's skel prints the about string when run by a human without CNI_COMMAND.
-    process.stderr.write(`${def.about}\nCNI protocol versions supported: ${(def.supportedVersions ?? SUPPORTED_VERSIONS).join(', ')}\n`);
+    writeFd(2, `${def.about}\nCNI protocol versions supported: ${(def.supportedVersions ?? SUPPORTED_VERSIONS).join(', ')}\n`);
     return;
   }
   let stdin: Buffer;
@@ -167,11 +182,11 @@ export const pluginMain = async (def: PluginDefinition): Promise<void> => {
     stdin = readStdin();
   } catch (error) {
     const out = errorOutput(error, CURRENT_VERSION);
-    process.stdout.write(out.stdout);
+    writeFd(1, out.stdout);
     process.exitCode = out.exitCode;
     return;
   }
   const out = await runPlugin(def, { env: process.env, stdin });
-  process.stdout.write(out.stdout);
+  writeFd(1, out.stdout);
   process.exitCode = out.exitCode;
 };
