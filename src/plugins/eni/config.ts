@@ -100,7 +100,7 @@ const macProblem = (mac: string): string | undefined => {
 
 // The kernel's rule for names plus what `ip` would misread as an option or a batch token.
 const linkNameProblem = (name: string): string | undefined =>
-  interfaceNameProblem(name) ?? (/^-|["'#\\]/.test(name) ? 'must not start with "-" or contain quotes, "#" or "\\"' : undefined);
+  interfaceNameProblem(name) ?? (/["'#\\]/.test(name) ? 'must not contain quotes, "#" or "\\"' : undefined);
 
 const dialectOf = (raw: Record<string, unknown>): Dialect | undefined => {
   const used = (d: Dialect) => Object.values(FIELDS[d]).filter((f) => raw[f] !== undefined);

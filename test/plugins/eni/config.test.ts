@@ -56,7 +56,7 @@ const INVALID: Array<[object, string, RegExp]> = [
   [{ ...ecs, eni: 7 }, 'eni 7', /must be a string/],
   [{ ...vpc, eniName: 'a/b' }, 'eniName "a/b"', /"\/"/],
   [{ ...vpc, eniName: 'x'.repeat(16) }, 'eniName', /longer than 15 bytes/],
-  [{ ...vpc, eniName: '-x' }, 'eniName "-x"', /must not start with "-"/],
+  [{ ...vpc, eniName: '-x' }, 'eniName "-x"', /starts with "-"/],
   [{ ...vpc, eniName: '' }, 'eniName ""', /empty/],
   [{ ...vpc, eniIPAddresses: '10.0.1.5/24' }, 'eniIPAddresses "10.0.1.5/24"', /must be an array/],
   [{ ...vpc, eniIPAddresses: [5] }, 'eniIPAddresses.0 5', /must be a string/],
