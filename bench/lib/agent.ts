@@ -1,0 +1,258 @@
+// A bench agent: started by the driver inside one throwaway "host" netns (nsenter, once), it plays
+// the CNI runtime of that host. It execs plugins directly and times them from spawn to close, and
+// runs our plugins in-process (skel.runPlugin / cni/runtime.CniRuntime with an invoke hook) with
+// this netns as their host, exactly as the agent's in-process mode does. One request per stdin line,
+// one JSON answer per stdout line; logs go to stderr.
+import childProcess, { type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { syncBuiltinESMExports } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Session } from 'node:inspector/promises';
+import { createInterface } from 'node:readline';
+import type { ChainResult, Cmd, ExecManyResult, ExecResult, InprocResult, IpamCountedResult, IpTrace, Request } from './protocol.js';
+
+// Every child of this process goes through this spawn; while an in-process operation is traced,
+// the `ip`/`nsenter` children it starts are recorded with their stdin (the -batch lines) and
+// their spawn-to-close time. The bench's own execs use the original spawn.
+const originalSpawn = childProcess.spawn;
+let tracing: { t0: number; calls: IpTrace[] } | undefined;
+const tracedSpawn = function (this: unknown, ...args: unknown[]): ChildProcess {
+  const start = performance.now(); // before the spawn: its synchronous fork/exec is part of the cost
+  const child = (originalSpawn as (...a: unknown[]) => ChildProcess).apply(this, args);
+  const t = tracing;
+  if (t) {
+    const rec: IpTrace = { argv: [String(args[0]), ...((Array.isArray(args[1]) ? args[1] : []) as string[])], startMs: start - t.t0, ms: 0, syncMs: performance.now() - start };
+    t.calls.push(rec);
+    const stdin = child.stdin;
+    if (stdin) {
+      const end = stdin.end.bind(stdin) as (...a: unknown[]) => unknown;
+      (stdin as unknown as { end: (...a: unknown[]) => unknown }).end = (...a: unknown[]) => {
+        if (typeof a[0] === 'string') rec.input = a[0];
+        return end(...a);
+      };
+    }
+    child.once('close', () => { rec.ms = performance.now() - start; });
+  }
+  return child;
+};
+(childProcess as { spawn: unknown }).spawn = tracedSpawn;
+syncBuiltinESMExports();
+
+// Our code, loaded after the patch so that its `import { spawn }` sees the traced one, from the
+// driver's snapshot of src/ (BENCH_SRC) so that in-process and exec'd runs measure the same sources
+// even while src/ changes under the bench; src/ itself when run alone.
+const SRC = process.env.BENCH_SRC ?? fileURLToPath(new URL('../../src', import.meta.url));
+const load = <T>(rel: string): Promise<T> => import(pathToFileURL(join(SRC, rel)).href) as Promise<T>;
+const skel = await load<typeof import('../../src/cni/skel.js')>('cni/skel.ts');
+const runtimeMod = await load<typeof import('../../src/cni/runtime.js')>('cni/runtime.ts');
+const netlink = await load<typeof import('../../src/netlink/index.js')>('netlink/index.ts');
+const { bridgePlugin } = await load<typeof import('../../src/plugins/bridge/plugin.js')>('plugins/bridge/plugin.ts');
+const { eniPlugin } = await load<typeof import('../../src/plugins/eni/plugin.js')>('plugins/eni/plugin.ts');
+const { plugin: ipamPlugin } = await load<typeof import('../../src/ipam/plugin.js')>('ipam/plugin.ts');
+const { createHandlers: createIpamHandlers } = await load<typeof import('../../src/ipam/handlers.js')>('ipam/handlers.ts');
+const { nodeStoreFs } = await load<typeof import('../../src/ipam/store/fs.js')>('ipam/store/fs.ts');
+type PluginDefinition = import('../../src/cni/skel.js').PluginDefinition;
+type StoreFs = import('../../src/ipam/store/fs.js').StoreFs;
+
+// hostNs undefined: this process's netns, the test host, as in production.
+const OWN: Record<string, PluginDefinition> = {
+  'ecs-eni': eniPlugin(),
+  'ecs-bridge': bridgePlugin(),
+  'ecs-ipam': ipamPlugin,
+};
+
+const execOne = (cmd: Cmd): Promise<ExecResult> => new Promise((resolve) => {
+  const options: SpawnOptions = { env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] };
+  const t0 = performance.now();
+  const child = originalSpawn(cmd.file, cmd.args ?? [], options);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const timer = setTimeout(() => child.kill('SIGKILL'), cmd.timeoutMs ?? 120_000);
+  child.stdout!.on('data', (d: Buffer) => out.push(d));
+  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  child.on('error', (e) => {
+    clearTimeout(timer);
+    const t1 = performance.now();
+    resolve({ ms: t1 - t0, startEpoch: performance.timeOrigin + t0, endEpoch: performance.timeOrigin + t1, code: -1, signal: null, stdout: '', stderr: String(e) });
+  });
+  child.on('close', (code, signal) => {
+    const t1 = performance.now();
+    clearTimeout(timer);
+    resolve({ ms: t1 - t0, startEpoch: performance.timeOrigin + t0, endEpoch: performance.timeOrigin + t1, code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString().slice(0, 4000) });
+  });
+  child.stdin!.on('error', () => { /* a plugin may exit without reading stdin */ });
+  child.stdin!.end(cmd.input ?? '');
+});
+
+// CPU profile of this process around one operation (node:inspector), written as a .cpuprofile.
+const session = new Session();
+session.connect();
+const profiled = async <T>(path: string | undefined, fn: () => Promise<T>): Promise<T> => {
+  if (!path) return fn();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(path, JSON.stringify(profile));
+  }
+};
+
+const traced = async <T>(on: boolean | undefined, fn: () => Promise<T>): Promise<{ value: T; ms: number; ipCalls: number; trace?: IpTrace[] }> => {
+  const calls0 = netlink.ipCalls();
+  const t0 = performance.now();
+  if (on) tracing = { t0, calls: [] };
+  try {
+    const value = await fn();
+    const ms = performance.now() - t0;
+    return { value, ms, ipCalls: netlink.ipCalls() - calls0, ...(on ? { trace: tracing!.calls } : {}) };
+  } finally {
+    tracing = undefined;
+  }
+};
+
+// Counts and times the IPAM store's file operations by kind (as test/ipam/cost.test.ts counts them).
+const countingFs = (counts: Record<string, number>, ms: Record<string, number>): StoreFs => Object.fromEntries(
+  Object.entries(nodeStoreFs).map(([name, fn]) => [name, (...a: unknown[]) => {
+    counts[name] = (counts[name] ?? 0) + 1;
+    const t0 = performance.now();
+    try {
+      return (fn as (...x: unknown[]) => unknown)(...a);
+    } finally {
+      ms[name] = (ms[name] ?? 0) + performance.now() - t0;
+    }
+  }]),
+) as unknown as StoreFs;
+
+const runtimes = new Map<string, InstanceType<typeof runtimeMod.CniRuntime>>();
+const runtimeFor = (mode: string, cniPath: string[], cacheDir: string, env?: Record<string, string>) => {
+  const key = JSON.stringify([mode, cniPath, cacheDir, env]);
+  let rt = runtimes.get(key);
+  if (!rt) {
+    rt = new runtimeMod.CniRuntime({
+      cniPath,
+      cacheDir,
+      rollbackOnFailure: true,
+      ...(env ? { env } : {}),
+      ...(mode === 'in-process'
+        ? {
+          invoke: async (type: string, e: Record<string, string | undefined>, stdin: string) => {
+            const def = OWN[type];
+            if (!def) throw new Error(`plugin ${type} cannot run in-process`);
+            return skel.runPlugin(def, { env: e, stdin });
+          },
+        }
+        : {}),
+    });
+    runtimes.set(key, rt);
+  }
+  return rt;
+};
+
+const handle = async (req: Request): Promise<unknown> => {
+  switch (req.op) {
+    case 'exec':
+      return execOne(req.cmd);
+    case 'execMany': {
+      const t0 = performance.now();
+      const results = await Promise.all(req.cmds.map(execOne));
+      return { wallMs: performance.now() - t0, results } satisfies ExecManyResult;
+    }
+    case 'execPool': {
+      const results: ExecResult[] = new Array(req.cmds.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < req.cmds.length) {
+          const i = next++;
+          results[i] = await execOne(req.cmds[i]!);
+        }
+      };
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: Math.max(1, req.concurrency) }, worker));
+      const failures = results.filter((r) => r.code !== 0);
+      return { wallMs: performance.now() - t0, n: results.length, failures: failures.length, firstFailure: failures[0]?.stdout ?? failures[0]?.stderr };
+    }
+    case 'inproc': {
+      const def = OWN[req.plugin]!;
+      const r = await traced(req.trace, () => skel.runPlugin(def, { env: req.env, stdin: req.stdin }));
+      return { ms: r.ms, exitCode: r.value.exitCode, stdout: r.value.stdout, ipCalls: r.ipCalls, ...(r.trace ? { trace: r.trace } : {}) } satisfies InprocResult;
+    }
+    case 'ipamCounted': {
+      const fsOps: Record<string, number> = {};
+      const fsMs: Record<string, number> = {};
+      const def: PluginDefinition = { name: 'ecs-ipam', about: 'counted', load: async () => createIpamHandlers({ io: countingFs(fsOps, fsMs) }) };
+      const t0 = performance.now();
+      const out = await skel.runPlugin(def, { env: req.env, stdin: req.stdin });
+      return { ms: performance.now() - t0, exitCode: out.exitCode, stdout: out.stdout, fsOps, fsMs } satisfies IpamCountedResult;
+    }
+    case 'ipamFill': {
+      let failures = 0;
+      let first: string | undefined;
+      const t0 = performance.now();
+      for (const id of req.ids) {
+        const out = await skel.runPlugin(ipamPlugin, { env: { ...req.env, CNI_CONTAINERID: id }, stdin: req.stdin });
+        if (out.exitCode !== 0) { failures++; first ??= out.stdout; }
+      }
+      return { wallMs: performance.now() - t0, n: req.ids.length, failures, firstFailure: first };
+    }
+    case 'chain': {
+      const rt = runtimeFor(req.mode, req.cniPath, req.cacheDir, req.env);
+      const eni = runtimeMod.parseConflist(req.eniList);
+      const bridge = runtimeMod.parseConflist(req.bridgeList);
+      const conf = (ifname: string) => ({ containerId: req.containerId, netns: req.netns, ifname });
+      let bridgeAddress: string | undefined;
+      const r = await traced(req.trace, () => profiled(req.cpuProfile, async (): Promise<string | undefined> => {
+        try {
+          if (req.action === 'add') {
+            // As src/agent/task-network.ts: ENI list on eth0, then the bridge list on ecs-eth0.
+            await rt.add(eni, conf('eth0'));
+            try {
+              const res = await rt.add(bridge, conf('ecs-eth0'));
+              bridgeAddress = res.ips?.find((ip) => !ip.address.includes(':'))?.address;
+            } catch (error) {
+              await rt.del(eni, conf('eth0')).catch(() => undefined);
+              throw error;
+            }
+          } else {
+            const errors: string[] = [];
+            await rt.del(bridge, conf('ecs-eth0')).catch((e: Error) => errors.push(e.message));
+            await rt.del(eni, conf('eth0')).catch((e: Error) => errors.push(e.message));
+            if (errors.length) return errors.join('; ');
+          }
+          return undefined;
+        } catch (error) {
+          return (error as Error).message;
+        }
+      }));
+      return {
+        ms: r.ms, ok: r.value === undefined, ...(r.value ? { error: r.value } : {}), ipCalls: r.ipCalls,
+        ...(r.trace ? { trace: r.trace } : {}), ...(bridgeAddress ? { bridgeAddress } : {}),
+      } satisfies ChainResult;
+    }
+    case 'exit':
+      setImmediate(() => process.exit(0));
+      return 'bye';
+  }
+};
+
+// Requests run one at a time, in order: the driver interleaves ours and theirs itself.
+const lines = createInterface({ input: process.stdin });
+let queue = Promise.resolve();
+lines.on('line', (line) => {
+  queue = queue.then(async () => {
+    const { id, req } = JSON.parse(line) as { id: number; req: Request };
+    let reply: string;
+    try {
+      reply = JSON.stringify({ id, ok: true, result: await handle(req) });
+    } catch (error) {
+      reply = JSON.stringify({ id, ok: false, error: (error as Error)?.stack ?? String(error) });
+    }
+    process.stdout.write(`${reply}\n`);
+  });
+});
+lines.on('close', () => process.exit(0));
+process.stdout.write(`${JSON.stringify({ id: 0, ok: true, result: { ready: true, pid: process.pid } })}\n`);

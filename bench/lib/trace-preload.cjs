@@ -1,0 +1,59 @@
+// Preloaded (`node -r`) into an exec'd plugin by the profile section: records when Node finished
+// bootstrapping, how long the bundle took to compile and run its top level, every child process
+// (argv, -batch stdin, spawn to close), and when the process exits; writes them as JSON to
+// $BENCH_TRACE_FILE. It loads nothing the plugin would not load itself: child_process is patched
+// when the plugin first requires it, `performance` is the global, node:module and node:fs are
+// part of Node's bootstrap already.
+'use strict';
+const Module = require('node:module');
+const { writeFileSync } = require('node:fs');
+
+const trace = { preload: performance.now(), spawns: [] };
+
+const patchChildProcess = (childProcess) => {
+  if (childProcess.spawn.benchTraced) return;
+  const spawn = childProcess.spawn;
+  const traced = function tracedSpawn(file, args) {
+    const rec = { argv: [file, ...(Array.isArray(args) ? args : [])], start: performance.now() };
+    const child = spawn.apply(this, arguments);
+    rec.spawned = performance.now();
+    trace.spawns.push(rec);
+    if (child.stdin) {
+      const end = child.stdin.end.bind(child.stdin);
+      child.stdin.end = (...a) => {
+        if (typeof a[0] === 'string') rec.input = a[0];
+        return end(...a);
+      };
+    }
+    child.once('close', () => { rec.end = performance.now(); });
+    return child;
+  };
+  traced.benchTraced = true;
+  childProcess.spawn = traced;
+};
+
+const require_ = Module.prototype.require;
+Module.prototype.require = function tracedRequire(id) {
+  const exported = require_.apply(this, arguments);
+  if (id === 'node:child_process' || id === 'child_process') patchChildProcess(exported);
+  return exported;
+};
+
+const compile = Module.prototype._compile;
+Module.prototype._compile = function tracedCompile(content, filename) {
+  if (!/\/dist\/[^/]+\.cjs$/.test(filename)) return compile.apply(this, arguments);
+  trace.bundle = filename;
+  trace.compileStart = performance.now();
+  try {
+    return compile.apply(this, arguments);
+  } finally {
+    trace.compileEnd = performance.now();
+  }
+};
+
+process.on('exit', () => {
+  trace.exit = performance.now();
+  trace.timeOrigin = performance.timeOrigin;
+  trace.nodeTiming = performance.nodeTiming.toJSON();
+  if (process.env.BENCH_TRACE_FILE) writeFileSync(process.env.BENCH_TRACE_FILE, JSON.stringify(trace));
+});
