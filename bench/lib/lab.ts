@@ -252,3 +252,26 @@ export const startRunner = async (ns: string): Promise<Agent> => {
   await a.ready;
   return a;
 };
+
+export interface EniPair {
+  ourHost: string;
+  goHost: string;
+  ourMac: string;
+  goMac: string;
+  /** Every netns made, for the section's clean-up. */
+  namespaces: string[];
+}
+
+// The set-up of every section that moves an ENI: per side a test host netns holding a fake ENI
+// (`eth1`, an ENI-like MAC) whose peer sits in a VPC netns of its own.
+export async function makeEniPair(prefix: string): Promise<EniPair> {
+  const ourHost = addNetns(`${prefix}-ours`);
+  const goHost = addNetns(`${prefix}-go`);
+  const ourVpc = addNetns(`${prefix}-vpc`);
+  const goVpc = addNetns(`${prefix}-vpc`);
+  const ourMac = randomMac();
+  const goMac = randomMac();
+  await makeFakeEni(ourHost, ourVpc, 'eth1', ourMac);
+  await makeFakeEni(goHost, goVpc, 'eth1', goMac);
+  return { ourHost, goHost, ourMac, goMac, namespaces: [ourHost, goHost, ourVpc, goVpc] };
+}

@@ -2,7 +2,7 @@
 // route), each moving a fake ENI (a veth end with an ENI-like MAC whose peer sits in a "VPC"
 // netns holding the gateway) from its test host netns into a fresh task netns and back.
 import { join } from 'node:path';
-import { addNetns, delNetns, makeFakeEni, netnsPath, randomMac, startRunner } from '../lib/lab.js';
+import { addNetns, delNetns, makeEniPair, netnsPath, startRunner } from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goEniConf, ourEniConf } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
@@ -10,14 +10,7 @@ import { pairOrder, Recorder } from '../lib/recorder.js';
 export async function eni(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder('eni', '3. ENI ADD and DEL, exec\'d (ecs-eni vs host-device + static)',
     'per side a test host netns holding a fake ENI (veth, ENI-like MAC, peer in a VPC netns with 10.0.1.1/24); per run a fresh task netns per side; ADD (found by MAC, moved in as eth0, 10.0.1.5/24, default via 10.0.1.1) then DEL (moved back)', ctx.runs);
-  const ourHost = addNetns('en-ours');
-  const goHost = addNetns('en-go');
-  const ourVpc = addNetns('en-vpc');
-  const goVpc = addNetns('en-vpc');
-  const ourMac = randomMac();
-  const goMac = randomMac();
-  await makeFakeEni(ourHost, ourVpc, 'eth1', ourMac);
-  await makeFakeEni(goHost, goVpc, 'eth1', goMac);
+  const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('en');
   const ours = await startRunner(ourHost);
   const go = await startRunner(goHost);
   try {
@@ -51,7 +44,7 @@ export async function eni(ctx: Ctx): Promise<Recorder> {
   } finally {
     await ours.close();
     await go.close();
-    for (const ns of [ourHost, goHost, ourVpc, goVpc]) delNetns(ns);
+    for (const ns of namespaces) delNetns(ns);
   }
   return rec;
 }

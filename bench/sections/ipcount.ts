@@ -2,7 +2,7 @@
 // first on PATH) and in-process (the agent's traced spawn, cross-checked with src/netlink's
 // ipCalls()). The Go plugins get the same shim: they talk netlink themselves and spawn none.
 import { join } from 'node:path';
-import { addNetns, delNetns, makeFakeEni, netnsPath, randomMac, startAgent, tempDir, removeDir } from '../lib/lab.js';
+import { addNetns, delNetns, makeEniPair, netnsPath, removeDir, startAgent, tempDir } from '../lib/lab.js';
 import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourBridgeConf, ourEniConf, ourIpamConf, ourTaskLists } from '../lib/cni.js';
 import { exec, type Ctx } from '../lib/context.js';
 import { classifyTrace, readShimLog, resetShimLog, tally, writeShim, type IpCall } from '../lib/ipcount.js';
@@ -19,14 +19,7 @@ const fromTrace = (trace: IpTrace[] | undefined): IpCall[] => (trace ?? []).map(
 export async function ipcount(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder('ipcount', '8. `ip` processes per operation and verb',
     'one call of each operation; exec\'d: a logging `ip`/`nsenter` shim first on PATH; in-process: every child of the agent traced (argv and -batch stdin). `nsenter ip` = one process entering the task netns by path; `-n NS` = ip entering a named netns itself', 1);
-  const ourHost = addNetns('ic-ours');
-  const goHost = addNetns('ic-go');
-  const ourVpc = addNetns('ic-vpc');
-  const goVpc = addNetns('ic-vpc');
-  const ourMac = randomMac();
-  const goMac = randomMac();
-  await makeFakeEni(ourHost, ourVpc, 'eth1', ourMac);
-  await makeFakeEni(goHost, goVpc, 'eth1', goMac);
+  const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('ic');
   const ours = await startAgent(ourHost);
   const go = await startAgent(goHost);
   const dirs = ['ic-shim', 'ic-ours', 'ic-go', 'ic-cache1', 'ic-cache2', 'ic-cache3'].map(tempDir);
@@ -127,7 +120,7 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
   } finally {
     await ours.close();
     await go.close();
-    for (const ns of [ourHost, goHost, ourVpc, goVpc]) delNetns(ns);
+    for (const ns of namespaces) delNetns(ns);
     for (const d of dirs) removeDir(d);
   }
   return rec;

@@ -4,7 +4,7 @@
 // the waited-for children too; the delegates are also measured on their own.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { addNetns, delNetns, makeFakeEni, netnsPath, randomMac, startRunner, tempDir, removeDir, type Agent } from '../lib/lab.js';
+import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, removeDir, startRunner, tempDir } from '../lib/lab.js';
 import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, goIpamConf, ourBridgeConf, ourEniConf, ourIpamConf } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { Recorder, type Side } from '../lib/recorder.js';
@@ -16,14 +16,7 @@ const TIME = '/usr/bin/time';
 export async function memory(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder('memory', '7. Memory: peak RSS per plugin process',
     'each call wrapped in /usr/bin/time -f %M (peak RSS of the process, or of it and its delegate child, whichever is larger); per run fresh task netns; ADDs then DELs in a test host netns with a fake ENI and the bridge', ctx.runs);
-  const ourHost = addNetns('mm-ours');
-  const goHost = addNetns('mm-go');
-  const ourVpc = addNetns('mm-vpc');
-  const goVpc = addNetns('mm-vpc');
-  const ourMac = randomMac();
-  const goMac = randomMac();
-  await makeFakeEni(ourHost, ourVpc, 'eth1', ourMac);
-  await makeFakeEni(goHost, goVpc, 'eth1', goMac);
+  const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('mm');
   const ours = await startRunner(ourHost);
   const go = await startRunner(goHost);
   const dirs = ['mm-ours', 'mm-go', 'mm-rss'].map(tempDir);
@@ -75,7 +68,7 @@ export async function memory(ctx: Ctx): Promise<Recorder> {
   } finally {
     await ours.close();
     await go.close();
-    for (const ns of [ourHost, goHost, ourVpc, goVpc]) delNetns(ns);
+    for (const ns of namespaces) delNetns(ns);
     for (const d of dirs) removeDir(d);
   }
   return rec;

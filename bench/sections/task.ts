@@ -4,7 +4,7 @@
 // = our bin/), against the Go chain host-device(+static) and bridge(+host-local) exec'd through
 // the same CniRuntime with CNI_PATH=/usr/lib/cni.
 import { join } from 'node:path';
-import { addNetns, delNetns, makeFakeEni, netnsPath, randomMac, startAgent, startRunner, tempDir, removeDir, type Agent } from '../lib/lab.js';
+import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, removeDir, startAgent, startRunner, tempDir } from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourTaskLists } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { callKey, classifyTrace } from '../lib/ipcount.js';
@@ -48,14 +48,7 @@ export const ipTime = (trace: IpTrace[] | undefined): { total: number; sync: num
 export async function task(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder('task', '4. A whole task\'s network (ENI list + bridge list through CniRuntime)',
     'per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 then bridge list on ecs-eth0 (as src/agent/task-network.ts), DEL in reverse, result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate', ctx.runs);
-  const ourHost = addNetns('tk-ours');
-  const goHost = addNetns('tk-go');
-  const ourVpc = addNetns('tk-vpc');
-  const goVpc = addNetns('tk-vpc');
-  const ourMac = randomMac();
-  const goMac = randomMac();
-  await makeFakeEni(ourHost, ourVpc, 'eth1', ourMac);
-  await makeFakeEni(goHost, goVpc, 'eth1', goMac);
+  const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('tk');
   const oursAgent = await startAgent(ourHost);
   const goAgent = await startAgent(goHost);
   const goRunner = await startRunner(goHost);
@@ -127,7 +120,7 @@ export async function task(ctx: Ctx): Promise<Recorder> {
     await oursAgent.close();
     await goAgent.close();
     await goRunner.close();
-    for (const ns of [ourHost, goHost, ourVpc, goVpc]) delNetns(ns);
+    for (const ns of namespaces) delNetns(ns);
     for (const d of dirs) removeDir(d);
   }
   return rec;
