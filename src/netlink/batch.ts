@@ -16,6 +16,7 @@ import {
   type LinkChanges,
   type VethSpec,
 } from './link.js';
+import { neighDelArgs, neighReplaceArgs, type PermanentNeighbour } from './neighbour.js';
 import { routeArgs, type RouteSpec } from './route.js';
 import { ipArgv, spawnCounted, validateNetnsRef, type NetnsRef } from './run.js';
 import { validateToken } from './validate.js';
@@ -80,6 +81,14 @@ export class IpBatch {
 
   routeReplace(spec: RouteSpec): this {
     return this.#push(routeArgs('replace', spec));
+  }
+
+  neighReplace(n: PermanentNeighbour): this {
+    return this.#push(neighReplaceArgs(n));
+  }
+
+  neighDel(dst: string, dev: string): this {
+    return this.#push(neighDelArgs(dst, dev));
   }
 
   /** Runs every command in one process (none for an empty batch); throws on the first failure. */

@@ -61,7 +61,15 @@ export {
   type RouteSpec,
   type RouteType,
 } from './route.js';
-export { listNeighbours, type Neighbour, type NeighbourFilter } from './neighbour.js';
+export {
+  deleteNeighbour,
+  listNeighbours,
+  replacePermanentNeighbour,
+  type Neighbour,
+  type NeighbourFilter,
+  type PermanentNeighbour,
+} from './neighbour.js';
+export { replaceStaticFdb, type StaticFdbEntry } from './fdb.js';
 export { createNetns, deleteNetns, execInNetns, isNetnsFile, listNetns, netnsExists } from './netns.js';
 export { readSysctl, writeSysctl } from './sysctl.js';
 export { batch, IpBatch } from './batch.js';

@@ -64,8 +64,11 @@ export interface LinkChanges {
   netns?: NetnsRef;
   /** Options of the link as a bridge port. The kernel reads them against the port's current
    *  master, so set them on a line after the one that sets `master`. `isolated`: the port cannot
-   *  exchange frames with other isolated ports, only with the bridge and non-isolated ports. */
-  bridgePort?: { isolated?: boolean };
+   *  exchange frames with other isolated ports, only with the bridge and non-isolated ports.
+   *  `learning` off: the bridge never learns a source MAC on this port. `locked` on: frames whose
+   *  source MAC has no FDB entry pointing at this port are dropped (BR_PORT_LOCKED, Linux 5.18+);
+   *  with learning off, only the MACs given static entries (src/netlink/fdb.ts) get in. */
+  bridgePort?: { isolated?: boolean; learning?: boolean; locked?: boolean };
   /** IPv6 link-local address generation; 'none' also means no fe80::/64 route. Set before up. */
   addrGenMode?: 'none' | 'eui64' | 'stable_secret' | 'random';
 }
@@ -179,7 +182,14 @@ export function linkSetArgs(name: string, c: LinkChanges): string[] | null {
   if (c.alias !== undefined) args.push('alias', validateAlias(c.alias));
   if (c.addrGenMode !== undefined) args.push('addrgenmode', validateToken('addrgenmode', c.addrGenMode));
   if (c.up !== undefined) args.push(c.up ? 'up' : 'down');
-  if (c.bridgePort?.isolated !== undefined) args.push('type', 'bridge_slave', 'isolated', c.bridgePort.isolated ? 'on' : 'off');
+  if (c.bridgePort !== undefined) {
+    const port: string[] = [];
+    for (const flag of ['isolated', 'learning', 'locked'] as const) {
+      const on = c.bridgePort[flag];
+      if (on !== undefined) port.push(flag, on ? 'on' : 'off');
+    }
+    if (port.length > 0) args.push('type', 'bridge_slave', ...port);
+  }
   return args.length === 4 ? null : args;
 }
 

@@ -1,7 +1,9 @@
-// Neighbour (ARP/NDP) entries: read-only for now, to check a gateway's resolution in tests and CHECK.
+// Neighbour (ARP/NDP) entries: read (a gateway's resolution in tests and CHECK) and permanent
+// entries, which pin an address to a MAC: the kernel never overrides a PERMANENT entry from ARP or
+// NDP traffic, so no one on the link can redirect the host's packets for that address.
 import * as z from 'zod/mini';
-import { queryIp, type NetnsRef } from './run.js';
-import { validateIfName, type IpFamily } from './validate.js';
+import { queryIp, runIp, type NetnsRef } from './run.js';
+import { parseIp, validateIfName, validateMac, type IpFamily } from './validate.js';
 
 export interface Neighbour {
   dst: string;
@@ -45,4 +47,28 @@ export async function listNeighbours(filter: NeighbourFilter = {}, ns?: NetnsRef
     if (r.lladdr !== undefined) n.lladdr = r.lladdr;
     return n;
   });
+}
+
+export interface PermanentNeighbour {
+  dst: string;
+  lladdr: string;
+  dev: string;
+}
+
+// Tokens of `neigh replace ... nud permanent` (creates or overwrites); shared with batches.
+export function neighReplaceArgs(n: PermanentNeighbour): string[] {
+  return ['neigh', 'replace', parseIp(n.dst).address, 'lladdr', validateMac(n.lladdr), 'dev', validateIfName(n.dev), 'nud', 'permanent'];
+}
+
+// Tokens of `neigh del`; 'not-found' when there is no such entry.
+export function neighDelArgs(dst: string, dev: string): string[] {
+  return ['neigh', 'del', parseIp(dst).address, 'dev', validateIfName(dev)];
+}
+
+export async function replacePermanentNeighbour(n: PermanentNeighbour, ns?: NetnsRef): Promise<void> {
+  await runIp(neighReplaceArgs(n), ns);
+}
+
+export async function deleteNeighbour(dst: string, dev: string, ns?: NetnsRef): Promise<void> {
+  await runIp(neighDelArgs(dst, dev), ns);
 }

@@ -65,11 +65,16 @@ export function nsArgv(ns: NetnsRef, command: readonly string[]): string[] {
   return ns === undefined ? [...command] : ['nsenter', `--net=${netnsPath(ns)}`, ...command];
 }
 
-// `ip` inside ns: `ip -n NAME` needs no extra process; paths go through nsenter.
+// An iproute2 tool inside ns: `ip -n NAME` (and `bridge -n NAME`) needs no extra process; paths
+// go through nsenter.
+export function iproute2Argv(tool: 'ip' | 'bridge', ns: NetnsRef, args: readonly string[]): string[] {
+  if (ns === undefined) return [tool, ...args];
+  if (!ns.startsWith('/')) return [tool, '-n', validateNetnsName(ns), ...args];
+  return nsArgv(ns, [tool, ...args]);
+}
+
 export function ipArgv(ns: NetnsRef, args: readonly string[]): string[] {
-  if (ns === undefined) return ['ip', ...args];
-  if (!ns.startsWith('/')) return ['ip', '-n', validateNetnsName(ns), ...args];
-  return nsArgv(ns, ['ip', ...args]);
+  return iproute2Argv('ip', ns, args);
 }
 
 // The single place a process is started, so the counter and hooks see every one. Plain
