@@ -13,6 +13,7 @@ import type { CredentialsProvider } from './endpoint/credentials.js';
 import { accountOf, type ClusterIdentity } from './endpoint/metadata.js';
 import type { EndpointLookup } from './endpoint/server.js';
 import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from './eni.js';
+import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './host-wiring.js';
 import { readLab, type Lab } from './lab/lab-file.js';
 import { exitCodeOf, startContainer, stopContainer, waitForContainerExit } from './runtime/container.js';
 import { pauseUtsPath, startPause } from './runtime/pause.js';
@@ -162,7 +163,8 @@ export class Agent implements EndpointLookup {
       this.checkAbort(task);
       const attachment = await this.network.add(id, netnsPath(record), record.lists, chainMode);
       record.attachment = attachment;
-      await this.save(task);
+      await this.save(task); // before the guard: a crash after it still finds what to unguard
+      await guardPort(portGuardOf(attachment.bridge, attachment.bridgeAddress));
       const t1 = performance.now();
       await this.startContainers(task);
       this.checkAbort(task);
@@ -337,6 +339,11 @@ export class Agent implements EndpointLookup {
     const path = netnsPath(record);
     killAllIn(path, record.pause);
     const errors: string[] = [];
+    if (record.attachment) {
+      // A pin left behind is overwritten by the next task given the address, and pruned at start.
+      await unguardPort(portGuardOf(record.attachment.bridge, record.attachment.bridgeAddress))
+        .catch((error: Error) => this.options.log(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`));
+    }
     try {
       await this.network.del(record.id, path, record.lists, record.chainMode);
     } catch (error) {
@@ -403,6 +410,11 @@ export class Agent implements EndpointLookup {
         for (const c of record.containers) {
           if (c.status === 'RUNNING' && c.process) this.watchContainer(task, c);
         }
+        // Idempotent; also guards a task started by an agent from before the guard existed.
+        if (record.attachment) {
+          await guardPort(portGuardOf(record.attachment.bridge, record.attachment.bridgeAddress))
+            .catch((error: Error) => this.options.log(`task ${id}: guarding its bridge port: ${error.message}`));
+        }
         this.options.log(`task ${id} adopted (${record.containers.filter((c) => isAlive(c.process)).length} containers alive)`);
       } else {
         const why = record.status === 'RUNNING' ? 'pause container exited while the agent was down' : `agent restarted while the task was ${record.status}`;
@@ -413,6 +425,11 @@ export class Agent implements EndpointLookup {
     const sample = buildTaskLists({ id: 'eni-0', mac: '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
       { ipamDir: this.layout.ipamDir, blockInstanceMetadata: false });
     await this.network.gc(sample, [...this.tasks.keys()]).catch((error: Error) => this.options.log(`CNI GC: ${error.message}`));
+    const held = new Set([...this.tasks.values()].flatMap((t) => (t.record.attachment ? [t.record.attachment.bridgeAddress] : [])));
+    await prunePinnedAddresses(held).then(
+      (stale) => { if (stale.length > 0) this.options.log(`unpinned ${stale.join(' ')}: no live task holds them`); },
+      (error: Error) => this.options.log(`pruning pinned addresses: ${error.message}`),
+    );
   }
 
   // A task dir without a readable record: kill what lives in its netns and delete the netns.

@@ -14,6 +14,7 @@ export const CHAIN_MODES: readonly ChainMode[] = ['in-process', 'exec'];
 
 export const BRIDGE_NAME = 'ecs-bridge';
 export const BRIDGE_SUBNET = '169.254.172.0/22';
+export const BRIDGE_GATEWAY = '169.254.172.1'; // ecs-ipam's default: the subnet's first address
 export const ENDPOINT_ADDRESS = '169.254.170.2';
 export const ENI_IFNAME = 'eth0';
 export const BRIDGE_IFNAME = 'ecs-eth0';

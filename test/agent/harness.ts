@@ -219,7 +219,7 @@ export const waitFor = async (what: string, check: () => boolean | Promise<boole
 };
 
 // The lab is back to how `lab up` made it: no task netns, every ENI back in the host netns, no
-// port on ecs-bridge, no task record, no cached CNI result.
+// port on ecs-bridge, no pinned bridge address, no task record, no cached CNI result.
 export const assertClean = (t: { same: Function; equal: Function; ok: Function }, lab: Lab, taskIds: string[], enis: number): void => {
   const netns = netnsList();
   t.same(taskIds.filter((id) => netns.includes(`tasknet-${id}`)), [], 'no task netns left');
@@ -228,6 +228,10 @@ export const assertClean = (t: { same: Function; equal: Function; ok: Function }
   t.same(expected.filter((e) => !links.includes(e)), [], 'every ENI is back in the host netns');
   const ports = ipJson('-n', lab.hostNs, 'link').filter((l) => l.master === 'ecs-bridge').map((l) => l.ifname);
   t.same(ports, [], 'no veth left on ecs-bridge');
+  const pins = links.includes('ecs-bridge')
+    ? ipJson('-n', lab.hostNs, 'neigh', 'show', 'dev', 'ecs-bridge').filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => n.dst)
+    : [];
+  t.same(pins, [], 'no bridge address pinned to a MAC');
   t.same(readdirSync(join(lab.stateDir, 'tasks')), [], 'no task record left');
   const results = join(lab.stateDir, 'cni', 'results');
   t.same(existsSync(results) ? readdirSync(results) : [], [], 'no cached CNI result left');

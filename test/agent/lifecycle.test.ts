@@ -95,7 +95,7 @@ t.test('full lifecycle of the demo task', { skip: needsRoot }, async (t) => {
       t.equal(inNetns(outside, ['ping', '-c1', '-W2', '192.0.2.1']).code, 0, 'the outside host reaches the lab host');
       const r = inNetns(outside, [process.execPath, '-e', `fetch('http://169.254.170.2/v2/credentials/${task.credentialsId}',{signal:AbortSignal.timeout(1500)}).then(r=>{console.log(r.status);process.exit(0)},e=>{console.log('ERR');process.exit(1)})`]);
       t.not(r.code, 0, `no answer from outside: ${r.out.trim()}`);
-      const rule = inNetns(lab.hostNs, ['iptables', '-S', 'INPUT']).out;
+      const rule = inNetns(lab.hostNs, ['iptables', '-S', 'TASKNET-INPUT']).out;
       t.match(rule, /-d 169\.254\.170\.2\/32 ! -i ecs-bridge -p tcp .*--dport 80 .*-j DROP/);
     } finally {
       inNetns(lab.hostNs, ['ip', 'link', 'del', 'out0']);
