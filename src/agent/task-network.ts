@@ -101,33 +101,29 @@ export class TaskNetwork {
     };
   }
 
-  // ENI first, then the bridge; if the bridge fails the ENI goes back, so a failed start leaves
-  // nothing (each list already rolls itself back: rollbackOnFailure).
+  // The two lists at once: they touch different links (the ENI, a new veth) and each waits mostly
+  // on its own `ip` children, so a task's network costs the slower list, not the sum. Each list
+  // rolls itself back on failure (rollbackOnFailure); when one fails, the caller tears the task
+  // down, which DELs both lists (DEL is idempotent), so a failed start leaves nothing.
   async add(taskId: string, netnsPath: string, lists: TaskLists, mode: ChainMode): Promise<TaskAttachment> {
     const runtime = this.runtimes[mode];
-    const eniList = parseConflist(lists.eni);
-    const bridgeList = parseConflist(lists.bridge);
-    const eni = await runtime.add(eniList, conf(taskId, netnsPath, ENI_IFNAME));
-    let bridge: Result;
-    try {
-      bridge = await runtime.add(bridgeList, conf(taskId, netnsPath, BRIDGE_IFNAME));
-    } catch (error) {
-      await runtime.del(eniList, conf(taskId, netnsPath, ENI_IFNAME)).catch(() => { /* the ADD error is the one to report */ });
-      throw error;
-    }
-    const bridgeAddress = bridgeAddressOf(bridge);
-    return { eni, bridge, bridgeAddress };
+    const [eni, bridge] = await Promise.allSettled([
+      runtime.add(parseConflist(lists.eni), conf(taskId, netnsPath, ENI_IFNAME)),
+      runtime.add(parseConflist(lists.bridge), conf(taskId, netnsPath, BRIDGE_IFNAME)),
+    ]);
+    if (eni.status === 'rejected') throw eni.reason;
+    if (bridge.status === 'rejected') throw bridge.reason;
+    return { eni: eni.value, bridge: bridge.value, bridgeAddress: bridgeAddressOf(bridge.value) };
   }
 
-  // DEL in reverse order (bridge, then ENI), each from its cached result; both are attempted
-  // whatever happens to the first, and every failure is reported.
+  // DEL of both lists, each from its cached result, at once as for ADD; both are attempted
+  // whatever happens to the other, and every failure is reported.
   async del(taskId: string, netnsPath: string, lists: TaskLists, mode: ChainMode): Promise<void> {
     const runtime = this.runtimes[mode];
-    const errors: string[] = [];
     const steps: [NetworkConfigList, string][] = [[parseConflist(lists.bridge), BRIDGE_IFNAME], [parseConflist(lists.eni), ENI_IFNAME]];
-    for (const [list, ifname] of steps) {
-      await runtime.del(list, conf(taskId, netnsPath, ifname)).catch((error: Error) => errors.push(`${list.name}: ${error.message}`));
-    }
+    const errors: string[] = [];
+    await Promise.all(steps.map(([list, ifname]) =>
+      runtime.del(list, conf(taskId, netnsPath, ifname)).catch((error: Error) => { errors.push(`${list.name}: ${error.message}`); })));
     if (errors.length > 0) throw new Error(`CNI DEL failed: ${errors.join('; ')}`);
   }
 

@@ -19,7 +19,7 @@ const netnsState = (id: string) => {
   const links = ipJson('-n', ns, 'addr').map((l) => ({
     ifname: l.ifname, mtu: l.mtu, flags: l.flags, address: l.address,
     addrs: (l.addr_info ?? []).map((a: any) => `${a.local}/${a.prefixlen} ${a.scope}`).filter((a: string) => !linkLocal(a)),
-  }));
+  })).sort((x, y) => x.ifname.localeCompare(y.ifname)); // the two lists run at once: ifindex order varies
   const routes = ipJson('-n', ns, 'route', 'show', 'table', 'all').map((r) => `${r.type ?? ''} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''} ${(r.flags ?? []).join(',')}`);
   return { links, routes: routes.filter((r) => !linkLocal(r)).sort() };
 };

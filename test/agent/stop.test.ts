@@ -91,6 +91,29 @@ t.test('task endings', { skip: needsRoot }, async (t) => {
     t.match(failing.stderr, /container app depends on init succeeding, but it exited with 4/);
     assertClean(t, lab, [task.id], 2);
   });
+
+  // The ENI and bridge lists run at once; when the bridge list fails (here at its last step, after
+  // the ENI list is done), the ENI list is DELeted: the ENI is back, nothing is left.
+  await t.test('the bridge list fails while the ENI list succeeds: the ENI goes back', async (t) => {
+    await lab.killAgent('SIGTERM');
+    process.env.TASKNET_FAILPOINT = 'bridge:after-container';
+    try {
+      await lab.startAgent();
+    } finally {
+      delete process.env.TASKNET_FAILPOINT;
+    }
+    for (const chain of ['in-process', 'exec']) {
+      const r = await lab.tn(['run', writeDef(lab, taskdef('bridge-fails', [container('main', ['sleep', 'infinity'])])), '--eni', 'auto', '--chain', chain]);
+      t.equal(r.code, 1, chain);
+      t.match(r.stderr, /failed to start: .*failpoint bridge:after-container reached/, chain);
+      assertClean(t, lab, [], 2);
+    }
+    await lab.killAgent('SIGTERM');
+    await lab.startAgent();
+    const ok = await lab.run(taskdef('after', [container('main', ['sleep', 'infinity'])]));
+    t.equal(ok.status, 'RUNNING', 'the next task starts');
+    t.equal((await lab.tn(['stop', ok.id])).code, 0);
+  });
 });
 
 import { writeTaskdef } from './harness.js';
