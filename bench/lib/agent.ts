@@ -46,8 +46,8 @@ syncBuiltinESMExports();
 const SRC = process.env.BENCH_SRC ?? fileURLToPath(new URL('../../src', import.meta.url));
 const load = <T>(rel: string): Promise<T> => import(pathToFileURL(join(SRC, rel)).href) as Promise<T>;
 const skel = await load<typeof import('../../src/cni/skel.js')>('cni/skel.ts');
-const runtimeMod = await load<typeof import('../../src/cni/runtime.js')>('cni/runtime.ts');
 const netlink = await load<typeof import('../../src/netlink/index.js')>('netlink/index.ts');
+const { TaskNetwork } = await load<typeof import('../../src/agent/task-network.js')>('agent/task-network.ts');
 const { bridgePlugin } = await load<typeof import('../../src/plugins/bridge/plugin.js')>('plugins/bridge/plugin.ts');
 const { eniPlugin } = await load<typeof import('../../src/plugins/eni/plugin.js')>('plugins/eni/plugin.ts');
 const { plugin: ipamPlugin } = await load<typeof import('../../src/ipam/plugin.js')>('ipam/plugin.ts');
@@ -128,29 +128,12 @@ const countingFs = (counts: Record<string, number>, ms: Record<string, number>):
   }]),
 ) as unknown as StoreFs;
 
-const runtimes = new Map<string, InstanceType<typeof runtimeMod.CniRuntime>>();
-const runtimeFor = (mode: string, cniPath: string[], cacheDir: string, env?: Record<string, string>) => {
-  const key = JSON.stringify([mode, cniPath, cacheDir, env]);
-  let rt = runtimes.get(key);
-  if (!rt) {
-    rt = new runtimeMod.CniRuntime({
-      cniPath,
-      cacheDir,
-      rollbackOnFailure: true,
-      ...(env ? { env } : {}),
-      ...(mode === 'in-process'
-        ? {
-          invoke: async (type: string, e: Record<string, string | undefined>, stdin: string) => {
-            const def = OWN[type];
-            if (!def) throw new Error(`plugin ${type} cannot run in-process`);
-            return skel.runPlugin(def, { env: e, stdin });
-          },
-        }
-        : {}),
-    });
-    runtimes.set(key, rt);
-  }
-  return rt;
+const networks = new Map<string, InstanceType<typeof TaskNetwork>>();
+const taskNetworkFor = (cniPath: string[], cacheDir: string, env?: Record<string, string>) => {
+  const key = JSON.stringify([cniPath, cacheDir, env]);
+  let net = networks.get(key);
+  if (!net) networks.set(key, net = new TaskNetwork({ cniPath, cacheDir, ...(env ? { env } : {}) }));
+  return net;
 };
 
 const handle = async (req: Request): Promise<unknown> => {
@@ -200,29 +183,15 @@ const handle = async (req: Request): Promise<unknown> => {
       return { wallMs: performance.now() - t0, n: req.ids.length, failures, firstFailure: first };
     }
     case 'chain': {
-      const rt = runtimeFor(req.mode, req.cniPath, req.cacheDir, req.env);
-      const eni = runtimeMod.parseConflist(req.eniList);
-      const bridge = runtimeMod.parseConflist(req.bridgeList);
-      const conf = (ifname: string) => ({ containerId: req.containerId, netns: req.netns, ifname });
+      // Exactly the agent's TaskNetwork (src/agent/task-network.ts: both lists at once, result cache
+      // and all), for our chain and for the Go chain alike.
+      const net = taskNetworkFor(req.cniPath, req.cacheDir, req.env);
+      const lists = { eni: req.eniList, bridge: req.bridgeList };
       let bridgeAddress: string | undefined;
       const r = await traced(req.trace, () => profiled(req.cpuProfile, async (): Promise<string | undefined> => {
         try {
-          if (req.action === 'add') {
-            // As src/agent/task-network.ts: ENI list on eth0, then the bridge list on ecs-eth0.
-            await rt.add(eni, conf('eth0'));
-            try {
-              const res = await rt.add(bridge, conf('ecs-eth0'));
-              bridgeAddress = res.ips?.find((ip) => !ip.address.includes(':'))?.address;
-            } catch (error) {
-              await rt.del(eni, conf('eth0')).catch(() => undefined);
-              throw error;
-            }
-          } else {
-            const errors: string[] = [];
-            await rt.del(bridge, conf('ecs-eth0')).catch((e: Error) => errors.push(e.message));
-            await rt.del(eni, conf('eth0')).catch((e: Error) => errors.push(e.message));
-            if (errors.length) return errors.join('; ');
-          }
+          if (req.action === 'add') bridgeAddress = (await net.add(req.containerId, req.netns, lists, req.mode)).bridgeAddress;
+          else await net.del(req.containerId, req.netns, lists, req.mode);
           return undefined;
         } catch (error) {
           return (error as Error).message;
