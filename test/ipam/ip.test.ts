@@ -1,5 +1,6 @@
 import t from 'tap';
-import { contains, formatIp, hostBitsSet, parseCidr, parseIp, subnetOf, subnetSize } from '../../src/ipam/ip.js';
+import { formatIp, parseCidr, parseIp } from '../../src/cni/ip.js';
+import { contains, hostBitsSet, subnetOf, subnetSize } from '../../src/ipam/ip.js';
 import { parsePoolDirName, poolDirName } from '../../src/ipam/store/layout.js';
 
 t.test('IPv4 round trip', async (t) => {
