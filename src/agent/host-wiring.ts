@@ -27,6 +27,7 @@
 // its gateway address (a config mismatch check), and the bridge only exists after the first ADD;
 // on `lo` the endpoint is up before any task and independent of the bridge's life.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Result } from '../cni/result.js';
 import {
   addAddress,
@@ -93,8 +94,12 @@ const ensureJump = async (family: Family, from: 'INPUT' | 'FORWARD', to: string)
   if (insert.code !== 0) throw new Error(`${tool(family)} -I ${from} failed: ${insert.stderr}`);
 };
 
+// IPv6 rules only where the kernel has IPv6 (booted with ipv6.disable=1, there is nothing to
+// filter and ip6tables cannot run).
+const families = (): Family[] => (existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4]);
+
 export const ensureFilterRules = async (): Promise<void> => {
-  await Promise.all(([4, 6] as const).map(async (family) => {
+  await Promise.all(families().map(async (family) => {
     const restore = await run(`${tool(family)}-restore`, ['-w', '5', '--noflush'], chainRules(family));
     if (restore.code !== 0) throw new Error(`${tool(family)}-restore failed: ${restore.stderr}`);
     await ensureJump(family, 'INPUT', INPUT_CHAIN);
