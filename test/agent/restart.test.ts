@@ -3,7 +3,7 @@
 // results, and cleans up after a kill in the middle of `tasknet run`.
 import { join } from 'node:path';
 import t from 'tap';
-import { assertClean, container, DEMO, fetchInTask, inNetns, ipamLeases, makeLab, needsRoot, netnsList, taskdef, waitFor } from './harness.js';
+import { assertClean, container, DEMO, fetchInTask, inNetns, ip, ipamLeases, ipJson, makeLab, needsRoot, netnsList, taskdef, waitFor } from './harness.js';
 
 const vpcGet = (lab: { vpcNs: string }, url: string) => inNetns(lab.vpcNs, [process.execPath, join(DEMO, 'client.mjs'), url]);
 
@@ -58,4 +58,21 @@ t.test('agent kill -9 in the middle of run: the next agent leaves nothing', { sk
     const ids = [...lab.agentLog().matchAll(/task ([0-9a-f]{32})/g)].map((m) => m[1]);
     t.same(netnsList().filter((n) => ids.some((id) => n === `tasknet-${id}`)), [], 'no netns of this lab\'s tasks');
   }
+});
+
+// A pin whose task is gone (its record lost, or a crash between the guard and the record) is
+// pruned by the next agent; the live task's pin and port guard are kept (and re-applied).
+t.test('a restarted agent unpins addresses no live task holds', { skip: needsRoot }, async (t) => {
+  const lab = await makeLab(t, { enis: 1 });
+  const task = await lab.run(taskdef('pinned', [container('main', ['sleep', 'infinity'])]));
+  const pins = () => ipJson('-n', lab.hostNs, 'neigh', 'show', 'dev', 'ecs-bridge')
+    .filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => n.dst).sort();
+  t.same(pins(), [task.bridgeAddress], 'the task\'s address is pinned');
+  await lab.killAgent('SIGKILL');
+  ip('-n', lab.hostNs, 'neigh', 'replace', '169.254.175.7', 'lladdr', '02:00:00:00:00:07', 'dev', 'ecs-bridge', 'nud', 'permanent');
+  await lab.startAgent();
+  t.same(pins(), [task.bridgeAddress], 'the stale pin is gone, the live one kept');
+  t.match(lab.agentLog(), /unpinned 169\.254\.175\.7: no live task holds them/);
+  t.equal((await lab.tn(['stop', task.id])).code, 0);
+  assertClean(t, lab, [task.id], 1);
 });
