@@ -1,9 +1,13 @@
-// Bundles each executable into one CommonJS file under dist/. One file because a CNI runtime
-// starts a fresh process per call and module resolution is start-up time; CommonJS because Node
-// starts a CJS entry ~8 ms faster than an ESM one (measured on Node 20). Verb code sits behind
-// dynamic import(), which esbuild turns into lazy initialisers: VERSION never runs it.
+// Bundles each executable into CommonJS files under dist/: the full bundle (dist/<name>.full.cjs)
+// and a small start-up front (dist/<name>.cjs, what bin/ and `tasknet install` launchers start).
+// Few files because a CNI runtime starts a fresh process per call and module resolution is
+// start-up time; CommonJS because Node starts a CJS entry ~8 ms faster than an ESM one (measured
+// on Node 20). Verb code sits behind dynamic import(), which esbuild turns into lazy initialisers:
+// VERSION never runs it. But V8 still parses the whole bundle, 3-5 ms of a 30 ms start, so the
+// front (src/cni/front.ts) answers VERSION, --version and --capabilities from the plugin's own
+// definition and loads the full bundle only for anything else.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -31,9 +35,19 @@ export const entries = {
   tasknet: 'src/agent/main.ts',
 };
 
-await build({
+// The definition each plugin's main.ts runs (its `plugin` export): the front answers from the
+// same object, so the about text and supported versions have one source.
+const definitions = {
+  'ecs-eni': 'src/plugins/eni/plugin.ts',
+  'ecs-bridge': 'src/plugins/bridge/plugin.ts',
+  'ecs-ipam': 'src/ipam/plugin.ts',
+};
+
+// A front past this size has picked up real code through a static import (see src/cni/front.ts).
+const FRONT_MAX_BYTES = 16 * 1024;
+
+const common = {
   absWorkingDir: root,
-  entryPoints: entries,
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -44,4 +58,41 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   define: { __TASKNET_BUILD__: JSON.stringify(buildInfo) },
-});
+};
+
+// One generated entry per front: the definition, the front, and a require of the full bundle
+// next to it. The definition's dynamic imports (its handlers) stay out: the front never calls
+// load(), only the full bundle does.
+const frontEntries = {
+  name: 'tasknet-fronts',
+  setup(b) {
+    b.onResolve({ filter: /^tasknet-front:/ }, (args) => ({ path: args.path.slice('tasknet-front:'.length), namespace: 'tasknet-front' }));
+    b.onLoad({ filter: /.*/, namespace: 'tasknet-front' }, ({ path: name }) => {
+      const full = JSON.stringify(`./${name}.full.cjs`);
+      const contents = name in definitions
+        ? `import { plugin } from ${JSON.stringify(`./${definitions[name]}`)};\n`
+          + `import { pluginFront } from './src/cni/front.ts';\n`
+          + `pluginFront(plugin, () => require(${full}));\n`
+        : `import { agentFront } from './src/cni/front.ts';\nagentFront(() => require(${full}));\n`;
+      return { contents, loader: 'ts', resolveDir: root };
+    });
+    b.onResolve({ filter: /\.full\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+  },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: Object.fromEntries(Object.entries(entries).map(([name, main]) => [`${name}.full`, main])) }),
+  build({
+    ...common,
+    entryPoints: Object.fromEntries(Object.keys(entries).map((name) => [name, `tasknet-front:${name}`])),
+    plugins: [frontEntries],
+  }),
+]);
+
+for (const name of Object.keys(entries)) {
+  const size = statSync(`${root}dist/${name}.cjs`).size;
+  if (size > FRONT_MAX_BYTES) {
+    throw new Error(`dist/${name}.cjs (the start-up front) is ${size} bytes, over ${FRONT_MAX_BYTES}: a static import in src/cni/front.ts or a plugin definition pulls in code the front must not load`);
+  }
+}

@@ -1,9 +1,8 @@
 import { CniError, ErrorCode, showValue } from './errors.js';
+import { MAX_CONFIG_BYTES } from './stdio.js';
 import { requireSupportedVersion, requireVerbAllowed } from './version.js';
 
-// Refused before parsing: no runtime sends a network config this large, and JSON.parse of an
-// attacker-sized document is the one step whose cost the input controls.
-export const MAX_CONFIG_BYTES = 1 << 20;
+export { MAX_CONFIG_BYTES } from './stdio.js';
 
 export type NetConfObject = Record<string, unknown> & { cniVersion: string; name: string };
 

@@ -47,12 +47,12 @@ export const run = (file: string, { args = [], env = childEnv(), stdin = '' }: {
 
 // The black-box tests run what `npm run build` produced: list what is missing, or older than the
 // protocol code it bundles, so a stale dist/ fails loudly instead of testing yesterday's code.
+// Each executable is two files: the start-up front (dist/NAME.cjs) and the full bundle.
 export const unbuiltExecutables = (): string[] => {
   const newestSource = Math.max(...readdirSync(`${REPO}src/cni`).map((f) => statSync(`${REPO}src/cni/${f}`).mtimeMs));
-  return ['ecs-eni', 'ecs-bridge', 'ecs-ipam', 'tasknet'].filter((name) => {
-    const bundle = `${REPO}dist/${name}.cjs`;
-    return !existsSync(bundle) || statSync(bundle).mtimeMs < newestSource;
-  });
+  return ['ecs-eni', 'ecs-bridge', 'ecs-ipam', 'tasknet'].filter((name) =>
+    [`${REPO}dist/${name}.cjs`, `${REPO}dist/${name}.full.cjs`].some((bundle) =>
+      !existsSync(bundle) || statSync(bundle).mtimeMs < newestSource));
 };
 
 // stdout of a CNI call must be exactly one JSON document: JSON.parse of the whole of it refuses

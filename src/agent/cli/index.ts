@@ -1,4 +1,4 @@
-import { buildInfo } from '../../cni/build-info.js';
+import { buildInfoText, capabilitiesText, versionText } from '../../cni/answers.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from '../../cni/version.js';
 import { CliError } from './errors.js';
 
@@ -41,13 +41,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.
 export const runCli = async (argv: string[]): Promise<number> => {
   const [name, ...rest] = argv;
-  // The ECS agent probes every binary in its plugin dir; tasknet answers like its plugins do.
+  // The ECS agent probes every binary in its plugin dir; tasknet answers like its plugins do (the
+  // same texts; src/cni/front.ts usually answers these before this bundle loads).
   if (process.env.CNI_COMMAND === 'VERSION') {
-    process.stdout.write(`${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+    process.stdout.write(versionText(CURRENT_VERSION, SUPPORTED_VERSIONS));
     return 0;
   }
   if (name === '--capabilities') {
-    process.stdout.write(`${JSON.stringify({ capabilities: ['awsvpc-network-mode'] })}\n`);
+    process.stdout.write(capabilitiesText());
     return 0;
   }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -55,7 +56,7 @@ export const runCli = async (argv: string[]): Promise<number> => {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
-    process.stdout.write(`${JSON.stringify(buildInfo())}\n`);
+    process.stdout.write(buildInfoText());
     return 0;
   }
   const load = COMMANDS[name];

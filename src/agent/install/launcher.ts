@@ -1,4 +1,6 @@
 // The launchers `tasknet install` writes into a CNI bin dir, and where the bundles they start are.
+// Like bin/'s launchers they start dist/<plugin>.cjs, the start-up front (src/cni/front.ts), which
+// answers VERSION and the ECS probes itself and requires dist/<plugin>.full.cjs for the rest.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LAUNCHER_MARK } from '../../cni/delegate.js';
@@ -47,7 +49,9 @@ export const findPackageRoot = (start = process.argv[1] ?? process.cwd()): strin
   }
 };
 
+// What a launcher execs: the front. It loads fullBundlePath from its own directory when needed.
 export const bundlePath = (root: string, plugin: PluginName): string => join(root, 'dist', `${plugin}.cjs`);
+export const fullBundlePath = (root: string, plugin: PluginName): string => join(root, 'dist', `${plugin}.full.cjs`);
 
 export const missingBundles = (root: string): string[] =>
-  PLUGINS.map((p) => bundlePath(root, p)).filter((file) => !existsSync(file));
+  PLUGINS.flatMap((p) => [bundlePath(root, p), fullBundlePath(root, p)]).filter((file) => !existsSync(file));
