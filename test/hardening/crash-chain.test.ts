@@ -5,7 +5,7 @@
 // CRASH_SEED to reproduce. The plugins run exec'd inside a throwaway host netns through wrappers
 // (nsenter execs in place, so the pid killed is the plugin's).
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
@@ -86,7 +86,14 @@ t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_0
 
   const problems: string[] = [];
   let survived = 0;
+  const taskIno = statSync(taskPath).ino;
   for (let i = 0; i < KILLS; i++) {
+    // The plugins get the task netns as /proc/PID/ns/net of a holder: should the holder be gone,
+    // that path could name a recycled pid's netns (the machine's own): stop rather than use it.
+    if (statSync(taskPath, { throwIfNoEntry: false })?.ino !== taskIno) {
+      problems.push(`${i}: the task netns holder is gone: ${taskPath} no longer names the task netns`);
+      break;
+    }
     const phase = r.pick(['eni-add', 'bridge-add', 'bridge-del', 'eni-del'] as const);
     const delayMs = r.int(phase.endsWith('del') ? 250 : 450);
     try {

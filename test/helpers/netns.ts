@@ -71,7 +71,11 @@ export async function withNetns(t: Teardown, prefix = 'tn'): Promise<string> {
 // A process living in netns `name`, so the netns can be addressed as /proc/PID/ns/net the way a
 // container runtime hands it to a plugin. The process is killed in teardown.
 export async function netnsHolder(t: Teardown, name: string): Promise<string> {
-  const child = spawn('nsenter', [`--net=/var/run/netns/${name}`, 'sleep', '600'], { stdio: 'ignore' });
+  // Lives exactly as long as this test process (tail --pid exits within a second of it), never a
+  // fixed time: a holder that exited under a long test (it was `sleep 600`; CRASH_KILLS=300 runs
+  // longer) frees its pid, and /proc/PID/ns/net may then name a recycled pid's netns, even the
+  // machine's own, into which the test would move links.
+  const child = spawn('nsenter', [`--net=/var/run/netns/${name}`, 'tail', `--pid=${process.pid}`, '-f', '/dev/null'], { stdio: 'ignore' });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start a netns holder');
   livePids.add(pid);
