@@ -183,9 +183,19 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       const netns = await netnsIfPresent(req.netns);
       if (netns) {
         await refuseHostNetns(netns, hostNs);
-        const link = await getLink(req.ifname, netns).catch((e: unknown) => { if (isNoNetns(e)) return null; throw e; });
+        const noNetns = (e: unknown): null => { if (isNoNetns(e)) return null; throw e; };
+        const named = await getLink(req.ifname, netns).catch(noNetns);
+        let link = named && (parseAlias(named.alias) || (conf.mac && named.mac?.toLowerCase() === conf.mac)) ? named : null;
+        // A give-back cut short leaves the ENI in the task netns under its fallback name (the
+        // batch renames it before the move; the move fails when the runtime that ran the plugin
+        // in-process died: /proc/PID/ns/net, the move's target, went with it). Find it by MAC, as
+        // ADD's rollback does, when it carries ecs-eni's alias.
+        if (!link && conf.mac) {
+          const stray = await findLinkByMac(conf.mac, netns).catch(noNetns);
+          if (stray && parseAlias(stray.alias)) link = stray;
+        }
         const home = parseAlias(link?.alias);
-        if (link && (home || (conf.mac && link.mac?.toLowerCase() === conf.mac))) {
+        if (link) {
           const name = await giveBack(netns, hostNs, {
             current: link.name,
             mac: (link.mac ?? '').toLowerCase(),
@@ -195,7 +205,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
           logger.info(`ecs-eni: gave ENI ${link.mac} back to the host netns as ${name}`);
           return;
         }
-        if (link) logger.warn(`ecs-eni: ${req.ifname} in ${netns} was not put there by ecs-eni (MAC ${link.mac ?? 'none'}); left alone`);
+        if (named) logger.warn(`ecs-eni: ${req.ifname} in ${netns} was not put there by ecs-eni (MAC ${named.mac ?? 'none'}); left alone`);
       }
       // The task netns is gone (the kernel returned the ENI to the host under any free name) or
       // the ENI is not in it: make sure the ENI, if in the host, has its host name back.

@@ -104,6 +104,25 @@ t.test('DEL after the task netns is gone: the ENI gets its host name back', { sk
   t.equal(await getLink('eth0', lab.host), null);
 });
 
+t.test('DEL after a give-back cut short: the ENI is found in the task netns under its fallback name', { skip: needsRoot }, async (t) => {
+  for (const blockInstanceMetadata of [false, true]) {
+    const lab = await makeLab(t);
+    const config = vpcConfig(lab, { blockInstanceMetadata });
+    t.equal((await cni('ADD', lab, config)).exitCode, 0);
+    // The give-back batch ran its first lines (down, renamed to the fallback name) and then the
+    // move failed: an in-process runtime killed meanwhile, so its /proc/PID/ns/net target is gone.
+    const fallback = `eni${lab.mac.replaceAll(':', '')}`;
+    await ip('-n', lab.task, 'link', 'set', 'eth0', 'down');
+    await ip('-n', lab.task, 'link', 'set', 'eth0', 'name', fallback);
+    t.equal((await cni('DEL', lab, config)).exitCode, 0, 'DEL succeeds');
+    await assertEniHome(t, lab);
+    t.same(await taskLinks(lab), ['lo'], 'nothing left in the task netns');
+    t.equal((await cni('ADD', lab, config)).exitCode, 0, 'and the ENI is usable again');
+    t.equal((await cni('DEL', lab, config)).exitCode, 0);
+    await assertEniHome(t, lab);
+  }
+});
+
 t.test('DEL is idempotent', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t);
   const config = vpcConfig(lab);
