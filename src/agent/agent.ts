@@ -66,6 +66,7 @@ export class Agent implements EndpointLookup {
   readonly layout: StateLayout;
   private readonly tasks = new Map<string, LiveTask>();
   private readonly stopped: TaskSummary[] = [];
+  private oldLogs: string[] = []; // log dirs of tasks stopped before this agent started, newest first
   private readonly credentialIds = new Map<string, string>();
   private readonly metadataIds = new Map<string, { taskId: string; container: string }>();
   private readonly network: TaskNetwork;
@@ -84,6 +85,7 @@ export class Agent implements EndpointLookup {
     }
     this.lab = await readLab(this.layout.labFile);
     await this.reconcile();
+    await this.adoptOldLogs();
     this.pauseWatch = setInterval(() => this.checkPauses(), 500);
     this.pauseWatch.unref();
   }
@@ -375,9 +377,7 @@ export class Agent implements EndpointLookup {
     await rm(this.layout.taskDir(record.id), { recursive: true, force: true });
     this.stopped.unshift(summarize(record));
     this.options.provider?.forget?.(record.id);
-    for (const gone of this.stopped.splice(STOPPED_KEPT)) {
-      await rm(this.layout.taskLogsDir(gone.id), { recursive: true, force: true });
-    }
+    await this.pruneLogs();
     phase('done');
     this.options.log(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`);
   }
@@ -430,6 +430,23 @@ export class Agent implements EndpointLookup {
       (stale) => { if (stale.length > 0) this.options.log(`unpinned ${stale.join(' ')}: no live task holds them`); },
       (error: Error) => this.options.log(`pruning pinned addresses: ${error.message}`),
     );
+  }
+
+  // Logs are kept for the last STOPPED_KEPT stopped tasks. Those stopped before this agent started
+  // are in no list (`ls --all` and `tasknet logs` know the tasks stopped since), so without this
+  // every restart would leave up to STOPPED_KEPT log dirs for ever: they count too, oldest first out.
+  private async adoptOldLogs(): Promise<void> {
+    const known = new Set([...this.tasks.keys(), ...this.stopped.map((s) => s.id)]);
+    const ids = (await readdir(this.layout.logsDir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}$/.test(n) && !known.has(n));
+    const dirs = await Promise.all(ids.map(async (id) => ({ id, mtime: (await stat(this.layout.taskLogsDir(id)).catch(() => undefined))?.mtimeMs ?? 0 })));
+    this.oldLogs = dirs.sort((a, b) => b.mtime - a.mtime).map((d) => d.id);
+    await this.pruneLogs();
+  }
+
+  private async pruneLogs(): Promise<void> {
+    const gone = this.stopped.splice(STOPPED_KEPT).map((s) => s.id);
+    gone.push(...this.oldLogs.splice(Math.max(0, STOPPED_KEPT - this.stopped.length)));
+    for (const id of gone) await rm(this.layout.taskLogsDir(id), { recursive: true, force: true });
   }
 
   // A task dir without a readable record: kill what lives in its netns and delete the netns.
