@@ -261,7 +261,10 @@ t.test(`fuzz: ${CASES} cases, seed ${SEED}`, { skip: needsRoot, timeout: Math.ma
     }
     if (env.CNI_COMMAND === 'ADD' && out.exitCode === 0) {
       added++;
-      const del = await runPlugin(defs[plugin], { env: { ...env, CNI_COMMAND: 'DEL' }, stdin });
+      // DEL the way the ADD ran: an exec'd plugin saw its env as UTF-8 bytes (a lone surrogate
+      // arrives as U+FFFD), which the in-process env would not match.
+      const delEnv = { ...env, CNI_COMMAND: 'DEL' };
+      const del = exec ? await execPlugin(lab, plugin, delEnv, stdin) : await runPlugin(defs[plugin], { env: delEnv, stdin });
       if (del.exitCode !== 0) fail(n, `DEL after a successful ADD failed: ${del.stdout}`, describe);
     }
     // Checked after every undone ADD and every 50 cases (a leak is then pinned to 50 cases: rerun

@@ -137,11 +137,15 @@ const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef)
   return { mac: link.mac ?? bridgeMac(conf.bridge) };
 };
 
-const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[], mac: string): Promise<void> => {
+// The kernel drops IPv6 from a link whose MTU is below this (RFC 8200), and refuses IPv6 settings on it.
+const IPV6_MIN_MTU = 1280;
+
+const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[], mac: string, mtu: number): Promise<void> => {
   const ipv6 = ips.some((ip) => familyOf(ip.address) === 6);
   const changes = batch(netns);
-  // Without IPv6 the link needs no link-local address, and so gets no fe80::/64 route to delete.
-  if (!ipv6) changes.linkSet(req.ifname, { addrGenMode: 'none' });
+  // Without IPv6 the link needs no link-local address, and so gets no fe80::/64 route to delete;
+  // below IPv6's minimum MTU the link has no IPv6 at all (and addrgenmode fails with EAFNOSUPPORT).
+  if (!ipv6 && mtu >= IPV6_MIN_MTU) changes.linkSet(req.ifname, { addrGenMode: 'none' });
   changes.linkSet(req.ifname, { mac, up: true });
   const gateways = new Map<4 | 6, string>();
   for (const ip of ips) {
@@ -209,6 +213,10 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       const ipam = await delegate(ipamType, 'ADD', req, delegateOptions);
       rollback.push(`release the ${ipamType} allocation`, async () => { await delegate(ipamType, 'DEL', req, delegateOptions); });
       const ips = requireIpamAddresses(ipamType, ipam);
+      const v6 = ips.find((ip) => familyOf(ip.address) === 6);
+      if (v6 && conf.mtu < IPV6_MIN_MTU) {
+        throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid mtu ${conf.mtu}: IPv6 (${ipamType} gave ${v6.address}) needs at least ${IPV6_MIN_MTU}`);
+      }
       failpoint(req.env, 'bridge:after-ipam');
 
       const bridge = await ensureBridge(conf, ips, hostNs);
@@ -225,7 +233,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       failpoint(req.env, 'bridge:after-attach');
 
       const mac = containerMac(ips);
-      await configureContainer(req, netns, ips, ipam?.routes ?? [], mac);
+      await configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu);
       failpoint(req.env, 'bridge:after-container');
 
       const interfaces: Interface[] = [
