@@ -124,6 +124,14 @@ export const addNetnsMany = async (tag: string, n: number, parallel = 8): Promis
 
 export const delNetns = (name: string): void => delNetnsSync(name);
 
+// A section's `finally`: its agents and runners first (a netns lives on while a process is in
+// it), then its namespaces and temp dirs.
+export const releaseSection = async (processes: readonly { close(): Promise<void> }[], namespaces: readonly string[], dirs: readonly string[] = []): Promise<void> => {
+  for (const p of processes) await p.close();
+  for (const ns of namespaces) delNetnsSync(ns);
+  for (const d of dirs) removeDir(d);
+};
+
 export const delNetnsMany = async (names: readonly string[], parallel = 8): Promise<void> => {
   for (let i = 0; i < names.length; i += parallel) {
     await Promise.all(names.slice(i, i + parallel).map(async (name) => {

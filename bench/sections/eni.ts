@@ -2,7 +2,7 @@
 // route), each moving a fake ENI (a veth end with an ENI-like MAC whose peer sits in a "VPC"
 // netns holding the gateway) from its test host netns into a fresh task netns and back.
 import { join } from 'node:path';
-import { addNetns, delNetns, makeEniPair, netnsPath, startRunner } from '../lib/lab.js';
+import { addNetns, delNetns, makeEniPair, netnsPath, startRunner, releaseSection } from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goEniConf, ourEniConf } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
@@ -42,9 +42,7 @@ export async function eni(ctx: Ctx): Promise<Recorder> {
     rec.ratioOf('ours ADD / Go ADD', ['ours ADD', 'Go ADD']);
     rec.ratioOf('ours DEL / Go DEL', ['ours DEL', 'Go DEL']);
   } finally {
-    await ours.close();
-    await go.close();
-    for (const ns of namespaces) delNetns(ns);
+    await releaseSection([ours, go], namespaces);
   }
   return rec;
 }

@@ -2,7 +2,7 @@
 // first on PATH) and in-process (the agent's traced spawn, cross-checked with src/netlink's
 // ipCalls()). The Go plugins get the same shim: they talk netlink themselves and spawn none.
 import { join } from 'node:path';
-import { addNetns, delNetns, makeEniPair, netnsPath, removeDir, startAgent, tempDir } from '../lib/lab.js';
+import { addNetns, delNetns, makeEniPair, netnsPath, startAgent, tempDir, releaseSection } from '../lib/lab.js';
 import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourBridgeConf, ourEniConf, ourIpamConf, ourTaskLists } from '../lib/cni.js';
 import { exec, type Ctx } from '../lib/context.js';
 import { classifyTrace, readShimLog, resetShimLog, tally, writeShim, type IpCall } from '../lib/ipcount.js';
@@ -118,10 +118,7 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
     rec.tables.push({ title: '`ip` processes per operation (count: per verb)', header: ['operation', 'exec\'d (shim on PATH)', 'in-process (traced)'], rows });
     rec.extra.counts = counts;
   } finally {
-    await ours.close();
-    await go.close();
-    for (const ns of namespaces) delNetns(ns);
-    for (const d of dirs) removeDir(d);
+    await releaseSection([ours, go], namespaces, dirs);
   }
   return rec;
 }

@@ -4,7 +4,7 @@
 // the waited-for children too; the delegates are also measured on their own.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, removeDir, startRunner, tempDir } from '../lib/lab.js';
+import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, startRunner, tempDir, releaseSection } from '../lib/lab.js';
 import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, goIpamConf, ourBridgeConf, ourEniConf, ourIpamConf } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { Recorder, type Side } from '../lib/recorder.js';
@@ -66,10 +66,7 @@ export async function memory(ctx: Ctx): Promise<Recorder> {
     rec.target('memory:rss', 'peak RSS per plugin process <= 64 MB', `largest of any ours process over all runs: ${ourPeak.toFixed(1)} MB`, ourPeak, 64);
     rec.extra.peakMB = peak;
   } finally {
-    await ours.close();
-    await go.close();
-    for (const ns of namespaces) delNetns(ns);
-    for (const d of dirs) removeDir(d);
+    await releaseSection([ours, go], namespaces, dirs);
   }
   return rec;
 }

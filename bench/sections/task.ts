@@ -4,7 +4,7 @@
 // = our bin/), against the Go chain host-device(+static) and bridge(+host-local) exec'd through
 // the same CniRuntime with CNI_PATH=/usr/lib/cni.
 import { join } from 'node:path';
-import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, removeDir, startAgent, startRunner, tempDir } from '../lib/lab.js';
+import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, startAgent, startRunner, tempDir, releaseSection } from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourTaskLists } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { callKey, classifyTrace } from '../lib/ipcount.js';
@@ -117,11 +117,7 @@ export async function task(ctx: Ctx): Promise<Recorder> {
     for (const v of ipInproc) rec.add('ours in-process ADD: time in `ip` processes', 'info', v);
     for (const v of ipCountInproc) rec.add('ours in-process ADD: `ip` processes', 'info', v, 'count');
   } finally {
-    await oursAgent.close();
-    await goAgent.close();
-    await goRunner.close();
-    for (const ns of namespaces) delNetns(ns);
-    for (const d of dirs) removeDir(d);
+    await releaseSection([oursAgent, goAgent, goRunner], namespaces, dirs);
   }
   return rec;
 }
