@@ -166,7 +166,7 @@ export class Agent implements EndpointLookup {
       const attachment = await this.network.add(id, netnsPath(record), record.lists, chainMode);
       record.attachment = attachment;
       await this.save(task); // before the guard: a crash after it still finds what to unguard
-      await guardPort(portGuardOf(attachment.bridge, attachment.bridgeAddress));
+      await guardPort(portGuardOf(attachment));
       const t1 = performance.now();
       await this.startContainers(task);
       this.checkAbort(task);
@@ -343,7 +343,7 @@ export class Agent implements EndpointLookup {
     const errors: string[] = [];
     if (record.attachment) {
       // A pin left behind is overwritten by the next task given the address, and pruned at start.
-      await unguardPort(portGuardOf(record.attachment.bridge, record.attachment.bridgeAddress))
+      await unguardPort(portGuardOf(record.attachment))
         .catch((error: Error) => this.options.log(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`));
     }
     try {
@@ -412,7 +412,7 @@ export class Agent implements EndpointLookup {
         }
         // Idempotent; also guards a task started by an agent from before the guard existed.
         if (record.attachment) {
-          await guardPort(portGuardOf(record.attachment.bridge, record.attachment.bridgeAddress))
+          await guardPort(portGuardOf(record.attachment))
             .catch((error: Error) => this.options.log(`task ${id}: guarding its bridge port: ${error.message}`));
         }
         this.options.log(`task ${id} adopted (${record.containers.filter((c) => isAlive(c.process)).length} containers alive)`);

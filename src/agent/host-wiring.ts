@@ -133,8 +133,9 @@ export interface PortGuard {
   address: string;
 }
 
-// From ecs-bridge's result: the bridge, the host veth (no sandbox), the task veth (sandbox).
-export const portGuardOf = (bridge: Result, address: string): PortGuard => {
+// From a task's attachment: ecs-bridge's result lists the bridge, the host veth (no sandbox) and
+// the task veth (sandbox).
+export const portGuardOf = ({ bridge, bridgeAddress: address }: { bridge: Result; bridgeAddress: string }): PortGuard => {
   const interfaces = bridge.interfaces ?? [];
   const task = interfaces.find((i) => i.name === BRIDGE_IFNAME && i.sandbox !== undefined);
   const host = interfaces.find((i) => i.sandbox === undefined && i.name !== BRIDGE_NAME);

@@ -2,8 +2,7 @@
 // static entry says which port a MAC lives behind; `sticky` keeps the kernel from moving it when
 // the MAC shows up on another port. Together with `learning off` and `locked on` on the port
 // (LinkChanges.bridgePort) that port can send only from the MACs given here.
-import { commandFailed } from './errors.js';
-import { iproute2Argv, spawnCounted, type NetnsRef } from './run.js';
+import { runIproute2, type NetnsRef } from './run.js';
 import { validateIfName, validateMac } from './validate.js';
 
 export interface StaticFdbEntry {
@@ -14,8 +13,5 @@ export interface StaticFdbEntry {
 
 // Creates the entry or turns an existing (learnt) one into a static sticky one.
 export async function replaceStaticFdb(entry: StaticFdbEntry, ns?: NetnsRef): Promise<void> {
-  const args = ['fdb', 'replace', validateMac(entry.mac), 'dev', validateIfName(entry.dev), 'master', 'static', 'sticky'];
-  const argv = iproute2Argv('bridge', ns, args);
-  const r = await spawnCounted(argv);
-  if (r.exitCode !== 0) throw commandFailed(argv, r.stderr, r.exitCode);
+  await runIproute2('bridge', ['fdb', 'replace', validateMac(entry.mac), 'dev', validateIfName(entry.dev), 'master', 'static', 'sticky'], ns);
 }

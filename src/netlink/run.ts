@@ -116,12 +116,16 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
   });
 }
 
-// Runs one `ip` command in ns and returns its stdout, or throws the classified IpError.
-export async function runIp(args: readonly string[], ns: NetnsRef, opts: ExecOptions = {}): Promise<string> {
-  const argv = ipArgv(ns, args);
+// Runs one iproute2 command in ns and returns its stdout, or throws the classified IpError.
+export async function runIproute2(tool: 'ip' | 'bridge', args: readonly string[], ns: NetnsRef, opts: ExecOptions = {}): Promise<string> {
+  const argv = iproute2Argv(tool, ns, args);
   const r = await spawnCounted(argv, opts);
   if (r.exitCode !== 0) throw commandFailed(argv, r.stderr, r.exitCode);
   return r.stdout;
+}
+
+export function runIp(args: readonly string[], ns: NetnsRef, opts: ExecOptions = {}): Promise<string> {
+  return runIproute2('ip', args, ns, opts);
 }
 
 // `ip -j` output through a zod schema; an empty dump may print nothing at all instead of [].
