@@ -5,7 +5,7 @@ import { CURRENT_VERSION } from './version.js';
 // --version and --capabilities probes, and the about text. The skel and the start-up front
 // (front.ts) both print these, so their bytes cannot differ. Small imports only (see front.ts).
 
-export const ECS_CAPABILITIES = { capabilities: ['awsvpc-network-mode'] };
+const ECS_CAPABILITIES = { capabilities: ['awsvpc-network-mode'] };
 
 export const capabilitiesText = (): string => `${JSON.stringify(ECS_CAPABILITIES)}\n`;
 

@@ -8,8 +8,6 @@ import { formatResult, type Result } from './result.js';
 import { readStdin, takeHandedOverStdin, writeFd } from './stdio.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from './version.js';
 
-export { readStdin } from './stdio.js';
-
 // Everything a verb needs about one call: the parsed env, the decoded config, and the raw stdin
 // and env (delegates must receive them unchanged, SPEC.md section 4).
 export interface PluginRequest {
