@@ -70,6 +70,6 @@ export {
   type PermanentNeighbour,
 } from './neighbour.js';
 export { replaceStaticFdb, type StaticFdbEntry } from './fdb.js';
-export { createNetns, deleteNetns, execInNetns, isNetnsFile, listNetns, netnsExists } from './netns.js';
+export { attachNetns, createNetns, deleteNetns, execInNetns, isNetnsFile, listNetns, netnsExists } from './netns.js';
 export { readSysctl, writeSysctl } from './sysctl.js';
 export { batch, IpBatch } from './batch.js';

@@ -23,6 +23,13 @@ export async function createNetns(name: string): Promise<void> {
   await runIp(['netns', 'add', validateNetnsName(name)], undefined);
 }
 
+// Names a process's netns (`ip netns attach`): the bind mount keeps the netns, and whatever is in
+// it, alive after the process is gone, until deleteNetns.
+export async function attachNetns(name: string, pid: number): Promise<void> {
+  if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`invalid pid ${pid}`);
+  await runIp(['netns', 'attach', validateNetnsName(name), String(pid)], undefined);
+}
+
 // Unmounts and removes a named netns; its links go with it (veth peers elsewhere too).
 export async function deleteNetns(name: string): Promise<void> {
   await runIp(['netns', 'del', validateNetnsName(name)], undefined);
