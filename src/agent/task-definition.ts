@@ -10,7 +10,7 @@ export class TaskDefinitionError extends Error {
   override readonly name = 'TaskDefinitionError';
 }
 
-const invalid = (field: string, value: unknown, why: string): TaskDefinitionError =>
+export const invalid = (field: string, value: unknown, why: string): TaskDefinitionError =>
   new TaskDefinitionError(`invalid ${field}${value === undefined ? '' : ` ${showValue(value)}`}: ${why}`);
 
 // ECS: "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens".
@@ -42,19 +42,49 @@ const dependency = z.strictObject({
   condition: z.enum(['START', 'COMPLETE', 'SUCCESS', 'HEALTHY']),
 });
 
-// Fields of ECS's ContainerDefinition that tasknet records but does not act on (no images, no
-// volumes, no cgroup limits yet). Anything else is a typo and refused, as the ECS API refuses it.
-const RECORDED_CONTAINER_FIELDS = [
-  'repositoryCredentials', 'links', 'restartPolicy', 'environmentFiles', 'mountPoints', 'volumesFrom',
-  'linuxParameters', 'secrets', 'startTimeout', 'versionConsistency', 'hostname', 'user',
-  'disableNetworking', 'privileged', 'readonlyRootFilesystem', 'dnsServers', 'dnsSearchDomains',
-  'extraHosts', 'dockerSecurityOptions', 'interactive', 'pseudoTerminal', 'dockerLabels', 'ulimits',
-  'logConfiguration', 'healthCheck', 'systemControls', 'resourceRequirements', 'firelensConfiguration',
-  'credentialSpecs',
+// Fields of ECS's ContainerDefinition that tasknet does not honour. They are accepted only when
+// empty ([], {}, null: `aws ecs describe-task-definition` prints several so), and refused by name
+// otherwise, since a task definition that asks for them would run without what it asked for.
+const UNHONOURED_CONTAINER_FIELDS = [
+  'repositoryCredentials', 'restartPolicy', 'mountPoints', 'volumesFrom', 'startTimeout',
+  'versionConsistency', 'disableNetworking', 'dnsServers', 'dnsSearchDomains', 'extraHosts',
+  'dockerSecurityOptions', 'interactive', 'pseudoTerminal', 'logConfiguration', 'systemControls',
+  'resourceRequirements', 'firelensConfiguration', 'credentialSpecs',
 ] as const;
 
-const recordedFields = Object.fromEntries(RECORDED_CONTAINER_FIELDS.map((k) => [k, z.optional(z.unknown())])) as
-  Record<(typeof RECORDED_CONTAINER_FIELDS)[number], z.ZodMiniOptional<z.ZodMiniUnknown>>;
+const unhonouredFields = Object.fromEntries(UNHONOURED_CONTAINER_FIELDS.map((k) => [k, z.optional(z.unknown())])) as
+  Record<(typeof UNHONOURED_CONTAINER_FIELDS)[number], z.ZodMiniOptional<z.ZodMiniUnknown>>;
+
+const seconds = (min: number, max: number) => z.number().check(z.int(), z.refine((n) => n >= min && n <= max, `must be ${min}-${max} (seconds)`));
+
+// ECS HealthCheck: command is ["CMD", argv...] or ["CMD-SHELL", "shell line"]; times in seconds.
+const healthCheck = z.strictObject({
+  command: z.array(z.string()).check(z.refine((a) => a.length >= 2 && (a[0] === 'CMD' || a[0] === 'CMD-SHELL'), 'must be ["CMD", ARG...] or ["CMD-SHELL", "COMMAND"]')),
+  interval: z.optional(seconds(5, 300)),
+  timeout: z.optional(seconds(2, 60)),
+  retries: z.optional(z.number().check(z.int(), z.refine((n) => n >= 1 && n <= 10, 'must be 1-10'))),
+  startPeriod: z.optional(seconds(0, 300)),
+});
+
+const ULIMIT_NAMES = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'] as const;
+const ulimit = z.strictObject({ name: z.enum(ULIMIT_NAMES), softLimit: nonNegativeInt, hardLimit: nonNegativeInt });
+
+// Linux capability names as ECS takes them (no CAP_ prefix), e.g. NET_ADMIN, or ALL.
+const capability = matching(/^(ALL|(?!CAP_)[A-Z][A-Z_]{1,30})$/, 'must be a capability name such as "NET_ADMIN" (no "CAP_" prefix) or "ALL"');
+const linuxParameters = z.strictObject({
+  capabilities: z.optional(z.strictObject({ add: z.optional(z.array(capability)), drop: z.optional(z.array(capability)) })),
+  initProcessEnabled: z.optional(z.boolean()),
+  // Not honoured: refused by name when set (see checkContainer).
+  devices: z.optional(z.unknown()),
+  sharedMemorySize: z.optional(z.unknown()),
+  tmpfs: z.optional(z.unknown()),
+  maxSwap: z.optional(z.unknown()),
+  swappiness: z.optional(z.unknown()),
+});
+
+const secret = z.strictObject({ name: keyValue.shape.name, valueFrom: z.string().check(z.minLength(1)) });
+// ECS takes S3 ARNs here; tasknet reads local files, a path relative to the task definition's dir.
+const environmentFile = z.strictObject({ value: z.string().check(z.minLength(1)), type: z.literal('s3') });
 
 const containerDefinition = z.strictObject({
   name: nameString,
@@ -62,6 +92,8 @@ const containerDefinition = z.strictObject({
   command: z.optional(argv),
   entryPoint: z.optional(argv),
   environment: z.optional(z.array(keyValue)),
+  environmentFiles: z.optional(z.array(environmentFile)),
+  secrets: z.optional(z.array(secret)),
   essential: z.optional(z.boolean()),
   portMappings: z.optional(z.array(portMapping)),
   dependsOn: z.optional(z.array(dependency)),
@@ -69,9 +101,18 @@ const containerDefinition = z.strictObject({
   memory: z.optional(z.number().check(z.int(), z.gte(6))),
   memoryReservation: z.optional(z.number().check(z.int(), z.gte(4))),
   workingDirectory: z.optional(z.string()),
+  user: z.optional(matching(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'must be USER, UID, USER:GROUP or UID:GID')),
+  readonlyRootFilesystem: z.optional(z.boolean()),
+  privileged: z.optional(z.boolean()),
+  ulimits: z.optional(z.array(ulimit)),
+  linuxParameters: z.optional(linuxParameters),
+  healthCheck: z.optional(healthCheck),
+  dockerLabels: z.optional(z.record(z.string(), z.string())),
   // ECS caps the stop timeout at 120 s.
   stopTimeout: z.optional(z.number().check(z.int(), z.refine((n) => n >= 0 && n <= 120, 'must be 0-120 (seconds)'))),
-  ...recordedFields,
+  hostname: z.optional(z.unknown()),
+  links: z.optional(z.unknown()),
+  ...unhonouredFields,
 });
 
 const sizeField = z.optional(z.union([z.string(), z.number()]));
@@ -101,18 +142,40 @@ export interface PortMapping {
   protocol: 'tcp' | 'udp';
 }
 
+export type DependencyCondition = 'START' | 'COMPLETE' | 'SUCCESS' | 'HEALTHY';
+
+export interface HealthCheck {
+  command: string[]; // ["CMD", ...] or ["CMD-SHELL", "..."]
+  interval: number; // seconds, with ECS's defaults filled in
+  timeout: number;
+  retries: number;
+  startPeriod: number;
+}
+
 export interface ContainerDefinition {
   name: string;
   image: string;
-  argv: string[]; // entryPoint + command, what runs
+  entryPoint?: string[]; // absent: the image's
+  command?: string[]; // absent: the image's
+  argv: string[]; // entryPoint + command as given (what the process runtime runs)
   environment: { name: string; value: string }[];
+  environmentFiles: string[]; // local paths, as given (relative to the task definition's dir)
+  secrets: { name: string; valueFrom: string }[];
   essential: boolean;
   portMappings: PortMapping[];
-  dependsOn: { containerName: string; condition: 'START' | 'COMPLETE' | 'SUCCESS' }[];
+  dependsOn: { containerName: string; condition: DependencyCondition }[];
   cpu?: number;
   memory?: number;
   memoryReservation?: number;
   workingDirectory?: string;
+  user?: string;
+  readonlyRootFilesystem: boolean;
+  privileged: boolean;
+  ulimits: { name: string; softLimit: number; hardLimit: number }[];
+  capabilities: { add: string[]; drop: string[] };
+  initProcessEnabled: boolean;
+  healthCheck?: HealthCheck;
+  dockerLabels: Record<string, string>;
   stopTimeout?: number;
 }
 
@@ -176,16 +239,19 @@ export const parseTaskDefinition = (input: unknown): TaskDefinition => {
   };
 };
 
+const isEmpty = (value: unknown): boolean =>
+  value === null || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && Object.keys(value as object).length === 0);
+
 const checkContainer = (c: RawContainer, field: string, taskMemory: number | undefined): ContainerDefinition => {
-  const argv = [...(c.entryPoint ?? []), ...(c.command ?? [])];
-  if (argv.length === 0) {
-    throw invalid(`${field}.command`, undefined, 'is required (with or without entryPoint): tasknet has no image to take a default command from');
+  for (const key of UNHONOURED_CONTAINER_FIELDS) {
+    if (c[key] !== undefined && !isEmpty(c[key])) throw invalid(`${field}.${key}`, c[key], 'is not honoured by tasknet: remove it');
+  }
+  for (const key of ['devices', 'sharedMemorySize', 'tmpfs', 'maxSwap', 'swappiness'] as const) {
+    const value = c.linuxParameters?.[key];
+    if (value !== undefined && !isEmpty(value)) throw invalid(`${field}.linuxParameters.${key}`, value, 'is not honoured by tasknet: remove it');
   }
   if (c.hostname !== undefined) throw invalid(`${field}.hostname`, c.hostname, 'is not supported in awsvpc mode (the task hostname comes from its ENI)');
-  if (c.links !== undefined) throw invalid(`${field}.links`, c.links, 'are not supported in awsvpc mode (containers of a task share 127.0.0.1)');
-  if (c.memory === undefined && c.memoryReservation === undefined && taskMemory === undefined) {
-    throw invalid(`${field}.memory`, undefined, 'memory or memoryReservation is required when the task has no memory');
-  }
+  if (c.links !== undefined && !isEmpty(c.links)) throw invalid(`${field}.links`, c.links, 'are not supported in awsvpc mode (containers of a task share 127.0.0.1)');
   if (c.memory !== undefined && c.memoryReservation !== undefined && c.memoryReservation > c.memory) {
     throw invalid(`${field}.memoryReservation`, c.memoryReservation, `must not exceed memory ${c.memory}`);
   }
@@ -195,6 +261,14 @@ const checkContainer = (c: RawContainer, field: string, taskMemory: number | und
       throw invalid(`${field}.${key}`, value, `must not exceed the task memory ${taskMemory}`);
     }
   }
+  (c.ulimits ?? []).forEach((u, j) => {
+    if (u.softLimit > u.hardLimit) throw invalid(`${field}.ulimits.${j}.softLimit`, u.softLimit, `must not exceed hardLimit ${u.hardLimit}`);
+  });
+  const seenUlimits = new Set<string>();
+  (c.ulimits ?? []).forEach((u, j) => {
+    if (seenUlimits.has(u.name)) throw invalid(`${field}.ulimits.${j}.name`, u.name, 'is given twice');
+    seenUlimits.add(u.name);
+  });
   const portMappings = (c.portMappings ?? []).map((p, j) => {
     if (p.hostPort !== undefined && p.hostPort !== p.containerPort) {
       throw invalid(`${field}.portMappings.${j}.hostPort`, p.hostPort, `must be absent or equal containerPort ${p.containerPort} in awsvpc mode`);
@@ -204,24 +278,32 @@ const checkContainer = (c: RawContainer, field: string, taskMemory: number | und
     }
     return { containerPort: p.containerPort, hostPort: p.containerPort, protocol: p.protocol ?? 'tcp' };
   });
-  const dependsOn = (c.dependsOn ?? []).map((d, j) => {
-    if (d.condition === 'HEALTHY') {
-      throw invalid(`${field}.dependsOn.${j}.condition`, d.condition, 'HEALTHY needs container health checks, which tasknet does not run');
-    }
-    return { containerName: d.containerName, condition: d.condition };
-  });
+  const hc = c.healthCheck;
   return {
     name: c.name,
     image: c.image,
-    argv,
+    ...(c.entryPoint !== undefined ? { entryPoint: c.entryPoint } : {}),
+    ...(c.command !== undefined ? { command: c.command } : {}),
+    argv: [...(c.entryPoint ?? []), ...(c.command ?? [])],
     environment: c.environment ?? [],
+    environmentFiles: (c.environmentFiles ?? []).map((f) => f.value),
+    secrets: c.secrets ?? [],
     essential: c.essential ?? true,
     portMappings,
-    dependsOn,
+    dependsOn: (c.dependsOn ?? []).map((d) => ({ containerName: d.containerName, condition: d.condition })),
     ...(c.cpu !== undefined ? { cpu: c.cpu } : {}),
     ...(c.memory !== undefined ? { memory: c.memory } : {}),
     ...(c.memoryReservation !== undefined ? { memoryReservation: c.memoryReservation } : {}),
     ...(c.workingDirectory !== undefined ? { workingDirectory: c.workingDirectory } : {}),
+    ...(c.user !== undefined ? { user: c.user } : {}),
+    readonlyRootFilesystem: c.readonlyRootFilesystem ?? false,
+    privileged: c.privileged ?? false,
+    ulimits: c.ulimits ?? [],
+    capabilities: { add: c.linuxParameters?.capabilities?.add ?? [], drop: c.linuxParameters?.capabilities?.drop ?? [] },
+    initProcessEnabled: c.linuxParameters?.initProcessEnabled ?? false,
+    // ECS's defaults: every 30 s, 5 s timeout, 3 retries, no grace period.
+    ...(hc ? { healthCheck: { command: hc.command, interval: hc.interval ?? 30, timeout: hc.timeout ?? 5, retries: hc.retries ?? 3, startPeriod: hc.startPeriod ?? 0 } } : {}),
+    dockerLabels: c.dockerLabels ?? {},
     ...(c.stopTimeout !== undefined ? { stopTimeout: c.stopTimeout } : {}),
   };
 };
@@ -250,6 +332,9 @@ const checkTaskRules = (containers: ContainerDefinition[]): void => {
     const target = names.get(d.containerName);
     if (target === undefined) throw invalid(`${field}.containerName`, d.containerName, 'is not a container of this task');
     if (target === i) throw invalid(`${field}.containerName`, d.containerName, 'a container cannot depend on itself');
+    if (d.condition === 'HEALTHY' && !containers[target]!.healthCheck) {
+      throw invalid(`${field}.condition`, d.condition, `${d.containerName} has no healthCheck`);
+    }
     if ((d.condition === 'COMPLETE' || d.condition === 'SUCCESS') && containers[target]!.essential) {
       throw invalid(`${field}.condition`, d.condition, `${d.containerName} is essential: COMPLETE and SUCCESS need a non-essential container`);
     }
