@@ -82,7 +82,9 @@ const frontEntries = {
 };
 
 await Promise.all([
-  build({ ...common, entryPoints: Object.fromEntries(Object.entries(entries).map(([name, main]) => [`${name}.full`, main])) }),
+  // dockerode stays a runtime dependency (node_modules), loaded only where an engine is used: it
+  // brings gRPC and an SSH client that bundle poorly and that no plugin should parse.
+  build({ ...common, external: ['dockerode'], entryPoints: Object.fromEntries(Object.entries(entries).map(([name, main]) => [`${name}.full`, main])) }),
   build({
     ...common,
     entryPoints: Object.fromEntries(Object.keys(entries).map((name) => [name, `tasknet-front:${name}`])),

@@ -11,10 +11,12 @@ if [ "$node_major" -lt "$need_node_major" ]; then
   exit 1
 fi
 
-# command -> Debian package that provides it
+# command -> Debian package that provides it. dockerd (docker.io) and busybox (busybox-static)
+# are the engine runtime's: the lab starts a private dockerd, and makes its images offline.
 declare -A packages=(
-  [ip]=iproute2 [nsenter]=util-linux [unshare]=util-linux [sysctl]=procps
-  [iptables]=iptables [ping]=iputils-ping [git]=git
+  [ip]=iproute2 [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [sysctl]=procps
+  [iptables]=iptables [ping]=iputils-ping [git]=git [tar]=tar
+  [dockerd]=docker.io [busybox]=busybox-static
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -24,6 +26,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # No package may start a system service (docker.io's would start dockerd in this machine's own
+  # netns): policy-rc.d answering 101 tells invoke-rc.d "not allowed", for this install only.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

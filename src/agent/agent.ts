@@ -6,24 +6,23 @@
 // Every step is persisted before and after it runs, so a restarted agent adopts what is alive and
 // tears down what is not, with nothing in its memory.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { createNetns, deleteNetns, isNotFound, netnsExists, NETNS_RUN_DIR, setLink } from '../netlink/index.js';
+import { deleteNetns, isNotFound, netnsExists, NETNS_RUN_DIR } from '../netlink/index.js';
 import type { CredentialsProvider } from './endpoint/credentials.js';
 import { accountOf, type ClusterIdentity } from './endpoint/metadata.js';
 import type { EndpointLookup } from './endpoint/server.js';
 import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from './eni.js';
 import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './host-wiring.js';
 import { readLab, type Lab } from './lab/lab-file.js';
-import { exitCodeOf, startContainer, stopContainer, waitForContainerExit } from './runtime/container.js';
-import { pauseUtsPath, startPause } from './runtime/pause.js';
-import { isAlive, pidsInNetns, processRef, signalProcess, waitForExit, type ProcessRef } from './runtime/process-ref.js';
-import { ensurePrivateDir, readJson, writeJsonAtomic } from './state/files.js';
+import { isAlive, pidsInNetns, processRef, signalProcess, type ProcessRef } from './runtime/process/process-ref.js';
+import type { ContainerRuntime, RuntimeKind } from './runtime/runtime.js';
+import { containerEnv, resolveEnvironment, type SecretsProvider } from './task/environment.js';
+import { ensurePrivateDir, readJson, writeFileAtomic, writeJsonAtomic } from './state/files.js';
 import { stateLayout, taskNetnsName, type StateLayout } from './state/layout.js';
 import { parseTaskDefinition, startOrder, type ContainerDefinition } from './task-definition.js';
 import { buildTaskLists, TaskNetwork, type ChainMode } from './task-network.js';
-import { summarize, type ContainerRecord, type TaskRecord, type TaskSummary } from './task-record.js';
-import type { ChildProcess } from 'node:child_process';
+import { failedSummary, parseTaskRecord, summarize, type ContainerRecord, type TaskRecord, type TaskSummary } from './task-record.js';
 
 export interface AgentOptions {
   stateDir: string;
@@ -32,6 +31,12 @@ export interface AgentOptions {
   blockInstanceMetadata: boolean;
   stopTimeoutMs: number; // for containers without stopTimeout (ECS_CONTAINER_STOP_TIMEOUT: 30 s)
   provider: CredentialsProvider | undefined;
+  secrets?: SecretsProvider; // for containerDefinitions.*.secrets
+  // The runtimes this agent has (process always; engine when it was given a socket) and the one a
+  // task gets unless it asks.
+  runtimes: Partial<Record<RuntimeKind, ContainerRuntime>> & { process: ContainerRuntime };
+  defaultRuntime: RuntimeKind;
+  engineSocket?: string;
   identity: ClusterIdentity;
   log: (line: string) => void;
 }
@@ -41,6 +46,7 @@ export interface RunRequest {
   baseDir: string;
   eni: string; // 'auto' (a free lab ENI) or MAC,ip=CIDR,...,gw=IP
   chainMode?: ChainMode;
+  runtime?: RuntimeKind;
 }
 
 // A request the caller got wrong (400) or a task that does not exist (404).
@@ -55,7 +61,6 @@ const STOPPED_KEPT = 50; // stopped tasks listed by `ls --all`, and whose logs a
 
 interface LiveTask {
   record: TaskRecord;
-  children: Map<string, ChildProcess>; // our own container processes (absent after adoption)
   exits: Map<string, Promise<number | null>>;
   abort: AbortController; // a stop asked while the task is still starting
   stopping?: Promise<void>;
@@ -66,6 +71,7 @@ export class Agent implements EndpointLookup {
   readonly layout: StateLayout;
   private readonly tasks = new Map<string, LiveTask>();
   private readonly stopped: TaskSummary[] = [];
+  private readonly failed = new Map<string, TaskSummary>(); // records kept aside (FAILED in ls)
   private oldLogs: string[] = []; // log dirs of tasks stopped before this agent started, newest first
   private readonly credentialIds = new Map<string, string>();
   private readonly metadataIds = new Map<string, { taskId: string; container: string }>();
@@ -85,6 +91,7 @@ export class Agent implements EndpointLookup {
     }
     this.lab = await readLab(this.layout.labFile);
     await this.reconcile();
+    await this.listKeptRecords();
     await this.adoptOldLogs();
     this.pauseWatch = setInterval(() => this.checkPauses(), 500);
     this.pauseWatch.unref();
@@ -106,14 +113,14 @@ export class Agent implements EndpointLookup {
 
   list(all = false): TaskSummary[] {
     const live = [...this.tasks.values()].map((t) => summarize(t.record));
-    return all ? [...live, ...this.stopped] : live;
+    return all ? [...live, ...this.failed.values(), ...this.stopped] : [...live, ...this.failed.values()];
   }
 
   // A task by id or unique id prefix (as `docker` takes them); stopped tasks too.
   find(ref: string): { record?: TaskRecord; summary: TaskSummary } {
     if (!/^[0-9a-f]{1,32}$/.test(ref)) throw new RequestError(`invalid task id ${JSON.stringify(ref)}: expected hex digits`);
     const live = [...this.tasks.values()].filter((t) => t.record.id.startsWith(ref));
-    const gone = this.stopped.filter((s) => s.id.startsWith(ref) && !live.some((t) => t.record.id === s.id));
+    const gone = [...this.failed.values(), ...this.stopped].filter((s) => s.id.startsWith(ref) && !live.some((t) => t.record.id === s.id));
     const matches = live.length + gone.length;
     if (matches === 0) throw new RequestError(`no task ${ref}`, 404);
     if (matches > 1) throw new RequestError(`task id ${ref} is ambiguous (${matches} tasks): give more digits`);
@@ -124,10 +131,14 @@ export class Agent implements EndpointLookup {
 
   async run(request: RunRequest): Promise<TaskSummary> {
     const definition = parseTaskDefinition(request.definition);
+    const runtime = this.runtimeFor(request.runtime ?? this.options.defaultRuntime);
+    runtime.check(definition);
     if (definition.taskRoleArn && !this.options.provider) {
       throw new RequestError('the task has a taskRoleArn but this agent has no credentials provider (start it with --credentials-file FILE or --lab-credentials)');
     }
     if (!isAbsolute(request.baseDir)) throw new RequestError(`invalid baseDir ${JSON.stringify(request.baseDir)}: must be absolute`);
+    // Secrets and environment files are read now, so a missing one fails the run before anything exists.
+    const environments = await resolveEnvironment(definition, request.baseDir, this.options.secrets);
     const chainMode = request.chainMode ?? this.options.chainMode;
     const eni = this.claimEni(request.eni);
     const id = randomBytes(16).toString('hex');
@@ -139,6 +150,7 @@ export class Agent implements EndpointLookup {
       createdAt: new Date().toISOString(),
       definition,
       baseDir: request.baseDir,
+      runtime: runtime.kind,
       eni,
       chainMode,
       lists: buildTaskLists(eni, { ipamDir: this.layout.ipamDir, blockInstanceMetadata: this.options.blockInstanceMetadata }),
@@ -156,11 +168,14 @@ export class Agent implements EndpointLookup {
     const t0 = performance.now();
     try {
       await this.save(task);
-      await createNetns(record.netns);
-      // The runtime's part (CNI leaves loopback to it): containers talk over 127.0.0.1.
-      await setLink('lo', { up: true }, record.netns);
       this.checkAbort(task);
-      record.pause = await startPause(netnsPath(record), record.hostname);
+      record.pause = await runtime.startPause({
+        taskId: id,
+        family: definition.family,
+        hostname: record.hostname,
+        netnsName: record.netns,
+        limits: { ...(definition.cpu !== undefined ? { cpu: definition.cpu } : {}), ...(definition.memory !== undefined ? { memory: definition.memory } : {}) },
+      });
       await this.save(task);
       this.checkAbort(task);
       const attachment = await this.network.add(id, netnsPath(record), record.lists, chainMode);
@@ -168,14 +183,14 @@ export class Agent implements EndpointLookup {
       await this.save(task); // before the guard: a crash after it still finds what to unguard
       await guardPort(portGuardOf(attachment));
       const t1 = performance.now();
-      await this.startContainers(task);
+      await this.startContainers(task, environments);
       this.checkAbort(task);
       const t2 = performance.now();
       record.status = 'RUNNING';
       record.startedAt = new Date().toISOString();
       record.timings = { networkMs: round(t1 - t0), containersMs: round(t2 - t1), totalMs: round(t2 - t0) };
       await this.save(task);
-      this.options.log(`task ${id} (${definition.family}) RUNNING on ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`);
+      this.options.log(`task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`);
       return summarize(record);
     } catch (error) {
       const reason = task.abort.signal.aborted ? String(task.abort.signal.reason) : (error as Error).message;
@@ -183,6 +198,18 @@ export class Agent implements EndpointLookup {
       await this.teardown(task, `failed to start: ${reason}`).catch(() => { /* logged by teardown */ });
       throw new RequestError(`task ${id} failed to start: ${reason}`, 500);
     }
+  }
+
+  // The engine's API socket, for the CLI's logs and exec (they talk to the engine directly).
+  engineSocket(): string | undefined {
+    return this.options.runtimes.engine ? this.options.engineSocket : undefined;
+  }
+
+  // The runtime a task runs on; asking for one this agent lacks is the caller's mistake.
+  runtimeFor(kind: RuntimeKind): ContainerRuntime {
+    const runtime = this.options.runtimes[kind];
+    if (!runtime) throw new RequestError(`this agent has no ${kind} runtime (start it with --engine-socket PATH, or run the task with --runtime process)`);
+    return runtime;
   }
 
   private claimEni(spec: string): EniSpec {
@@ -210,70 +237,97 @@ export class Agent implements EndpointLookup {
     if (task.abort.signal.aborted) throw new Error(String(task.abort.signal.reason));
   }
 
-  // Waves of containers (dependsOn); START is met by the wave order, COMPLETE and SUCCESS wait for
-  // the dependency to exit (SUCCESS: with 0).
-  private async startContainers(task: LiveTask): Promise<void> {
+  // Waves of containers (dependsOn): START is met by the wave order; COMPLETE and SUCCESS wait for
+  // the dependency to exit (SUCCESS: with 0); HEALTHY waits for its health check to pass.
+  private async startContainers(task: LiveTask, environments: Map<string, Record<string, string>>): Promise<void> {
     const { record } = task;
     for (const wave of startOrder(record.definition.containers)) {
       await Promise.all(wave.map(async (def) => {
         for (const dep of def.dependsOn) {
           if (dep.condition === 'START') continue;
+          if (dep.condition === 'HEALTHY') {
+            await this.waitHealthy(task, dep.containerName);
+            continue;
+          }
           const code = await abortable(task, task.exits.get(dep.containerName)!);
           if (dep.condition === 'SUCCESS' && code !== 0) {
             throw new Error(`container ${def.name} depends on ${dep.containerName} succeeding, but it exited with ${code}`);
           }
         }
         this.checkAbort(task);
-        await this.startOne(task, def);
+        await this.startOne(task, def, environments.get(def.name) ?? {});
       }));
     }
   }
 
-  private async startOne(task: LiveTask, def: ContainerDefinition): Promise<void> {
+  // Until the engine says the container is healthy; its exit, a failed check, or no verdict by the
+  // time its checks would all have run (start period, then retries + 1 rounds of interval and
+  // timeout) fails the start. The last happens where the engine runs no checks at all: Podman
+  // runs them from systemd timers, so on a host without systemd they never start.
+  private async waitHealthy(task: LiveTask, name: string): Promise<void> {
+    const c = task.record.containers.find((x) => x.name === name)!;
+    const check = task.record.definition.containers.find((d) => d.name === name)!.healthCheck!;
+    const runtime = this.runtimeFor(task.record.runtime);
+    const budgetS = check.startPeriod + (check.interval + check.timeout) * (check.retries + 1) + 10;
+    const deadline = Date.now() + budgetS * 1000;
+    let exited = false;
+    void task.exits.get(name)?.then(() => { exited = true; });
+    for (;;) {
+      this.checkAbort(task);
+      const health = await runtime.health(c);
+      c.health = health;
+      if (health === 'healthy') return;
+      if (health === 'unhealthy') throw new Error(`container ${name} is unhealthy`);
+      if (exited) throw new Error(`container ${name} exited before it was healthy`);
+      if (Date.now() > deadline) {
+        throw new Error(`container ${name} had no health verdict within ${budgetS} s (${health ?? 'no health status'}: does the engine run health checks? Podman needs systemd for them)`);
+      }
+      await sleepMs(200);
+    }
+  }
+
+  private async startOne(task: LiveTask, def: ContainerDefinition, own: Record<string, string>): Promise<void> {
     const { record } = task;
     const c = record.containers.find((x) => x.name === def.name)!;
     await ensurePrivateDir(this.layout.taskLogsDir(record.id));
-    const started = await startContainer({
-      netnsPath: netnsPath(record),
-      utsPath: pauseUtsPath(record.pause!),
-      argv: def.argv,
-      env: this.containerEnv(record, def, c),
-      cwd: def.workingDirectory ? resolve(record.baseDir, def.workingDirectory) : record.baseDir,
+    const runtime = this.runtimeFor(record.runtime);
+    const ref = await runtime.start({
+      taskId: record.id,
+      family: record.definition.family,
+      def,
+      pause: record.pause!,
+      env: this.containerEnv(record, def, c, own),
+      baseDir: record.baseDir,
       logFile: this.layout.logFile(record.id, def.name),
       exitFile: this.layout.exitFile(record.id, def.name),
-    }).catch((error: Error) => { throw new Error(`container ${def.name}: ${error.message}`); });
-    c.process = started.process;
-    if (started.init) c.init = started.init;
+    }).catch((error: Error) => { throw new Error(error.message.startsWith(`container ${def.name}`) ? error.message : `container ${def.name}: ${error.message}`); });
+    Object.assign(c, ref);
     c.status = 'RUNNING';
     c.startedAt = new Date().toISOString();
-    task.children.set(def.name, started.child);
-    this.watchContainer(task, c, started.child);
+    this.watchContainer(task, c);
     await this.save(task);
   }
 
-  // What a container sees: a clean environment (never the agent's), the ECS variables, its own.
-  containerEnv(record: TaskRecord, def: ContainerDefinition, c: ContainerRecord): Record<string, string> {
-    return {
-      PATH: `${resolve(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      HOME: '/root',
-      HOSTNAME: record.hostname,
-      ECS_CONTAINER_METADATA_URI_V4: `http://169.254.170.2/v4/${c.metadataId}`,
-      ECS_CONTAINER_METADATA_URI: `http://169.254.170.2/v3/${c.metadataId}`,
-      ...(record.credentialsId ? { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: `/v2/credentials/${record.credentialsId}` } : {}),
-      ...(process.env.AWS_REGION ? {} : { AWS_DEFAULT_REGION: this.options.identity.region, AWS_REGION: this.options.identity.region }),
-      ...Object.fromEntries(def.environment.map((e) => [e.name, e.value])),
-    };
+  // What a container sees: never the agent's environment; the ECS variables and its own.
+  containerEnv(record: TaskRecord, def: ContainerDefinition, c: ContainerRecord, own: Record<string, string> = {}): Record<string, string> {
+    return containerEnv({
+      runtime: record.runtime,
+      hostname: record.hostname,
+      metadataId: c.metadataId,
+      ...(record.credentialsId ? { credentialsId: record.credentialsId } : {}),
+      region: this.options.identity.region,
+      environment: { ...own, ...Object.fromEntries(def.environment.map((e) => [e.name, e.value])) },
+    });
   }
 
   // When an essential container exits, the task stops (ECS: "Essential container in task exited").
-  private watchContainer(task: LiveTask, c: ContainerRecord, child?: ChildProcess): void {
+  private watchContainer(task: LiveTask, c: ContainerRecord): void {
     const def = task.record.definition.containers.find((d) => d.name === c.name)!;
-    const exitFile = this.layout.exitFile(task.record.id, c.name);
-    const exited = waitForContainerExit(c.process!, child).then(async () => {
+    const runtime = this.runtimeFor(task.record.runtime);
+    const exited = runtime.waitExit(c, this.layout.exitFile(task.record.id, c.name)).then(async (code) => {
       c.status = 'STOPPED';
-      c.exitCode = exitCodeOf(exitFile, child);
+      c.exitCode = code;
       c.finishedAt = new Date().toISOString();
-      task.children.delete(c.name);
       if (!task.stopping) {
         await this.save(task).catch(() => { /* the task may be going away */ });
         this.options.log(`task ${task.record.id}: container ${c.name} exited with ${c.exitCode ?? 'unknown status'}`);
@@ -289,9 +343,16 @@ export class Agent implements EndpointLookup {
   // The pause container died under a running task: the netns holder is gone, the task stops.
   private checkPauses(): void {
     for (const task of this.tasks.values()) {
-      if (task.record.status === 'RUNNING' && !task.stopping && !isAlive(task.record.pause)) {
-        void this.stop(task.record.id, 'pause container exited').catch(() => { /* logged */ });
+      if (task.record.status !== 'RUNNING' || task.stopping) continue;
+      let alive: boolean;
+      try {
+        alive = isAlive(task.record.pause?.process);
+      } catch (error) {
+        // Not knowing is not "exited": look again at the next tick.
+        this.options.log(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`);
+        continue;
       }
+      if (!alive) void this.stop(task.record.id, 'pause container exited').catch(() => { /* logged */ });
     }
   }
 
@@ -313,8 +374,12 @@ export class Agent implements EndpointLookup {
   }
 
   // Idempotent, and safe on any partial state: each step checks what is there.
+  // A teardown that failed is forgotten, so the next stop (or agent start) tries again.
   private teardown(task: LiveTask, reason: string): Promise<void> {
-    task.stopping ??= this.doTeardown(task, reason);
+    task.stopping ??= this.doTeardown(task, reason).catch((error: unknown) => {
+      task.stopping = undefined;
+      throw error;
+    });
     return task.stopping;
   }
 
@@ -327,20 +392,30 @@ export class Agent implements EndpointLookup {
     record.status = 'STOPPING';
     task.abort.abort(reason);
     await this.save(task).catch(() => { /* keep going: the record is rewritten below */ });
+    const runtime = this.runtimeFor(record.runtime);
+    const errors: string[] = [];
     const waves = startOrder(record.definition.containers).reverse();
     for (const wave of waves) {
       await Promise.all(wave.map(async (def) => {
         const c = record.containers.find((x) => x.name === def.name)!;
         const timeout = def.stopTimeout !== undefined ? def.stopTimeout * 1000 : this.options.stopTimeoutMs;
-        const how = await stopContainer(c, timeout);
-        if (how === 'killed') this.options.log(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`);
+        try {
+          const how = await runtime.stop(c, timeout);
+          if (how === 'killed') this.options.log(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`);
+        } catch (error) {
+          errors.push((error as Error).message);
+        }
       }));
     }
     await Promise.race([Promise.all(task.exits.values()), sleepMs(2000)]);
+    for (const c of record.containers) {
+      await runtime.saveLogs(c, this.layout.logFile(record.id, c.name))
+        .catch((error: Error) => this.options.log(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`));
+      await runtime.remove(c).catch((error: Error) => errors.push(error.message));
+    }
     phase('containers');
     const path = netnsPath(record);
-    killAllIn(path, record.pause);
-    const errors: string[] = [];
+    killAllIn(path, record.pause?.process);
     if (record.attachment) {
       // A pin left behind is overwritten by the next task given the address, and pruned at start.
       await unguardPort(portGuardOf(record.attachment))
@@ -352,9 +427,9 @@ export class Agent implements EndpointLookup {
       errors.push((error as Error).message);
     }
     phase('cni-del');
-    signalProcess(record.pause, 'SIGKILL');
-    await waitForExit(record.pause, 5000, 10);
+    if (record.pause) await runtime.removePause(record.pause).catch((error: Error) => errors.push(error.message));
     killAllIn(path);
+    await runtime.releaseTask(record.id).catch((error: Error) => errors.push(error.message));
     if (errors.length === 0) {
       await deleteNetns(record.netns).catch((error: unknown) => {
         if (!isNotFound(error) && !/No such file/.test((error as Error).message)) errors.push(`netns ${record.netns}: ${(error as Error).message}`);
@@ -394,32 +469,44 @@ export class Agent implements EndpointLookup {
     const adopted: string[] = [];
     for (const id of ids.filter((x) => /^[0-9a-f]{32}$/.test(x))) {
       let record: TaskRecord | undefined;
+      let why = 'no task.json in it';
       try {
-        record = (await readJson(this.layout.taskFile(id))) as TaskRecord | undefined;
+        const json = await readJson(this.layout.taskFile(id));
+        if (json !== undefined) record = parseTaskRecord(json, 'task.json');
+        if (record && record.id !== id) throw new Error(`its id is ${record.id}`);
       } catch (error) {
-        this.options.log(`task ${id}: unreadable record (${(error as Error).message}): removing what it may have left`);
+        record = undefined;
+        why = (error as Error).message;
       }
-      if (!record || record.id !== id) {
-        await this.removeOrphan(id);
+      if (!record) {
+        await this.recoverUnreadable(id, why);
         continue;
       }
       const task = this.track(record);
-      const alive = record.status === 'RUNNING' && isAlive(record.pause) && (await netnsExists(record.netns));
+      const alive = record.status === 'RUNNING' && isAlive(record.pause?.process) && (await netnsExists(record.netns));
       if (alive) {
         adopted.push(id);
         for (const c of record.containers) {
-          if (c.status === 'RUNNING' && c.process) this.watchContainer(task, c);
+          if (c.status === 'RUNNING' && (c.process || c.engineId)) this.watchContainer(task, c);
         }
         // Idempotent; also guards a task started by an agent from before the guard existed.
         if (record.attachment) {
           await guardPort(portGuardOf(record.attachment))
             .catch((error: Error) => this.options.log(`task ${id}: guarding its bridge port: ${error.message}`));
         }
-        this.options.log(`task ${id} adopted (${record.containers.filter((c) => isAlive(c.process)).length} containers alive)`);
+        this.options.log(`task ${id} adopted (${record.containers.filter((c) => c.status === 'RUNNING').length} containers running)`);
       } else {
         const why = record.status === 'RUNNING' ? 'pause container exited while the agent was down' : `agent restarted while the task was ${record.status}`;
         await this.teardown(task, why).catch(() => { /* kept for a retry; logged */ });
       }
+    }
+    // Containers the engine holds for no task this agent knows (a crash between create and record).
+    const live = new Set(this.tasks.keys());
+    for (const runtime of Object.values(this.options.runtimes)) {
+      await runtime.removeStrays(live).then(
+        (gone) => { if (gone.length > 0) this.options.log(`removed containers of no known task: ${gone.join(' ')}`); },
+        (error: Error) => this.options.log(`${runtime.kind} runtime: removing stray containers: ${error.message}`),
+      );
     }
     // Attachments no adopted task owns (a crash between ADD and the record) go too.
     const sample = buildTaskLists({ id: 'eni-0', mac: '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
@@ -449,12 +536,42 @@ export class Agent implements EndpointLookup {
     for (const id of gone) await rm(this.layout.taskLogsDir(id), { recursive: true, force: true });
   }
 
-  // A task dir without a readable record: kill what lives in its netns and delete the netns.
-  private async removeOrphan(id: string): Promise<void> {
+  // A task dir whose record cannot be read (truncated, hand-edited, of the wrong shape): the
+  // record goes aside for a human, and what the netns holds goes back without it: the ENI (found
+  // by ecs-eni's alias) to the host and its bridge address to the pool, before the netns goes. A
+  // netns whose network could not be given back is kept, and the task stays listed as FAILED.
+  private async recoverUnreadable(id: string, why: string): Promise<void> {
+    await ensurePrivateDir(this.layout.keptDir);
+    const kept = this.layout.keptRecord(id);
+    await rename(this.layout.taskFile(id), kept).catch(() => { /* no record to keep */ });
     const name = taskNetnsName(id);
-    killAllIn(`${NETNS_RUN_DIR}/${name}`);
-    await deleteNetns(name).catch(() => { /* not there */ });
+    const path = `${NETNS_RUN_DIR}/${name}`;
+    killAllIn(path);
+    let outcome = 'nothing of it was left';
+    if (await netnsExists(name)) {
+      try {
+        const mac = await this.network.recover(id, path, this.layout.ipamDir);
+        await deleteNetns(name);
+        outcome = mac ? `its ENI ${mac} and its bridge address were given back` : 'it held no ENI; its netns was removed';
+      } catch (error) {
+        outcome = `its network could not be given back (netns ${name} kept): ${(error as Error).message}`;
+      }
+    }
     await rm(this.layout.taskDir(id), { recursive: true, force: true });
+    const reason = `task record unreadable (${why}): kept at ${kept}; ${outcome}`;
+    await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => { /* the log has it */ });
+    this.options.log(`task ${id}: ${reason}`);
+    this.failed.set(id, failedSummary(id, reason));
+  }
+
+  // Records kept aside by an earlier agent stay listed (FAILED) until a human removes them.
+  private async listKeptRecords(): Promise<void> {
+    for (const name of await readdir(this.layout.keptDir).catch(() => [] as string[])) {
+      const id = /^([0-9a-f]{32})\.task\.json$/.exec(name)?.[1];
+      if (!id || this.failed.has(id)) continue;
+      const reason = (await readFile(this.layout.keptReason(id), 'utf8').catch(() => `task record unreadable: kept at ${this.layout.keptRecord(id)}`)).trim();
+      this.failed.set(id, failedSummary(id, reason));
+    }
   }
 
   // --- shutdown ---
@@ -470,7 +587,7 @@ export class Agent implements EndpointLookup {
   // --- bookkeeping ---
 
   private track(record: TaskRecord): LiveTask {
-    const task: LiveTask = { record, children: new Map(), exits: new Map(), abort: new AbortController(), saving: Promise.resolve() };
+    const task: LiveTask = { record, exits: new Map(), abort: new AbortController(), saving: Promise.resolve() };
     this.tasks.set(record.id, task);
     if (record.credentialsId) this.credentialIds.set(record.credentialsId, record.id);
     for (const c of record.containers) this.metadataIds.set(c.metadataId, { taskId: record.id, container: c.name });

@@ -7,6 +7,8 @@ import { CniError } from '../cni/errors.js';
 import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../cni/runtime.js';
 import type { Result } from '../cni/result.js';
 import { runPlugin, type PluginDefinition } from '../cni/skel.js';
+import { listLinks } from '../netlink/index.js';
+import { parseAlias } from '../plugins/eni/move.js';
 import type { EniSpec } from './eni.js';
 
 export type ChainMode = 'in-process' | 'exec';
@@ -128,6 +130,19 @@ export class TaskNetwork {
   }
 
   // After a restart: DEL what no live task owns (stale cache entries, host veths, IPAM leases).
+  // Gives back what a task netns holds when the task's record is lost: the ENI, found by the alias
+  // ecs-eni gives it (its MAC is also the ecs-ipam id of the task's bridge address), then the
+  // veth and the address. Returns the ENI's MAC, if there was one.
+  async recover(taskId: string, netnsPath: string, ipamDir: string): Promise<string | undefined> {
+    const eni = (await listLinks(netnsPath)).find((l) => parseAlias(l.alias) !== undefined && l.mac);
+    const mac = eni?.mac?.toLowerCase();
+    // Only the MAC matters to the DELs (ecs-eni finds the link by alias, ecs-ipam releases by id).
+    const lists = buildTaskLists({ id: 'eni-recovered', mac: mac ?? '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
+      { ipamDir, blockInstanceMetadata: false });
+    await this.del(taskId, netnsPath, lists, 'in-process');
+    return mac;
+  }
+
   async gc(lists: TaskLists, keepTaskIds: readonly string[]): Promise<void> {
     const runtime = this.runtimes['in-process'];
     await runtime.gc(parseConflist(lists.bridge), keepTaskIds.map((containerId) => ({ containerId, ifname: BRIDGE_IFNAME })));

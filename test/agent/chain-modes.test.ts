@@ -3,7 +3,7 @@
 // on the same ENI; results and the task netns compared after replacing what is unique per task.
 import { join } from 'node:path';
 import t from 'tap';
-import { assertClean, DEMO, ipJson, makeLab, needsRoot } from './harness.js';
+import { assertClean, DEMO, PROCESS_DEMO, ipJson, makeLab, needsRoot } from './harness.js';
 
 // Task ids and what derives from them (host veth names, sandbox paths), and random MACs.
 const normalize = (value: unknown, id: string): unknown => JSON.parse(JSON.stringify(value)
@@ -26,8 +26,8 @@ const netnsState = (id: string) => {
 
 t.test('in-process and exec chains give the same result', { skip: needsRoot }, async (t) => {
   const [inProcess, exec] = await Promise.all([makeLab(t, { enis: 1, chain: 'in-process' }), makeLab(t, { enis: 1, chain: 'exec' })]);
-  const a = await inProcess.run(join(DEMO, 'task.json'));
-  const b = await exec.run(join(DEMO, 'task.json'));
+  const a = await inProcess.run(join(PROCESS_DEMO, 'task.json'));
+  const b = await exec.run(join(PROCESS_DEMO, 'task.json'));
   t.equal(a.chainMode, 'in-process');
   t.equal(b.chainMode, 'exec');
   const ra = inProcess.taskFile(a.id).attachment;
@@ -44,11 +44,11 @@ t.test('in-process and exec chains give the same result', { skip: needsRoot }, a
   t.same(normalize(netnsState(b.id), b.id), normalize(netnsState(a.id), a.id), 'the task netns looks the same');
 
   // The mode can also be chosen per task: the same lab runs one of each.
-  const c = await inProcess.tn(['run', join(DEMO, 'other-task.json'), '--eni', '0e:74:6e:00:00:00,ip=10.0.0.10/24,gw=10.0.0.1', '--json', '--chain', 'exec']);
+  const c = await inProcess.tn(['run', join(PROCESS_DEMO, 'other-task.json'), '--eni', '0e:74:6e:00:00:00,ip=10.0.0.10/24,gw=10.0.0.1', '--json', '--chain', 'exec']);
   t.equal(c.code, 1, 'the ENI is taken');
   t.match(c.stderr, /ENI 0e:74:6e:00:00:00 is already used by another task/);
   t.equal((await inProcess.tn(['stop', a.id])).code, 0);
-  const byMac = await inProcess.tn(['run', join(DEMO, 'other-task.json'), '--eni', '0e:74:6e:00:00:00', '--json', '--chain', 'exec']);
+  const byMac = await inProcess.tn(['run', join(PROCESS_DEMO, 'other-task.json'), '--eni', '0e:74:6e:00:00:00', '--json', '--chain', 'exec']);
   t.equal(byMac.code, 0, `a bare lab MAC takes the lab's address: ${byMac.stderr}`);
   const d = byMac.json;
   t.same(d.eni.addresses, ['10.0.0.10/24']);

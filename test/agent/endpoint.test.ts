@@ -24,6 +24,7 @@ const record = (id: string, bridgeAddress: string, role = 'arn:aws:iam::11112222
     containerDefinitions: [{ name: 'web', image: 'nginx', command: ['x'], portMappings: [{ containerPort: 80 }] }],
   }),
   baseDir: '/',
+  runtime: 'engine',
   eni: makeEniSpec({ mac: '0e:00:00:00:00:01', addresses: ['10.0.0.10/24'], gateways: ['10.0.0.1'], privateDnsName: 'ip-10-0-0-10.ec2.internal' }),
   chainMode: 'in-process',
   lists: { eni: '', bridge: '' },

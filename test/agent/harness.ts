@@ -34,7 +34,7 @@ export interface Lab {
   tn(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
   run(taskdef: string | object, extra?: string[]): Promise<any>; // run --json, asserting success
   killAgent(signal?: NodeJS.Signals): Promise<void>;
-  startAgent(extra?: string[]): Promise<number>;
+  startAgent(extra?: string[], opts?: { nofile?: number }): Promise<number>;
   agentPid(): number | undefined;
   agentLog(): string;
   taskFile(id: string): any;
@@ -102,10 +102,25 @@ const sweep = (prefix: string, stateDir: string): void => {
     }
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
+  // A lab engine's processes (containerd, shims) and mounts (image layers, netns files).
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (Number(pid) !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir)) process.kill(Number(pid), 'SIGKILL');
+    } catch { /* gone */ }
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${stateDir}/`)).sort((a, b) => b.length - a.length);
+  for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   rmSync(stateDir, { recursive: true, force: true });
 };
 
-export const makeLab = async (t: Teardown, { enis = 2, chain, blockImds = false }: { enis?: number; chain?: string; blockImds?: boolean } = {}): Promise<Lab> => {
+// The task definitions of the demo for the process runtime (image "local", host commands).
+export const PROCESS_DEMO = join(DEMO, 'process');
+
+export const makeLab = async (
+  t: Teardown,
+  { enis = 2, chain, blockImds = false, runtime = 'process', agentArgs = [] }: { enis?: number; chain?: string; blockImds?: boolean; runtime?: 'engine' | 'process'; agentArgs?: string[] } = {},
+): Promise<Lab> => {
   const prefix = `tn${randomBytes(3).toString('hex')}`;
   const stateDir = mkdtempSync(join(tmpdir(), `tasknet-test-${prefix}-`));
   const hostNs = `${prefix}-lab`;
@@ -115,7 +130,8 @@ export const makeLab = async (t: Teardown, { enis = 2, chain, blockImds = false 
     await tn(['lab', 'down'], { timeoutMs: 60_000 });
     sweep(prefix, stateDir);
   });
-  const up = await tn(['lab', 'up', '--lab', prefix, '--enis', String(enis), '--json', ...(chain ? ['--chain', chain] : []), ...(blockImds ? ['--block-instance-metadata'] : [])]);
+  const up = await tn(['lab', 'up', '--lab', prefix, '--enis', String(enis), '--json', '--runtime', runtime,
+    ...(chain ? ['--chain', chain] : []), ...(blockImds ? ['--block-instance-metadata'] : [])], { timeoutMs: 180_000 });
   if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
   const pidFile = join(stateDir, 'agent.pid');
   const agentPid = (): number | undefined => {
@@ -143,10 +159,13 @@ export const makeLab = async (t: Teardown, { enis = 2, chain, blockImds = false 
       process.kill(pid, signal);
       for (let i = 0; i < 500 && isAlive(pid); i++) await sleep(10);
     },
-    async startAgent(extra = []) {
+    async startAgent(extra = [], { nofile }: { nofile?: number } = {}) {
       const log = join(stateDir, 'agent.log');
-      const child = spawn('sh', ['-c', `exec nsenter --net=/var/run/netns/${hostNs} "$@" >>${log} 2>&1`, 'sh',
-        TASKNET, 'agent', '--state-dir', stateDir, '--lab-credentials', ...(chain ? ['--chain', chain] : []), ...extra], {
+      const limit = nofile ? `prlimit --nofile=${nofile}:${nofile} ` : '';
+      const child = spawn('sh', ['-c', `exec ${limit}nsenter --net=/var/run/netns/${hostNs} "$@" >>${log} 2>&1`, 'sh',
+        TASKNET, 'agent', '--state-dir', stateDir, '--lab-credentials', '--runtime', runtime,
+        ...(runtime === 'engine' ? ['--engine-socket', join(stateDir, 'engine', 'docker.sock')] : []),
+        ...(chain ? ['--chain', chain] : []), ...extra], {
         detached: true, stdio: 'ignore',
       });
       child.unref();
@@ -176,15 +195,15 @@ export const writeTaskdef = (dir: string, def: object): string => {
 export const taskdef = (family: string, containers: object[], extra: object = {}): object => ({
   family,
   networkMode: 'awsvpc',
-  memory: '128',
   taskRoleArn: `arn:aws:iam::123456789012:role/${family}`,
   containerDefinitions: containers,
   ...extra,
 });
 
+// A container for the process runtime (image "local": a host command).
 export const container = (name: string, command: string[], extra: object = {}): object => ({
   name,
-  image: 'busybox',
+  image: 'local',
   command,
   ...extra,
 });

@@ -3,11 +3,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { assertClean, container, DEMO, fetchInTask, inNetns, ipJson, makeLab, needsRoot, taskdef, waitFor } from './harness.js';
+import { assertClean, container, DEMO, PROCESS_DEMO, fetchInTask, inNetns, ipJson, makeLab, needsRoot, taskdef, waitFor } from './harness.js';
 
 t.test('two tasks side by side', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 2 });
-  const a = await lab.run(join(DEMO, 'task.json'));
+  const a = await lab.run(join(PROCESS_DEMO, 'task.json'));
   const b = await lab.run(taskdef('neighbour', [container('web', ['node', join(DEMO, 'web.mjs')], { portMappings: [{ containerPort: 80 }] })]));
   t.not(a.eni.mac, b.eni.mac, 'separate ENIs');
   t.not(a.bridgeAddress, b.bridgeAddress, 'separate bridge addresses on one bridge');
@@ -43,7 +43,7 @@ t.test('two tasks side by side', { skip: needsRoot }, async (t) => {
 // the rule holds, not that the attempt was broken.
 t.test('the bridge reaches the endpoint only, and spoofing gets nothing', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 2 });
-  const a = await lab.run(join(DEMO, 'task.json'));
+  const a = await lab.run(join(PROCESS_DEMO, 'task.json'));
   const b = await lab.run(taskdef('intruder', [container('main', ['sleep', 'infinity'])], { taskRoleArn: 'arn:aws:iam::123456789012:role/intruder' }));
   const bNs = `tasknet-${b.id}`;
   const inB = (cmd: string) => inNetns(bNs, ['sh', '-c', cmd]);

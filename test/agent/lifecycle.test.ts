@@ -4,11 +4,11 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { assertClean, DEMO, fetchInTask, inNetns, ipJson, linkNames, makeLab, needsRoot, netnsList, waitFor } from './harness.js';
+import { assertClean, DEMO, PROCESS_DEMO, fetchInTask, inNetns, ipJson, linkNames, makeLab, needsRoot, netnsList, waitFor } from './harness.js';
 
 t.test('full lifecycle of the demo task', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 2 });
-  const run = await lab.tn(['run', join(DEMO, 'task.json'), '--eni', 'auto']);
+  const run = await lab.tn(['run', join(PROCESS_DEMO, 'task.json'), '--eni', 'auto']);
   t.equal(run.code, 0, run.stderr);
   for (const label of ['task', 'eni', 'bridge', 'credentials']) t.match(run.stdout, new RegExp(`^${label}\\s+\\S`, 'm'), `run prints the ${label}`);
   const [task] = (await lab.tn(['ls', '--json'])).json;
@@ -75,7 +75,7 @@ t.test('full lifecycle of the demo task', { skip: needsRoot }, async (t) => {
     t.equal(tm.TaskARN, task.arn);
     t.equal(tm.Family, 'demo-web');
     t.same(tm.Containers.map((x: any) => x.Name), ['web', 'api']);
-    t.same(tm.Limits, { CPU: 0.25, Memory: 512 });
+    t.equal(tm.Limits, undefined, 'no task-level limits: the process runtime applies none (the engine test checks them)');
 
     const unknown = await fetchInTask(lab, task.id, 'http://169.254.170.2/v2/credentials/00000000-0000-0000-0000-000000000000');
     t.equal(unknown.status, 400);

@@ -3,13 +3,13 @@
 // results, and cleans up after a kill in the middle of `tasknet run`.
 import { join } from 'node:path';
 import t from 'tap';
-import { assertClean, container, DEMO, fetchInTask, inNetns, ip, ipamLeases, ipJson, makeLab, needsRoot, netnsList, taskdef, waitFor } from './harness.js';
+import { assertClean, container, DEMO, PROCESS_DEMO, fetchInTask, inNetns, ip, ipamLeases, ipJson, makeLab, needsRoot, netnsList, taskdef, waitFor } from './harness.js';
 
 const vpcGet = (lab: { vpcNs: string }, url: string) => inNetns(lab.vpcNs, [process.execPath, join(DEMO, 'client.mjs'), url]);
 
 t.test('agent kill -9 and restart', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 3 });
-  const web = await lab.run(join(DEMO, 'task.json'));
+  const web = await lab.run(join(PROCESS_DEMO, 'task.json'));
   const doomed = await lab.run(taskdef('doomed', [container('main', ['sleep', 'infinity'])]));
   await waitFor('the web page', () => vpcGet(lab, 'http://10.0.0.10/').code === 0);
 
@@ -17,12 +17,12 @@ t.test('agent kill -9 and restart', { skip: needsRoot }, async (t) => {
   t.equal((await lab.tn(['ls'])).code, 1, 'no agent answers');
   t.equal(vpcGet(lab, 'http://10.0.0.10/').code, 0, 'the task keeps serving while the agent is down');
   // The other task's pause container dies while nobody watches.
-  process.kill(lab.taskFile(doomed.id).pause.pid, 'SIGKILL');
+  process.kill(lab.taskFile(doomed.id).pause.process.pid, 'SIGKILL');
 
   await lab.startAgent();
   const tasks = (await lab.tn(['ls', '--json'])).json;
   t.same(tasks.map((x: any) => [x.id, x.status]), [[web.id, 'RUNNING']], 'the live task is adopted, the dead one is gone');
-  t.match(lab.agentLog(), new RegExp(`task ${web.id} adopted \\(2 containers alive\\)`));
+  t.match(lab.agentLog(), new RegExp(`task ${web.id} adopted \\(2 containers running\\)`));
   t.match(lab.agentLog(), new RegExp(`task ${doomed.id} STOPPED: pause container exited while the agent was down`));
   t.notOk(netnsList().includes(`tasknet-${doomed.id}`), 'the dead task\'s netns is deleted');
   t.equal(ipamLeases(lab).length, 1, 'its bridge address is released (only the live task holds one)');
@@ -44,7 +44,7 @@ t.test('agent kill -9 and restart', { skip: needsRoot }, async (t) => {
 
 t.test('agent kill -9 in the middle of run: the next agent leaves nothing', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 2 });
-  const file = join(DEMO, 'task.json');
+  const file = join(PROCESS_DEMO, 'task.json');
   for (const delay of [0, 40, 80, 120, 160, 200, 250, 300]) {
     const run = lab.tn(['run', file, '--eni', 'auto', '--json']);
     await new Promise((r) => setTimeout(r, delay));
@@ -75,4 +75,42 @@ t.test('a restarted agent unpins addresses no live task holds', { skip: needsRoo
   t.match(lab.agentLog(), /unpinned 169\.254\.175\.7: no live task holds them/);
   t.equal((await lab.tn(['stop', task.id])).code, 0);
   assertClean(t, lab, [task.id], 1);
+});
+
+// A record the next agent cannot use (truncated, or of the wrong shape) never costs the ENI or the
+// bridge address: both are given back from what the netns holds, the record is kept aside for a
+// human, the task is listed as FAILED with the reason, and every other task works as before.
+t.test('an unreadable or misshapen record loses no ENI and breaks no other task', { skip: needsRoot }, async (t) => {
+  const { existsSync, readFileSync: read, writeFileSync: write } = await import('node:fs');
+  const lab = await makeLab(t, { enis: 3 });
+  const healthy = await lab.run(taskdef('healthy', [container('main', ['sleep', 'infinity'])]));
+  const truncated = await lab.run(taskdef('truncated', [container('main', ['sleep', 'infinity'])]));
+  const garbled = await lab.run(taskdef('garbled', [container('main', ['sleep', 'infinity'])]));
+  await lab.killAgent('SIGTERM');
+  write(join(lab.stateDir, 'tasks', truncated.id, 'task.json'), '');
+  const record = JSON.parse(read(join(lab.stateDir, 'tasks', garbled.id, 'task.json'), 'utf8'));
+  write(join(lab.stateDir, 'tasks', garbled.id, 'task.json'), JSON.stringify({ ...record, containers: 'garbage' }));
+  await lab.startAgent();
+
+  const ls = (await lab.tn(['ls', '--json'])).json;
+  t.same(ls.map((x: any) => [x.id, x.status]).sort(), [[healthy.id, 'RUNNING'], [truncated.id, 'FAILED'], [garbled.id, 'FAILED']].sort(),
+    'ls answers: the healthy task runs, the other two are FAILED');
+  const reason = (id: string) => ls.find((x: any) => x.id === id).stoppedReason;
+  t.match(reason(truncated.id), new RegExp(`^task record unreadable \\(.*JSON.*\\): kept at .*kept/${truncated.id}\\.task\\.json; its ENI ${truncated.eni.mac} and its bridge address were given back$`));
+  t.match(reason(garbled.id), /^task record unreadable \(invalid task\.json\.containers "garbage": must be an array\): kept at /);
+  t.equal(read(join(lab.stateDir, 'kept', `${garbled.id}.task.json`), 'utf8'), JSON.stringify({ ...record, containers: 'garbage' }), 'the bad record is kept as it was');
+  t.notOk(existsSync(join(lab.stateDir, 'tasks', garbled.id)), 'and is out of the tasks dir');
+  const links = ipJson('-n', lab.hostNs, 'link').map((l: any) => l.ifname);
+  t.ok(links.includes('eni1') && links.includes('eni2'), 'both ENIs are back in the host netns under their names');
+  t.equal(ipamLeases(lab).length, 1, 'only the healthy task holds a bridge address');
+  t.notOk(netnsList().includes(`tasknet-${truncated.id}`) || netnsList().includes(`tasknet-${garbled.id}`), 'their netns are gone');
+  t.equal((await lab.tn(['stop', healthy.id])).code, 0, 'stop works for the others');
+  const again = await lab.run(taskdef('again', [container('main', ['sleep', 'infinity'])]));
+  t.equal((await lab.tn(['stop', again.id])).code, 0, 'the given-back ENIs serve new tasks');
+
+  // The FAILED entries stay until a human deals with the kept records, across restarts too.
+  await lab.killAgent('SIGTERM');
+  await lab.startAgent();
+  t.same((await lab.tn(['ls', '--json'])).json.map((x: any) => x.status), ['FAILED', 'FAILED']);
+  assertClean(t, lab, [healthy.id, truncated.id, garbled.id, again.id], 3);
 });

@@ -210,7 +210,7 @@ t.test('agent kill -9 in the middle of stop: the next agent adopts the task or f
     if (!task) break;
     ids.push(task.id);
     const record = lab.taskFile(task.id);
-    const pids: number[] = [record.pause.pid, ...record.containers.flatMap((c: any) => [c.process?.pid, c.init?.pid])].filter(Boolean);
+    const pids: number[] = [record.pause.process.pid, ...record.containers.flatMap((c: any) => [c.process?.pid, c.init?.pid])].filter(Boolean);
 
     const stop = askStop(lab, task.id);
     const seen = await waitReached(lab, task.id, pids, after);

@@ -6,13 +6,15 @@ const USAGE = `usage: tasknet <command> [options]
 
 Commands:
   agent [--state-dir DIR]                    run the agent (tasks, CNI chain, credentials endpoint)
-  run TASKDEF.json --eni MAC,ip=CIDR,gw=IP|auto [--json]
+  run TASKDEF.json --eni MAC,ip=CIDR,gw=IP|auto [--json] [--runtime engine|process]
                                              start a task from an ECS task definition
   ls [--all] [--json]                        list tasks
   stop TASK...                               stop tasks (SIGTERM, then SIGKILL after the timeout)
-  logs TASK [CONTAINER]                      print container output
+  logs TASK [CONTAINER] [-f] [--tail N]      print container output
+  image load FILE.tar | build DIR -t NAME | ls   images on the agent's engine
   exec TASK [--container NAME] -- CMD...     run a command inside a task's container
-  lab up [--enis N] [--json] | lab down      a self-contained lab in namespaces of its own
+  lab up [--enis N] [--runtime engine|process] [--json] | lab down
+                                             a self-contained lab in namespaces of its own
   cni add|del|check|status|gc CONFLIST NETNS run a CNI network list, like cnitool
   install [--cni-bin-dir DIR] [--cni-conf-dir DIR] [--conflist NAME|FILE]... [--force]
                                              put ecs-eni, ecs-bridge, ecs-ipam into a CNI bin dir
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   logs: async () => (await import('./tasks.js')).logsCommand,
   exec: async () => (await import('./tasks.js')).execCommand,
   lab: async () => (await import('./lab.js')).labCommand,
+  image: async () => (await import('./image.js')).imageCommand,
   cni: async () => (await import('./cni.js')).cniCommand,
   install: async () => (await import('../install/command.js')).installCommand,
   uninstall: async () => (await import('../install/command.js')).uninstallCommand,

@@ -1,26 +1,28 @@
 // run, ls, stop, logs, exec: the CLI side of the control socket.
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { callAgent, expectOk } from '../control/client.js';
-import { isAlive, type ProcessRef } from '../runtime/process-ref.js';
+import { isAlive, type ProcessRef } from '../runtime/process/process-ref.js';
 import { parseTaskDefinition, TaskDefinitionError } from '../task-definition.js';
 import type { TaskSummary } from '../task-record.js';
 import { parseCommand, printFields, printJson, printTable } from './common.js';
+import { engineExec, engineLogs } from './engine-io.js';
 import { CliError } from './errors.js';
 
-const RUN_HELP = `usage: tasknet run TASKDEF.json --eni SPEC [--json] [--state-dir DIR] [--chain in-process|exec]
+const RUN_HELP = `usage: tasknet run TASKDEF.json --eni SPEC [--json] [--state-dir DIR] [--runtime engine|process] [--chain in-process|exec]
 
 Starts a task from an ECS task definition (awsvpc) and waits until all its containers started.
   --eni MAC,ip=CIDR[,ip=CIDR],gw=IP[,gw=IP][,dns=NAME]   the ENI to give the task
   --eni auto                                            a free ENI of the lab (tasknet lab up)
   --eni MAC                                             that lab ENI, with the lab's address for it
+  --runtime KIND                                        engine (OCI containers from images) or process
+                                                        (host commands, image "local"); default: the agent's
   --chain MODE                                          override the agent's CNI chain mode for this task
 Prints the task id, the ENI address, the bridge address and the credentials id.`;
 
 export const runCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' } }, RUN_HELP);
+  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' }, runtime: { type: 'string' } }, RUN_HELP);
   if (cmd.help) return help(RUN_HELP);
   const [file, ...extra] = cmd.positionals;
   if (!file || extra.length > 0) throw new CliError(`expected one TASKDEF.json\n${RUN_HELP}`, true);
@@ -39,7 +41,11 @@ export const runCommand = async (argv: string[]): Promise<number> => {
     if (error instanceof TaskDefinitionError) throw new CliError(`${file}: ${error.message}`);
     throw error;
   }
-  const body = { definition, baseDir: dirname(path), eni, ...(cmd.values.chain ? { chainMode: cmd.values.chain } : {}) };
+  const body = {
+    definition, baseDir: dirname(path), eni,
+    ...(cmd.values.chain ? { chainMode: cmd.values.chain } : {}),
+    ...(cmd.values.runtime ? { runtime: cmd.values.runtime } : {}),
+  };
   const task = expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'POST', '/tasks', body));
   if (cmd.values.json) {
     printJson(task);
@@ -52,6 +58,7 @@ export const runCommand = async (argv: string[]): Promise<number> => {
     ['bridge', task.bridgeAddress],
     ['credentials', task.credentialsId ?? '(no taskRoleArn)'],
     ['containers', task.containers.map((c) => c.name).join(', ')],
+    ['runtime', task.runtime === 'process' ? 'process (WARNING: host commands as root on the host filesystem: no file or user isolation)' : 'engine'],
     ['started in', task.timings ? `${task.timings.totalMs} ms (network ${task.timings.networkMs} ms, chain ${task.chainMode})` : undefined],
   ]);
   return 0;
@@ -76,7 +83,7 @@ export const lsCommand = async (argv: string[]): Promise<number> => {
     t.status,
     t.eni.addresses[0] ?? '',
     t.bridgeAddress ?? '',
-    t.containers.map((c) => `${c.name}:${c.status === 'STOPPED' ? `exited(${c.exitCode ?? '?'})` : c.status.toLowerCase()}`).join(' '),
+    t.containers.map((c) => `${c.name}:${c.status === 'STOPPED' ? `exited(${c.exitCode ?? '?'})` : c.status.toLowerCase()}${c.health ? `(${c.health})` : ''}`).join(' '),
   ]));
   return 0;
 };
@@ -96,39 +103,73 @@ export const stopCommand = async (argv: string[]): Promise<number> => {
   return 0;
 };
 
-const LOGS_HELP = `usage: tasknet logs TASK [CONTAINER] [--state-dir DIR]
+const LOGS_HELP = `usage: tasknet logs TASK [CONTAINER] [-f|--follow] [--tail N] [--state-dir DIR]
 
 Prints a container's output (stdout and stderr), or every container's, each line prefixed with
-its name. Logs of stopped tasks stay available for the last 50 tasks.`;
+its name. On the engine runtime the output comes from the engine while the task runs (-f follows
+it, --tail N starts N lines from the end). Logs of stopped tasks stay available for the last 50
+tasks.`;
+
+interface TaskDetail extends TaskSummary {
+  engineSocket?: string;
+  containerDetails?: ContainerDetail[];
+}
 
 export const logsCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, {}, LOGS_HELP);
+  const cmd = parseCommand(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' } }, LOGS_HELP);
   if (cmd.help) return help(LOGS_HELP);
   const [ref, container, ...extra] = cmd.positionals;
   if (!ref || extra.length > 0) throw new CliError(`expected TASK [CONTAINER]\n${LOGS_HELP}`, true);
+  const tail = cmd.values.tail === undefined ? undefined : Number(cmd.values.tail);
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new CliError(`invalid --tail ${JSON.stringify(cmd.values.tail)}: expected a number of lines`, true);
+  const follow = cmd.values.follow === true;
+  const detail = expectOk(await callAgent<TaskDetail>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
+  const live = detail.engineSocket && detail.status !== 'STOPPED' ? detail.containerDetails ?? [] : [];
+  if (container !== undefined && !detail.containers.some((c) => c.name === container)) {
+    throw new CliError(`task ${detail.id} has no container ${JSON.stringify(container)} (it has ${detail.containers.map((c) => c.name).join(', ')})`);
+  }
+  if (live.length > 0) {
+    const targets = live.filter((c) => c.engineId && (container === undefined || c.name === container));
+    if (follow && targets.length !== 1) throw new CliError('--follow needs one CONTAINER', true);
+    for (const c of targets) {
+      const prefix = container ? '' : `${c.name} | `;
+      let partial = '';
+      await engineLogs(detail.engineSocket!, c.engineId!, {
+        follow,
+        ...(tail !== undefined ? { tail } : {}),
+        out: (text) => {
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+        },
+      });
+      if (partial) process.stdout.write(`${prefix}${partial}\n`);
+    }
+    return 0;
+  }
+  if (follow) throw new CliError(`task ${detail.id}: --follow needs a running task on the engine runtime`, true);
   const query = container ? `?container=${encodeURIComponent(container)}` : '';
   const { logs } = expectOk(await callAgent<{ logs: { container: string; path: string }[] }>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}/logs${query}`));
   for (const log of logs) {
-    if (container) {
-      await new Promise<void>((done, fail) => createReadStream(log.path).on('error', fail).on('end', done).pipe(process.stdout, { end: false }));
-    } else {
-      const text = await readFile(log.path, 'utf8');
-      for (const line of text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined)) process.stdout.write(`${log.container} | ${line}\n`);
-    }
+    const text = await readFile(log.path, 'utf8');
+    let lines = text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined);
+    if (tail !== undefined) lines = lines.slice(Math.max(0, lines.length - tail));
+    for (const line of lines) process.stdout.write(container ? `${line}\n` : `${log.container} | ${line}\n`);
   }
   return 0;
 };
 
 const EXEC_HELP = `usage: tasknet exec TASK [--container NAME] [--state-dir DIR] -- CMD [ARG...]
 
-Runs a command inside a running container of the task: its network, UTS, PID and mount
-namespaces, its working directory and its environment (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
-ECS_CONTAINER_METADATA_URI_V4, ...). Default container: the first one running. Exits with the
-command's exit code.`;
+Runs a command inside a running container of the task, as the container's own user, with its
+environment (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, ECS_CONTAINER_METADATA_URI_V4, ...): through
+the engine's exec API on the engine runtime, in the container's namespaces on the process runtime.
+Default container: the first one running. Exits with the command's exit code.`;
 
 interface ContainerDetail {
   name: string;
   status: string;
+  engineId?: string;
   init?: ProcessRef;
   env: Record<string, string>;
 }
@@ -138,11 +179,12 @@ export const execCommand = async (argv: string[]): Promise<number> => {
   if (cmd.help) return help(EXEC_HELP);
   const [ref, ...command] = cmd.positionals;
   if (!ref || command.length === 0) throw new CliError(`expected TASK -- CMD...\n${EXEC_HELP}`, true);
-  const detail = expectOk(await callAgent<TaskSummary & { containerDetails?: ContainerDetail[] }>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
+  const detail = expectOk(await callAgent<TaskDetail>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
   const name = cmd.values.container as string | undefined;
   const containers = detail.containerDetails ?? [];
   const target = name ? containers.find((c) => c.name === name) : containers.find((c) => c.status === 'RUNNING');
   if (name && !target) throw new CliError(`task ${detail.id} has no container ${JSON.stringify(name)}`);
+  if (detail.engineSocket && target?.engineId && target.status === 'RUNNING') return engineExec(detail.engineSocket, target.engineId, command);
   if (!target || target.status !== 'RUNNING' || !isAlive(target.init)) {
     throw new CliError(`task ${detail.id}: ${target ? `container ${target.name} is not running` : 'no container is running'}`);
   }

@@ -4,6 +4,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { buildInfo } from '../../cni/build-info.js';
 import { RequestError, type Agent } from '../agent.js';
+import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
 import { TaskDefinitionError } from '../task-definition.js';
 import { CHAIN_MODES, type ChainMode } from '../task-network.js';
 
@@ -41,7 +42,10 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (method === 'GET' && url.pathname === '/health') {
-      send(res, 200, { ok: true, pid: process.pid, stateDir: agent.layout.root, chainMode: agent.options.chainMode, build: buildInfo() });
+      send(res, 200, {
+        ok: true, pid: process.pid, stateDir: agent.layout.root, chainMode: agent.options.chainMode, build: buildInfo(),
+        runtime: agent.options.defaultRuntime, ...(agent.engineSocket() ? { engineSocket: agent.engineSocket() } : {}),
+      });
       return;
     }
     if (method === 'POST' && url.pathname === '/shutdown') {
@@ -62,11 +66,15 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
         if (body.chainMode !== undefined && !CHAIN_MODES.includes(body.chainMode as ChainMode)) {
           throw new RequestError(`invalid chain mode ${JSON.stringify(body.chainMode)}: expected ${CHAIN_MODES.join(' or ')}`);
         }
+        if (body.runtime !== undefined && !RUNTIME_KINDS.includes(body.runtime as RuntimeKind)) {
+          throw new RequestError(`invalid runtime ${JSON.stringify(body.runtime)}: expected ${RUNTIME_KINDS.join(' or ')}`);
+        }
         const summary = await agent.run({
           definition: body.definition,
           baseDir: body.baseDir,
           eni: body.eni,
           ...(body.chainMode ? { chainMode: body.chainMode as ChainMode } : {}),
+          ...(body.runtime ? { runtime: body.runtime as RuntimeKind } : {}),
         });
         send(res, 201, summary);
         return;
@@ -78,7 +86,8 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
           const def = record.definition.containers.find((d) => d.name === c.name)!;
           return { ...c, env: agent.containerEnv(record, def, c), cwd: def.workingDirectory ? `${record.baseDir}/${def.workingDirectory}` : record.baseDir };
         });
-        send(res, 200, { ...summary, ...(record ? { pause: record.pause, hostname: record.hostname, containerDetails: containers } : {}) });
+        const engine = record?.runtime === 'engine' ? { engineSocket: agent.engineSocket() } : {};
+        send(res, 200, { ...summary, ...engine, ...(record ? { pause: record.pause, hostname: record.hostname, containerDetails: containers } : {}) });
         return;
       }
       if (parts.length === 2 && method === 'DELETE') {

@@ -39,9 +39,10 @@ export const containerMetadata = (id: ClusterIdentity, task: TaskRecord, c: Cont
   const def = task.definition.containers.find((d) => d.name === c.name)!;
   const ip = task.eni.addresses[0]!.split('/')[0];
   return {
-    DockerId: c.runtimeId,
+    DockerId: c.engineId ?? c.runtimeId,
     Name: c.name,
-    DockerName: `ecs-${task.definition.family}-${task.definition.revision}-${c.name}-${task.id.slice(0, 12)}`,
+    // The engine's name for it (engine-runtime.ts); the process runtime names nothing, ECS's form.
+    DockerName: task.runtime === 'engine' ? `tasknet-${task.id}-${c.name}` : `ecs-${task.definition.family}-${task.definition.revision}-${c.name}-${task.id.slice(0, 12)}`,
     Image: def.image,
     ImageID: '',
     Labels: {
@@ -60,7 +61,8 @@ export const containerMetadata = (id: ClusterIdentity, task: TaskRecord, c: Cont
     ...(typeof c.exitCode === 'number' ? { ExitCode: c.exitCode } : {}),
     Type: 'NORMAL',
     ContainerARN: `arn:aws:ecs:${id.region}:${accountOf(task)}:container/${id.cluster}/${task.id}/${c.runtimeId.slice(0, 36)}`,
-    LogDriver: 'tasknet-file',
+    LogDriver: task.runtime === 'engine' ? 'json-file' : 'tasknet-file',
+    ...(c.health ? { Health: { status: c.health.toUpperCase() } } : {}),
     Networks: [network(task)],
     ...(def.portMappings.length > 0 ? {
       Ports: def.portMappings.map((p) => ({ ContainerPort: p.containerPort, Protocol: p.protocol, HostPort: p.hostPort, HostIp: ip })),

@@ -15,6 +15,8 @@ export interface Lab {
   enis: EniSpec[];
   agentPid?: number;
   agentStartTime?: string;
+  runtime?: 'engine' | 'process';
+  engine?: { socket: string; dir?: string; pid?: number; startTime?: string }; // dir/pid: the lab started it
 }
 
 const labSchema = z.looseObject({
@@ -27,6 +29,8 @@ const labSchema = z.looseObject({
   enis: z.array(z.looseObject({ mac: z.string(), addresses: z.array(z.string()), gateways: z.array(z.string()), id: z.string(), privateDnsName: z.optional(z.string()) })),
   agentPid: z.optional(z.number()),
   agentStartTime: z.optional(z.string()),
+  runtime: z.optional(z.enum(['engine', 'process'])),
+  engine: z.optional(z.looseObject({ socket: z.string(), dir: z.optional(z.string()), pid: z.optional(z.number()), startTime: z.optional(z.string()) })),
 });
 
 export const readLab = async (path: string): Promise<Lab | undefined> => {

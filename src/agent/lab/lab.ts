@@ -6,13 +6,18 @@
 //   ENI i         a veth pair: eni<i> (MAC 0e:74:6e:00:HH:LL, "tn") in <prefix>-lab, handed to a
 //                 task as 10.0.0.<10+i>/24 by `run --eni auto`; vpc-eni<i> on vpc0
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { batch, createNetns, deleteNetns, netnsExists, NETNS_RUN_DIR } from '../../netlink/index.js';
 import { CliError } from '../cli/errors.js';
 import { callAgent } from '../control/client.js';
 import { makeEniSpec } from '../eni.js';
-import { isAlive, pidsInNetns, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../runtime/process-ref.js';
+import { connectEngine } from '../runtime/engine/client.js';
+import { engineLayout, startPrivateEngine, stopPrivateEngine } from '../runtime/engine/daemon.js';
+import { ensureLabImages } from '../runtime/engine/images.js';
+import type { RuntimeKind } from '../runtime/runtime.js';
+import { isAlive, pidsInNetns, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../runtime/process/process-ref.js';
 import { ensurePrivateDir, readJson } from '../state/files.js';
 import { STATE_ENTRIES, stateLayout, taskNetnsName } from '../state/layout.js';
 import type { ChainMode } from '../task-network.js';
@@ -42,7 +47,13 @@ export interface LabUpOptions {
   launcher: string; // the tasknet executable the agent runs from
   agentArgs: string[]; // extra `tasknet agent` options
   chain?: ChainMode;
+  runtime: RuntimeKind;
+  engineSocket?: string; // an engine to use instead of starting one
 }
+
+// The lab's runtime unless asked: the engine where dockerd is installed.
+export const defaultLabRuntime = (): RuntimeKind =>
+  (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, 'dockerd'))) ? 'engine' : 'process';
 
 // Builds the lab and starts the agent inside it; on any failure, removes whatever it made.
 export const labUp = async (options: LabUpOptions): Promise<Lab> => {
@@ -88,7 +99,23 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
     });
     await host.run();
     await vpc.run();
-    const agent = await startLabAgent(options, hostNs);
+    lab.runtime = options.runtime;
+    const agentArgs = [...options.agentArgs, '--runtime', options.runtime];
+    if (options.runtime === 'engine') {
+      if (options.engineSocket) {
+        lab.engine = { socket: options.engineSocket };
+      } else {
+        // Recorded before it starts: `lab down` then removes a half-started engine too.
+        lab.engine = { socket: engineLayout(layout.engineDir).socket, dir: layout.engineDir };
+        await writeLab(layout.labFile, lab);
+        const engine = await startPrivateEngine(layout.engineDir, `${NETNS_RUN_DIR}/${hostNs}`);
+        lab.engine = { socket: engine.socket, dir: engine.dir, pid: engine.pid, startTime: engine.startTime };
+      }
+      await writeLab(layout.labFile, lab);
+      await ensureLabImages(await connectEngine(lab.engine.socket), { node: true });
+      agentArgs.push('--engine-socket', lab.engine.socket);
+    }
+    const agent = await startLabAgent({ ...options, agentArgs }, hostNs);
     lab.agentPid = agent.pid;
     lab.agentStartTime = agent.startTime;
     await writeLab(layout.labFile, lab);
@@ -139,6 +166,7 @@ export interface LabDownReport {
   killedProcesses: number;
   removedNetns: string[];
   removedStateDir: boolean;
+  stoppedEngine: boolean;
 }
 
 // Removes every trace of a lab: its tasks (stopped through the agent when it answers, killed and
@@ -149,7 +177,7 @@ export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; p
   const lab = await readLab(layout.labFile).catch(() => undefined);
   const prefix = lab?.prefix ?? given ?? DEFAULT_LAB_PREFIX;
   const { hostNs, vpcNs } = labNamespaces(prefix);
-  const report: LabDownReport = { prefix, stoppedTasks: 0, killedProcesses: 0, removedNetns: [], removedStateDir: false };
+  const report: LabDownReport = { prefix, stoppedTasks: 0, killedProcesses: 0, removedNetns: [], removedStateDir: false, stoppedEngine: false };
   const ownsState = lab !== undefined; // never touch the state of an agent that is not the lab's
 
   if (ownsState) {
@@ -168,6 +196,11 @@ export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; p
       report.killedProcesses += await killAll(`${NETNS_RUN_DIR}/${taskNetnsName(id)}`);
       if (await deleteNetnsIfThere(taskNetnsName(id))) report.removedNetns.push(taskNetnsName(id));
     }
+  }
+  // The lab's own engine (never one it was given): stopped, and every trace of it removed.
+  if (ownsState && lab.engine?.dir) {
+    await stopPrivateEngine(lab.engine.dir, lab.engine.pid && lab.engine.startTime ? { pid: lab.engine.pid, startTime: lab.engine.startTime } : undefined);
+    report.stoppedEngine = true;
   }
   for (const ns of [vpcNs, hostNs]) {
     report.killedProcesses += await killAll(`${NETNS_RUN_DIR}/${ns}`);

@@ -23,12 +23,16 @@ export const stateLayout = (root: string) => ({
   logFile: (id: string, container: string) => join(root, 'logs', id, `${container}.log`),
   cniCacheDir: join(root, 'cni'),
   ipamDir: join(root, 'ipam'),
+  keptDir: join(root, 'kept'), // task records the agent could not read, for a human
+  keptRecord: (id: string) => join(root, 'kept', `${id}.task.json`),
+  keptReason: (id: string) => join(root, 'kept', `${id}.reason`),
+  engineDir: join(root, 'engine'), // the lab's private engine (data, exec root, socket)
 });
 
 export type StateLayout = ReturnType<typeof stateLayout>;
 
 // Every top-level entry the agent or the lab may create; `lab down` removes exactly these.
-export const STATE_ENTRIES = ['agent.pid', 'agent.sock', 'agent.log', 'lab.json', 'tasks', 'logs', 'cni', 'ipam'] as const;
+export const STATE_ENTRIES = ['agent.pid', 'agent.sock', 'agent.log', 'lab.json', 'tasks', 'logs', 'cni', 'ipam', 'engine', 'kept'] as const;
 
 // The named netns that holds a task (also what `ip netns` shows while it runs).
 export const taskNetnsName = (taskId: string): string => `tasknet-${taskId}`;

@@ -2,7 +2,13 @@
 // task's netns and UTS namespace (the pause container's), with its own PID and mount namespaces
 // (a fresh /proc), stdout and stderr appended to a per-container log file.
 //
-//   nsenter --net=TASK_NETNS --uts=PAUSE_UTS -- unshare --pid --fork --kill-child --mount-proc -- sh -c INIT EXITFILE ARGV...
+//   nsenter --net=TASK_NETNS --uts=PAUSE_UTS -- unshare --pid --fork --kill-child --mount-proc --
+//     setpriv --bounding-set -CAPS --inh-caps -CAPS -- sh -c INIT EXITFILE ARGV...
+//
+// setpriv takes NET_ADMIN and SYS_ADMIN (and whatever linuxParameters.capabilities.drop names)
+// out of the bounding and inheritable sets for good, so that neither the command nor anything it
+// runs can change the task's routes (its IMDS blackhole) or enter another task's netns (setns
+// needs SYS_ADMIN). It runs after unshare, which needs SYS_ADMIN to make the PID namespace.
 //
 // INIT is PID 1 of the container's PID namespace. The kernel drops signals to a namespace's PID 1
 // that it has no handler for, so a plain command as PID 1 would ignore SIGTERM (Docker without
@@ -24,7 +30,7 @@ const INIT = [
   'exit "$s"',
 ].join('\n');
 
-export interface ContainerLaunch {
+export interface ProcessLaunch {
   netnsPath: string;
   utsPath: string;
   argv: string[];
@@ -32,6 +38,7 @@ export interface ContainerLaunch {
   cwd: string;
   logFile: string;
   exitFile: string;
+  dropCapabilities: string[]; // lower-case names, without "cap_"
 }
 
 export interface StartedContainer {
@@ -44,18 +51,20 @@ export class ContainerStartError extends Error {
   override readonly name = 'ContainerStartError';
 }
 
-export const startContainer = async (launch: ContainerLaunch): Promise<StartedContainer> => {
+export const startContainer = async (launch: ProcessLaunch): Promise<StartedContainer> => {
   try {
     if (!statSync(launch.cwd).isDirectory()) throw new Error('not a directory');
   } catch (error) {
     throw new ContainerStartError(`working directory ${launch.cwd}: ${(error as Error).message}`);
   }
+  const drop = launch.dropCapabilities.map((c) => `-${c}`).join(',');
   const log = openSync(launch.logFile, 'a', 0o600);
   let child: ChildProcess;
   try {
     child = spawn('nsenter', [
       `--net=${launch.netnsPath}`, `--uts=${launch.utsPath}`, '--',
       'unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--',
+      'setpriv', '--bounding-set', drop, '--inh-caps', drop, '--',
       'sh', '-c', INIT, 'tasknet-init', launch.exitFile, ...launch.argv,
     ], { cwd: launch.cwd, env: launch.env, detached: true, stdio: ['ignore', log, log] });
   } finally {

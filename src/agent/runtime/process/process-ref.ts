@@ -15,12 +15,16 @@ interface ProcStat {
 }
 
 // The comm field may hold spaces and parentheses; everything after the last ')' is fixed-format.
+// Only "no such process" means the process is gone: any other failure (EMFILE when a flood has
+// taken the agent's descriptors, say) is thrown, never read as an exit.
 const readStat = (pid: number): ProcStat | undefined => {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
+    throw error;
   }
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state), so field N is fields[N - 3].

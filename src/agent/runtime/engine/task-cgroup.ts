@@ -1,0 +1,82 @@
+// A task's own cgroup, the parent of all its containers' cgroups, holding the task-level cpu and
+// memory of the task definition (ECS on EC2 does the same under /ecs/<task id>). The engine is
+// given it as HostConfig.CgroupParent; that needs the engine's cgroupfs driver (the lab's engine
+// is started with it), under which the parent is a path from the root of each hierarchy.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+const ROOT = '/sys/fs/cgroup';
+const PARENT = 'tasknet';
+
+export const taskCgroupParent = (taskId: string): string => `/${PARENT}/${taskId}`;
+
+const isV2 = (): boolean => existsSync(join(ROOT, 'cgroup.controllers'));
+
+// ECS CPU units are cgroup v1 cpu.shares (1024 = one vCPU); v2's cpu.weight maps from shares as
+// runc maps them (1 + (shares - 2) * 9999 / 262142).
+const weightOfShares = (shares: number): number => Math.round(1 + ((Math.max(2, shares) - 2) * 9999) / 262142);
+
+export interface TaskLimits {
+  cpu?: number; // CPU units
+  memory?: number; // MiB
+}
+
+// Makes the task's cgroup with its limits; returns the CgroupParent to give the engine, or
+// undefined when the task has no limits (its containers go where the engine puts them).
+export const createTaskCgroup = async (taskId: string, limits: TaskLimits): Promise<string | undefined> => {
+  if (limits.cpu === undefined && limits.memory === undefined) return undefined;
+  const memoryBytes = limits.memory !== undefined ? String(limits.memory * 1024 * 1024) : undefined;
+  if (isV2()) {
+    const parent = join(ROOT, PARENT);
+    const dir = join(parent, taskId);
+    await mkdir(dir, { recursive: true });
+    // Controllers reach a cgroup only when every ancestor delegates them.
+    await writeFile(join(ROOT, 'cgroup.subtree_control'), '+memory +cpu').catch(() => { /* already, or not ours to change */ });
+    await writeFile(join(parent, 'cgroup.subtree_control'), '+memory +cpu');
+    await writeFile(join(dir, 'cgroup.subtree_control'), '+memory +cpu');
+    if (memoryBytes) await writeFile(join(dir, 'memory.max'), memoryBytes);
+    if (limits.cpu !== undefined) await writeFile(join(dir, 'cpu.weight'), String(weightOfShares(limits.cpu)));
+  } else {
+    if (memoryBytes) {
+      const dir = join(ROOT, 'memory', PARENT, taskId);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'memory.limit_in_bytes'), memoryBytes);
+    }
+    if (limits.cpu !== undefined) {
+      const dir = join(ROOT, cpuHierarchy(), PARENT, taskId);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'cpu.shares'), String(Math.max(2, limits.cpu)));
+    }
+  }
+  return taskCgroupParent(taskId);
+};
+
+// The memory limit the kernel holds for the task (bytes), for tests and `tasknet inspect`-style checks.
+export const taskMemoryLimit = (taskId: string): number | undefined => {
+  const file = isV2() ? join(ROOT, PARENT, taskId, 'memory.max') : join(ROOT, 'memory', PARENT, taskId, 'memory.limit_in_bytes');
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+};
+
+// Removes the task's cgroup in every hierarchy (the engine has removed the containers' own by now;
+// a cgroup with a process left in it stays, and says so).
+export const removeTaskCgroup = async (taskId: string): Promise<void> => {
+  const dirs = isV2() ? [join(ROOT, PARENT, taskId)]
+    : readdirSync(ROOT).map((h) => join(ROOT, h, PARENT, taskId)).filter((d) => existsSync(d));
+  for (const dir of dirs) {
+    for (const child of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())) {
+      await rmdir(join(dir, child.name)).catch(() => { /* still in use: the rmdir below reports it */ });
+    }
+    await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw new Error(`cgroup ${dir}: ${error.message}`);
+    });
+    await rmdir(dirname(dir)).catch(() => { /* another task's cgroup is still there */ });
+  }
+};
+
+// cgroup v1 mounts cpu alone or co-mounted as "cpu,cpuacct" (a symlink "cpu" usually points there).
+const cpuHierarchy = (): string => (existsSync(join(ROOT, 'cpu')) ? 'cpu' : 'cpu,cpuacct');
