@@ -2,12 +2,13 @@
 // logs, the control socket) 0600, owned by root (the test runs as root, as tasknet does). Run with umask 000, so a mode that relied on
 // the caller's umask would show up as group/world bits here.
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { logger } from '../../src/cni/log.js';
-import { DEMO, makeLab, needsRoot, ROOT } from './harness.js';
+import { ensurePrivateDir } from '../../src/agent/state/files.js';
+import { DEMO, PROCESS_DEMO, makeLab, needsRoot, ROOT } from './harness.js';
 
 process.umask(0o000);
 
@@ -34,7 +35,7 @@ const notPrivate = (entries: Entry[]): string[] => entries
 
 t.test('the agent\'s state dir, running a task and after it', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: 1 });
-  const task = await lab.run(join(DEMO, 'task.json'));
+  const task = await lab.run(join(PROCESS_DEMO, 'task.json'));
   // The test's own task definition files live there too (writeTaskdef); they are not tasknet's.
   const entries = walk(lab.stateDir, (rel) => rel.startsWith('taskdef-'));
   const kinds = (dir: string) => entries.filter((e) => e.path.startsWith(dir) && e.kind !== 'dir').length;
@@ -76,4 +77,31 @@ t.test('the plugins\' log file (ECS_CNI_LOG_FILE)', async (t) => {
   process.env.ECS_CNI_LOG_FILE = join(dir, 'plugin.log');
   logger.warn('files test');
   t.same(walk(dir).filter((e) => e.kind === 'file').map((e) => `${e.path} ${e.mode}`), ['plugin.log 600']);
+});
+
+// Another user's state dir (or a parent others may rename things in) is refused before the agent
+// uses it: that user could swap agent.sock and answer root's `tasknet ls`.
+t.test('a state dir that is not root\'s own is refused', { skip: needsRoot }, async (t) => {
+  const { chownSync, chmodSync, mkdirSync } = await import('node:fs');
+  const { tasknet } = await import('./harness.js');
+  const base = mkdtempSync(join(tmpdir(), 'tasknet-owner-'));
+  t.teardown(() => rmSync(base, { recursive: true, force: true }));
+  const foreign = join(base, 'foreign');
+  mkdirSync(foreign, { mode: 0o700 });
+  chownSync(foreign, 1000, 1000);
+  const r = await tasknet(['agent', '--state-dir', foreign]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `tasknet agent: refusing to use ${foreign}: it is owned by uid 1000, not by uid 0 (remove it, or give another --state-dir)\n`);
+  t.same(readdirSync(foreign), [], 'nothing was written into it');
+
+  const open = join(base, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const r2 = await tasknet(['agent', '--state-dir', join(open, 'state')]);
+  t.equal(r2.code, 1);
+  t.equal(r2.stderr, `tasknet agent: refusing to use ${join(open, 'state')}: others can write to its parent ${open} (mode 777)\n`);
+  t.notOk(existsSync(join(open, 'state')), 'nothing was made under it');
+  chmodSync(open, 0o1777);
+  await t.resolves(ensurePrivateDir(join(open, 'state')), 'control: under a sticky parent (like /tmp) the same dir is used');
+  t.equal((lstatSync(join(open, 'state')).mode & 0o7777).toString(8), '700');
 });

@@ -17,7 +17,20 @@ export interface EndpointOptions {
   provider: CredentialsProvider | undefined;
   identity: ClusterIdentity;
   log: (line: string) => void;
+  limits?: Partial<ConnectionLimits>;
 }
+
+// One task must not be able to starve the others (or the agent's file descriptors): connections
+// are capped per source address (a task has one bridge address) and in total, and a connection
+// that sends nothing, or too slowly, is dropped. An SDK holds one or two keep-alive connections.
+export interface ConnectionLimits {
+  perSource: number;
+  total: number;
+  headersTimeoutMs: number; // the whole request head must arrive within this
+  idleTimeoutMs: number; // a connection with nothing to do is closed after this
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = { perSource: 32, total: 1024, headersTimeoutMs: 5000, idleTimeoutMs: 10_000 };
 
 // ECS's own answers (agent/handlers/v2, credentials handler) for a bad id.
 const CREDENTIALS_NOT_FOUND = { code: 'InvalidIdInRequest', message: 'CredentialsV2Request: Credentials not found' };
@@ -38,6 +51,7 @@ const TASK = new RegExp(`^/v4/${ID}/task$`);
 
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const source = req.socket.remoteAddress ?? '';
     const path = (req.url ?? '').split('?')[0]!;
@@ -73,10 +87,35 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     }
     send(res, 404, NOT_FOUND);
   };
-  return createServer((req, res) => {
+  const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.headersTimeoutMs * 2, keepAliveTimeout: limits.idleTimeoutMs }, (req, res) => {
     handle(req, res).catch((error: Error) => {
       log(`endpoint: ${error.message}`);
       if (!res.headersSent) send(res, 500, { code: 'InternalServerException', message: 'Internal error' });
     });
   });
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
+  const open = new Map<string, number>();
+  let total = 0;
+  const refusedLogged = new Set<string>();
+  server.on('connection', (socket) => {
+    const source = socket.remoteAddress ?? '';
+    const mine = open.get(source) ?? 0;
+    if (mine >= limits.perSource || total >= limits.total) {
+      // Once per source until it is back under its limit: a flood must not flood the log too.
+      if (!refusedLogged.has(source)) log(`endpoint: refusing connections from ${source}: ${mine >= limits.perSource ? `${mine} open (limit ${limits.perSource})` : `${total} open in all (limit ${limits.total})`}`);
+      refusedLogged.add(source);
+      socket.destroy();
+      return;
+    }
+    open.set(source, mine + 1);
+    total++;
+    socket.once('close', () => {
+      total--;
+      const left = (open.get(source) ?? 1) - 1;
+      if (left === 0) open.delete(source);
+      else open.set(source, left);
+      if (left < limits.perSource / 2) refusedLogged.delete(source);
+    });
+  });
+  return server;
 };
