@@ -47,7 +47,7 @@ const SRC = process.env.BENCH_SRC ?? fileURLToPath(new URL('../../src', import.m
 const load = <T>(rel: string): Promise<T> => import(pathToFileURL(join(SRC, rel)).href) as Promise<T>;
 const skel = await load<typeof import('../../src/cni/skel.js')>('cni/skel.ts');
 const netlink = await load<typeof import('../../src/netlink/index.js')>('netlink/index.ts');
-const { TaskNetwork } = await load<typeof import('../../src/agent/task-network.js')>('agent/task-network.ts');
+const { TaskNetwork } = await load<typeof import('../../src/agent/task/network.js')>('agent/task/network.ts');
 const { bridgePlugin } = await load<typeof import('../../src/plugins/bridge/plugin.js')>('plugins/bridge/plugin.ts');
 const { eniPlugin } = await load<typeof import('../../src/plugins/eni/plugin.js')>('plugins/eni/plugin.ts');
 const { plugin: ipamPlugin } = await load<typeof import('../../src/ipam/plugin.js')>('ipam/plugin.ts');
@@ -183,7 +183,7 @@ const handle = async (req: Request): Promise<unknown> => {
       return { wallMs: performance.now() - t0, n: req.ids.length, failures, firstFailure: first };
     }
     case 'chain': {
-      // Exactly the agent's TaskNetwork (src/agent/task-network.ts: both lists at once, result cache
+      // Exactly the agent's TaskNetwork (src/agent/task/network.ts: both lists at once, result cache
       // and all), for our chain and for the Go chain alike.
       const net = taskNetworkFor(req.cniPath, req.cacheDir, req.env);
       const lists = { eni: req.eniList, bridge: req.bridgeList };

@@ -1,4 +1,4 @@
-// 4. A whole task's network, as the agent runs it (src/agent/task-network.ts's TaskNetwork): the
+// 4. A whole task's network, as the agent runs it (src/agent/task/network.ts's TaskNetwork): the
 // ENI list on eth0 and the bridge list on ecs-eth0 at once, through src/cni/runtime.ts's CniRuntime (result cache
 // and all). Ours in-process (invoke hook: skel.runPlugin, our netns as host) and exec'd (CNI_PATH
 // = our bin/), against the Go chain host-device(+static) and bridge(+host-local) exec'd through
@@ -47,7 +47,7 @@ export const ipTime = (trace: IpTrace[] | undefined): { total: number; sync: num
 
 export async function task(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder('task', '4. A whole task\'s network (ENI list + bridge list through CniRuntime)',
-    'per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent\'s TaskNetwork for both sides (src/agent/task-network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate', ctx.runs);
+    'per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent\'s TaskNetwork for both sides (src/agent/task/network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate', ctx.runs);
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('tk');
   const oursAgent = await startAgent(ourHost);
   const goAgent = await startAgent(goHost);

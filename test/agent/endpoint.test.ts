@@ -6,11 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { fileProvider, labProvider } from '../../src/agent/endpoint/credentials.js';
-import { createEndpointServer } from '../../src/agent/endpoint/server.js';
-import { makeEniSpec } from '../../src/agent/eni.js';
-import { parseTaskDefinition } from '../../src/agent/task-definition.js';
-import type { TaskRecord } from '../../src/agent/task-record.js';
+import { fileProvider, labProvider } from '../../src/agent/daemon/endpoint/credentials.js';
+import { createEndpointServer } from '../../src/agent/daemon/endpoint/server.js';
+import { makeEniSpec } from '../../src/agent/task/eni.js';
+import { parseTaskDefinition } from '../../src/agent/task/definition.js';
+import type { TaskRecord } from '../../src/agent/task/record.js';
 
 const record = (id: string, bridgeAddress: string, role = 'arn:aws:iam::111122223333:role/app'): TaskRecord => ({
   version: 1,

@@ -220,6 +220,14 @@ t.test('what else a container definition asks for, the engine runtime does', { s
   const stopped = (await lab.tn(['ls', '--all', '--json'])).json.find((x: any) => x.family === 'short');
   t.match(stopped.stoppedReason, /Essential container in task exited \(once: exit code 3\)/);
 
+  // A dependency that never turns healthy fails the start, and leaves nothing.
+  const sick = await lab.tn(['run', writeTaskdef(lab.stateDir, taskdef('sick', [
+    idle('sick', { essential: false, healthCheck: { command: ['CMD', 'false'], interval: 5, timeout: 2, retries: 1 } }),
+    idle('main', { dependsOn: [{ containerName: 'sick', condition: 'HEALTHY' }] }),
+  ])), '--eni', 'auto']);
+  t.equal(sick.code, 1);
+  t.match(sick.stderr, /failed to start: container sick is unhealthy/, 'HEALTHY: an unhealthy dependency fails the start');
+
   // Images: one the engine lacks (and cannot pull here) is named; `image load` brings one in.
   const missing = await lab.tn(['run', writeTaskdef(lab.stateDir, taskdef('nope', [idle('main', { image: 'example.invalid/none:1' })])), '--eni', 'auto']);
   t.equal(missing.code, 1);
@@ -231,6 +239,7 @@ t.test('what else a container definition asks for, the engine runtime does', { s
   const loaded = await lab.tn(['image', 'load', archive]);
   t.equal(loaded.code, 0, loaded.stderr);
   t.match(loaded.stdout, /Loaded image: tasknet\/busybox:1/, 'image load brings it back from a docker save archive');
+  t.same((await engine.listContainers({ all: true, filters: { label: [LABEL_TASK] } })).map((c) => c.Names[0]), [], 'no container of any task is left in the engine');
   assertClean(t, lab, [task.id, stopped.id], 2);
 });
 

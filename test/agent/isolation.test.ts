@@ -38,7 +38,7 @@ t.test('two tasks side by side', { skip: needsRoot }, async (t) => {
   assertClean(t, lab, [a.id, b.id], 2);
 });
 
-// What the host lets a task do over ecs-bridge (src/agent/host-wiring.ts), each promise checked
+// What the host lets a task do over ecs-bridge (src/agent/daemon/host-wiring.ts), each promise checked
 // against a control: the same attempt with the rule or guard taken away succeeds, so a pass means
 // the rule holds, not that the attempt was broken.
 t.test('the bridge reaches the endpoint only, and spoofing gets nothing', { skip: needsRoot }, async (t) => {

@@ -4,10 +4,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { parseEniSpec } from '../../src/agent/eni.js';
+import { parseEniSpec } from '../../src/agent/task/eni.js';
 import { checkForEngine } from '../../src/agent/runtime/engine/engine-runtime.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process/process-runtime.js';
-import { parseTaskDefinition, startOrder, TaskDefinitionError, type TaskDefinition } from '../../src/agent/task-definition.js';
+import { parseTaskDefinition, startOrder, TaskDefinitionError, type TaskDefinition } from '../../src/agent/task/definition.js';
 import { DEMO, PROCESS_DEMO, tasknet } from './harness.js';
 import { readFileSync } from 'node:fs';
 

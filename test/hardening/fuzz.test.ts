@@ -19,7 +19,7 @@ import { runPlugin, type PluginDefinition } from '../../src/cni/skel.js';
 import { plugin as ipamPlugin } from '../../src/ipam/plugin.js';
 import { bridgePlugin } from '../../src/plugins/bridge/plugin.js';
 import { eniPlugin } from '../../src/plugins/eni/plugin.js';
-import { parseTaskDefinition, TaskDefinitionError } from '../../src/agent/task-definition.js';
+import { parseTaskDefinition, TaskDefinitionError } from '../../src/agent/task/definition.js';
 import { showValue } from '../../src/cni/errors.js';
 import { makeNetns, needsRoot, netnsHolder } from '../helpers/netns.js';
 import { checkCniOutput, hostileStrings, Prng, rootLinks } from './fuzz-lib.js';

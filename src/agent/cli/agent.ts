@@ -1,19 +1,13 @@
-import { open, readFile, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+// `tasknet agent`: the daemon's command line. Options are read and checked here; the daemon
+// itself (daemon/main.ts) gets a checked configuration.
 import { parseArgs } from 'node:util';
-import { Agent } from '../agent.js';
-import { createControlServer, listenControl } from '../control/server.js';
-import { fileProvider, labProvider, type CredentialsProvider } from '../endpoint/credentials.js';
-import { createEndpointServer, DEFAULT_LIMITS } from '../endpoint/server.js';
-import { ensureHostWiring } from '../host-wiring.js';
-import { EngineRuntime } from '../runtime/engine/engine-runtime.js';
-import { ProcessRuntime } from '../runtime/process/process-runtime.js';
-import { isAlive, processRef, type ProcessRef } from '../runtime/process/process-ref.js';
+import { DEFAULT_LIMITS } from '../daemon/endpoint/server.js';
+import { fileProvider, labProvider, type CredentialsProvider } from '../daemon/endpoint/credentials.js';
+import { runDaemon } from '../daemon/main.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
+import { resolveStateDir } from '../state/layout.js';
 import { secretsFileProvider } from '../task/environment.js';
-import { ensurePrivateDir } from '../state/files.js';
-import { resolveStateDir, stateLayout } from '../state/layout.js';
-import { CHAIN_MODES, ENDPOINT_ADDRESS, ownBinDir, type ChainMode } from '../task-network.js';
+import { CHAIN_MODES, ENDPOINT_ADDRESS, type ChainMode } from '../task/network.js';
 import { CliError } from './errors.js';
 
 const HELP = `usage: tasknet agent [options]
@@ -76,7 +70,7 @@ export const agentCommand = async (argv: string[]): Promise<number> => {
     if (!Number.isInteger(n) || n < 1) throw new CliError(`invalid --${flag} ${values[flag]}: expected a positive number`, true);
     return n;
   };
-  const limits = { total: count('endpoint-max-connections', DEFAULT_LIMITS.total), perSource: count('endpoint-max-connections-per-task', DEFAULT_LIMITS.perSource) };
+  const limits = { ...DEFAULT_LIMITS, total: count('endpoint-max-connections', DEFAULT_LIMITS.total), perSource: count('endpoint-max-connections-per-task', DEFAULT_LIMITS.perSource) };
   if (values['credentials-file'] && values['lab-credentials']) throw new CliError('give --credentials-file or --lab-credentials, not both', true);
   const provider: CredentialsProvider | undefined = values['credentials-file'] ? fileProvider(values['credentials-file'])
     : values['lab-credentials'] ? labProvider() : undefined;
@@ -85,94 +79,17 @@ export const agentCommand = async (argv: string[]): Promise<number> => {
   if (!RUNTIME_KINDS.includes(defaultRuntime)) throw new CliError(`invalid --runtime ${JSON.stringify(values.runtime)}: expected engine or process`, true);
   if (defaultRuntime === 'engine' && !engineSocket) throw new CliError('--runtime engine needs --engine-socket PATH (or $TASKNET_ENGINE_SOCKET)', true);
   const region = values.region ?? process.env.AWS_REGION ?? 'us-east-1';
-  const log = (line: string): void => { process.stderr.write(`${new Date().toISOString()} ${line}\n`); };
-
-  const layout = stateLayout(stateDir);
-  await ensurePrivateDir(stateDir);
-  const lock = await lockStateDir(layout.pidFile);
-  const engine = engineSocket
-    ? await EngineRuntime.connect({ socket: engineSocket, allowPrivileged: values['allow-privileged'] ?? false }).catch((error: Error) => {
-      throw new CliError(error.message);
-    })
-    : undefined;
-  const agent = new Agent({
+  return runDaemon({
     stateDir,
-    runtimes: { process: new ProcessRuntime(), ...(engine ? { engine } : {}) },
+    chainMode,
     defaultRuntime,
     ...(engineSocket ? { engineSocket } : {}),
+    allowPrivileged: values['allow-privileged'] ?? false,
+    provider,
     ...(values['secrets-file'] ? { secrets: secretsFileProvider(values['secrets-file']) } : {}),
-    chainMode,
-    cniPath: [ownBinDir()],
     blockInstanceMetadata: values['block-instance-metadata'] ?? false,
     stopTimeoutMs: stopTimeout * 1000,
-    provider,
+    limits,
     identity: { cluster: values.cluster ?? 'tasknet', region, availabilityZone: `${region}a` },
-    log,
   });
-  const servers: Server[] = [];
-  let stopping = false;
-  const shutdown = async (stopTasks: boolean, code: number): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    log(`agent stopping${stopTasks ? ' with its tasks' : ' (tasks keep running)'}`);
-    await agent.shutdown(stopTasks);
-    await Promise.all(servers.map((s) => new Promise((r) => { s.close(r); s.closeAllConnections(); })));
-    await rm(layout.socket, { force: true });
-    await releaseLock(layout.pidFile, lock);
-    log('agent stopped');
-    process.exit(code);
-  };
-  try {
-    await agent.start();
-    await ensureHostWiring();
-    const endpoint = createEndpointServer({ lookup: agent, provider, identity: agent.options.identity, log, limits });
-    await new Promise<void>((resolve, reject) => {
-      endpoint.once('error', (error) => reject(new Error(`cannot listen on ${ENDPOINT_ADDRESS}:80: ${error.message}`)));
-      endpoint.listen(80, ENDPOINT_ADDRESS, () => resolve());
-    });
-    servers.push(endpoint);
-    const control = createControlServer(agent, { shutdown: (stopTasks) => { void shutdown(stopTasks, 0); } });
-    await listenControl(control, layout.socket);
-    servers.push(control);
-  } catch (error) {
-    await releaseLock(layout.pidFile, lock);
-    throw error;
-  }
-  process.on('SIGTERM', () => { void shutdown(false, 0); });
-  process.on('SIGINT', () => { void shutdown(false, 0); });
-  log(`agent ${process.pid} ready: state ${stateDir}, runtime ${defaultRuntime}${engineSocket ? ` (engine ${engineSocket})` : ''}, chain ${chainMode}, credentials ${provider?.kind ?? 'none'}, endpoint ${ENDPOINT_ADDRESS}:80`);
-  if (defaultRuntime === 'process') {
-    log('WARNING: the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users');
-  }
-  return new Promise<number>(() => { /* runs until shutdown() exits the process */ });
-};
-
-// One agent per state dir: the pid file holds the owner's pid and start time; a file left by a
-// dead agent (kill -9) is taken over.
-const lockStateDir = async (path: string): Promise<ProcessRef> => {
-  const me = processRef(process.pid)!;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(JSON.stringify(me));
-      await handle.close();
-      return me;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    let owner: ProcessRef | undefined;
-    try {
-      owner = JSON.parse(await readFile(path, 'utf8')) as ProcessRef;
-    } catch { /* unreadable: stale */ }
-    if (owner && isAlive(owner)) throw new CliError(`an agent is already running with state dir ${path.replace(/\/agent\.pid$/, '')} (pid ${owner.pid})`);
-    await rm(path, { force: true });
-  }
-  throw new CliError(`cannot take the lock ${path}`);
-};
-
-const releaseLock = async (path: string, me: ProcessRef): Promise<void> => {
-  try {
-    const owner = JSON.parse(await readFile(path, 'utf8')) as ProcessRef;
-    if (owner.pid === me.pid && owner.startTime === me.startTime) await rm(path, { force: true });
-  } catch { /* already gone */ }
 };

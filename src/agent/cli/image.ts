@@ -1,7 +1,8 @@
 // tasknet image load|build|ls: images on the engine the agent uses (or the one --engine-socket
 // names), for hosts that reach no registry.
 import { resolve } from 'node:path';
-import { callAgent, expectOk } from '../control/client.js';
+import { callAgent } from '../daemon/client.js';
+import { expectOk } from './replies.js';
 import { connectEngine, engineMessage, type Engine } from '../runtime/engine/client.js';
 import { buildImageDir, loadImageFile } from '../runtime/engine/images.js';
 import { parseCommand, printTable } from './common.js';

@@ -70,8 +70,9 @@ export const runCli = async (argv: string[]): Promise<number> => {
   try {
     return await (await load())(rest);
   } catch (error) {
-    const usage = error instanceof CliError && error.usage;
-    const message = error instanceof CliError ? error.message : oneLine(error);
+    // A usage mistake (exit 2) is a CliError's, or a lab's (LabError) that says so.
+    const usage = (error instanceof CliError || (error as Error)?.name === 'LabError') && (error as { usage?: boolean }).usage === true;
+    const message = error instanceof CliError || (error as Error)?.name === 'LabError' ? (error as Error).message : oneLine(error);
     process.stderr.write(`tasknet ${name}: ${message}\n`);
     return usage ? 2 : 1;
   }

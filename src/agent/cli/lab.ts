@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { defaultLabRuntime, labDown, labUp, DEFAULT_LAB_PREFIX, MAX_ENIS, validateLabPrefix } from '../lab/lab.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
-import { CHAIN_MODES, type ChainMode } from '../task-network.js';
+import { CHAIN_MODES, type ChainMode } from '../task/network.js';
 import { parseCommand, printFields, printJson } from './common.js';
 import { CliError } from './errors.js';
 

@@ -2,10 +2,11 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { callAgent, expectOk } from '../control/client.js';
+import { callAgent } from '../daemon/client.js';
+import { expectOk } from './replies.js';
 import { isAlive, type ProcessRef } from '../runtime/process/process-ref.js';
-import { parseTaskDefinition, TaskDefinitionError } from '../task-definition.js';
-import type { TaskSummary } from '../task-record.js';
+import { parseTaskDefinition, TaskDefinitionError } from '../task/definition.js';
+import type { TaskSummary } from '../task/record.js';
 import { parseCommand, printFields, printJson, printTable } from './common.js';
 import { engineExec, engineLogs } from './engine-io.js';
 import { CliError } from './errors.js';

@@ -2,7 +2,7 @@
 // agent for `--eni auto` and by `tasknet lab down` to know what to remove.
 import * as z from 'zod/mini';
 import { parseConfig } from '../../cni/schema.js';
-import { makeEniSpec, type EniSpec } from '../eni.js';
+import { makeEniSpec, type EniSpec } from '../task/eni.js';
 import { readJson, writeJsonAtomic } from '../state/files.js';
 
 export interface Lab {

@@ -10,9 +10,8 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { batch, createNetns, deleteNetns, netnsExists, NETNS_RUN_DIR } from '../../netlink/index.js';
-import { CliError } from '../cli/errors.js';
-import { callAgent } from '../control/client.js';
-import { makeEniSpec } from '../eni.js';
+import { callAgent } from '../daemon/client.js';
+import { makeEniSpec } from '../task/eni.js';
 import { connectEngine } from '../runtime/engine/client.js';
 import { engineLayout, startPrivateEngine, stopPrivateEngine } from '../runtime/engine/daemon.js';
 import { ensureLabImages } from '../runtime/engine/images.js';
@@ -20,8 +19,16 @@ import type { RuntimeKind } from '../runtime/runtime.js';
 import { isAlive, pidsInNetns, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../runtime/process/process-ref.js';
 import { ensurePrivateDir, readJson } from '../state/files.js';
 import { STATE_ENTRIES, stateLayout, taskNetnsName } from '../state/layout.js';
-import type { ChainMode } from '../task-network.js';
+import type { ChainMode } from '../task/network.js';
 import { readLab, writeLab, type Lab } from './lab-file.js';
+
+// A lab that cannot be made or removed as asked; `usage`: the command line was wrong.
+export class LabError extends Error {
+  override readonly name = 'LabError';
+  constructor(message: string, readonly usage = false) {
+    super(message);
+  }
+}
 
 export const DEFAULT_LAB_PREFIX = 'tasknet';
 export const MAX_ENIS = 200;
@@ -32,7 +39,7 @@ export const labNamespaces = (prefix: string): { hostNs: string; vpcNs: string }
 
 export const validateLabPrefix = (prefix: string): string => {
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(prefix)) {
-    throw new CliError(`invalid lab name ${JSON.stringify(prefix)}: 1-31 lower-case letters, digits or "-"`, true);
+    throw new LabError(`invalid lab name ${JSON.stringify(prefix)}: 1-31 lower-case letters, digits or "-"`, true);
   }
   return prefix;
 };
@@ -61,10 +68,10 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
   const layout = stateLayout(stateDir);
   const { hostNs, vpcNs } = labNamespaces(prefix);
   if (await readLab(layout.labFile).catch(() => undefined)) {
-    throw new CliError(`a lab is already up with state dir ${stateDir} (tasknet lab down --state-dir ${stateDir} removes it)`);
+    throw new LabError(`a lab is already up with state dir ${stateDir} (tasknet lab down --state-dir ${stateDir} removes it)`);
   }
   for (const ns of [hostNs, vpcNs]) {
-    if (await netnsExists(ns)) throw new CliError(`netns ${ns} already exists: a lab named ${prefix} is up (tasknet lab down --lab ${prefix} removes it)`);
+    if (await netnsExists(ns)) throw new LabError(`netns ${ns} already exists: a lab named ${prefix} is up (tasknet lab down --lab ${prefix} removes it)`);
   }
   const lab: Lab = {
     prefix,
@@ -150,7 +157,7 @@ const startLabAgent = async (options: LabUpOptions, hostNs: string): Promise<Pro
   }
   signalProcess(processRef(child.pid!), 'SIGKILL');
   const tail = readFileSync(layout.agentLog, 'utf8').trim().split('\n').slice(-5).join('\n');
-  throw new CliError(`the lab agent did not start${tail ? `:\n${tail}` : ''}`);
+  throw new LabError(`the lab agent did not start${tail ? `:\n${tail}` : ''}`);
 };
 
 // The agent makes no TLS connections; the variable only costs start-up time (see bin/tasknet).
@@ -211,7 +218,7 @@ export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; p
     report.removedStateDir = await rmdir(stateDir).then(() => true, () => false);
   }
   for (const ns of [vpcNs, hostNs]) {
-    if (await netnsExists(ns)) throw new CliError(`netns ${ns} is still there after lab down`);
+    if (await netnsExists(ns)) throw new LabError(`netns ${ns} is still there after lab down`);
   }
   return report;
 };

@@ -6,7 +6,7 @@
 // Both leave the task's netns at the same place (/var/run/netns/tasknet-<task id>), so the CNI
 // chain, the host wiring and the teardown do not care which one ran the task.
 import type { ProcessRef } from './process/process-ref.js';
-import type { ContainerDefinition, TaskDefinition } from '../task-definition.js';
+import type { ContainerDefinition, TaskDefinition } from '../task/definition.js';
 
 export type RuntimeKind = 'engine' | 'process';
 export const RUNTIME_KINDS: readonly RuntimeKind[] = ['engine', 'process'];
@@ -37,6 +37,7 @@ export interface ContainerLaunch {
   taskId: string;
   family: string;
   def: ContainerDefinition;
+  hostname: string; // the task's (its ENI's), which every container shows
   pause: PauseRef;
   env: Record<string, string>; // the whole environment the container gets (ECS variables, secrets, its own)
   baseDir: string; // the task definition's directory

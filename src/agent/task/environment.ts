@@ -4,7 +4,7 @@
 // before anything exists; values are never written to the task record.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { invalid, type TaskDefinition } from '../task-definition.js';
+import { invalid, type TaskDefinition } from './definition.js';
 import type { RuntimeKind } from '../runtime/runtime.js';
 
 // Where containerDefinitions.*.secrets[].valueFrom is looked up: a JSON file mapping each

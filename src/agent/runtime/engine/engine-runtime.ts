@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import { attachNetns } from '../../../netlink/index.js';
-import { invalid, type ContainerDefinition, type TaskDefinition } from '../../task-definition.js';
+import { invalid, type ContainerDefinition, type TaskDefinition } from '../../task/definition.js';
 import { processRef } from '../process/process-ref.js';
 import {
   LABEL_CONTAINER, LABEL_FAMILY, LABEL_TASK, PAUSE_NAME,
@@ -35,7 +35,9 @@ export class EngineRuntime implements ContainerRuntime {
   readonly pauseImage: string;
   private readonly engineLimits: Limits;
 
-  private constructor(readonly engine: Engine, readonly options: EngineRuntimeOptions, private readonly cgroupfs: boolean) {
+  // Docker gives a container that joins another's network that one's hostname (UTS) too, and
+  // refuses a hostname of its own; Podman shares no UTS namespace and needs the hostname given.
+  private constructor(readonly engine: Engine, readonly options: EngineRuntimeOptions, private readonly cgroupfs: boolean, private readonly podman: boolean) {
     this.pauseImage = options.pauseImage ?? PAUSE_IMAGE;
     this.engineLimits = limitsOfEngine(options.socket);
   }
@@ -45,12 +47,15 @@ export class EngineRuntime implements ContainerRuntime {
   static async connect(options: EngineRuntimeOptions): Promise<EngineRuntime> {
     const engine = await connectEngine(options.socket);
     let info: { CgroupDriver?: string };
+    let version: { Components?: { Name?: string }[] };
     try {
       info = (await engine.info()) as { CgroupDriver?: string };
+      version = (await engine.version()) as { Components?: { Name?: string }[] };
     } catch (error) {
       throw new Error(`no container engine answers on ${options.socket}: ${engineMessage(error)}`);
     }
-    return new EngineRuntime(engine, options, info.CgroupDriver === 'cgroupfs');
+    const podman = (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
+    return new EngineRuntime(engine, options, info.CgroupDriver === 'cgroupfs', podman);
   }
 
   check(definition: TaskDefinition): void {
@@ -138,6 +143,7 @@ export class EngineRuntime implements ContainerRuntime {
       ...(def.entryPoint !== undefined ? { Entrypoint: def.entryPoint } : {}),
       ...(def.command !== undefined ? { Cmd: def.command } : {}),
       Env: Object.entries(launch.env).map(([k, v]) => `${k}=${v}`),
+      ...(this.podman ? { Hostname: launch.hostname } : {}),
       ...(def.workingDirectory !== undefined ? { WorkingDir: def.workingDirectory } : {}),
       ...(def.user !== undefined ? { User: def.user } : {}),
       Labels: { ...def.dockerLabels, [LABEL_TASK]: launch.taskId, [LABEL_FAMILY]: launch.family, [LABEL_CONTAINER]: def.name },

@@ -62,19 +62,49 @@ export const taskMemoryLimit = (taskId: string): number | undefined => {
   }
 };
 
-// Removes the task's cgroup in every hierarchy (the engine has removed the containers' own by now;
-// a cgroup with a process left in it stays, and says so).
+// Removes the task's cgroup in every hierarchy, deepest first. The engine has removed the
+// containers by now; whatever process is still in the task's cgroup is a leftover of the task
+// (Podman leaves the conmon of each exec session in a "conmon" child) and is killed first.
 export const removeTaskCgroup = async (taskId: string): Promise<void> => {
-  const dirs = isV2() ? [join(ROOT, PARENT, taskId)]
+  const tops = isV2() ? [join(ROOT, PARENT, taskId)]
     : readdirSync(ROOT).map((h) => join(ROOT, h, PARENT, taskId)).filter((d) => existsSync(d));
-  for (const dir of dirs) {
-    for (const child of readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())) {
-      await rmdir(join(dir, child.name)).catch(() => { /* still in use: the rmdir below reports it */ });
+  for (const top of tops) {
+    if (!existsSync(top)) continue; // co-mounted hierarchies (cpu,cpuacct) list one dir twice
+    for (const dir of subtree(top).reverse()) {
+      await emptyCgroup(dir);
+      await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw new Error(`cgroup ${dir}: ${error.message}`);
+      });
     }
-    await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw new Error(`cgroup ${dir}: ${error.message}`);
-    });
-    await rmdir(dirname(dir)).catch(() => { /* another task's cgroup is still there */ });
+    await rmdir(dirname(top)).catch(() => { /* another task's cgroup is still there */ });
+  }
+};
+
+// The directory and every cgroup under it, parents before children.
+const subtree = (dir: string): string[] => {
+  const out = [dir];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) out.push(...subtree(join(dir, entry.name)));
+  }
+  return out;
+};
+
+const procsOf = (dir: string): number[] => {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+
+const emptyCgroup = async (dir: string): Promise<void> => {
+  for (let round = 0; round < 250; round++) {
+    const pids = procsOf(dir);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 };
 

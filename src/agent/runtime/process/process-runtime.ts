@@ -4,7 +4,7 @@
 // resources, so it refuses every task-definition field that would promise otherwise.
 import { resolve } from 'node:path';
 import { createNetns, NETNS_RUN_DIR, setLink } from '../../../netlink/index.js';
-import { invalid, type TaskDefinition } from '../../task-definition.js';
+import { invalid, type TaskDefinition } from '../../task/definition.js';
 import type { ContainerLaunch, ContainerRef, ContainerRuntime, PauseLaunch, PauseRef } from '../runtime.js';
 import { exitCodeOf, startContainer, stopContainer, waitForContainerExit } from './container.js';
 import { pauseUtsPath, startPause } from './pause.js';

@@ -3,12 +3,16 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { buildInfo } from '../../cni/build-info.js';
-import { RequestError, type Agent } from '../agent.js';
+import type { Agent } from './agent.js';
+import { AgentError, type AgentErrorKind } from './errors.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
-import { TaskDefinitionError } from '../task-definition.js';
-import { CHAIN_MODES, type ChainMode } from '../task-network.js';
+import { TaskDefinitionError } from '../task/definition.js';
+import { CHAIN_MODES, type ChainMode } from '../task/network.js';
 
 const MAX_BODY = 1 << 20;
+
+// The agent's errors as HTTP statuses, decided here only.
+const STATUS: Record<AgentErrorKind, number> = { invalid: 400, 'not-found': 404, failed: 500 };
 
 const send = (res: ServerResponse, status: number, body: unknown): void => {
   const text = JSON.stringify(body);
@@ -21,14 +25,14 @@ const readBody = async (req: IncomingMessage): Promise<unknown> => {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new RequestError(`request body over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw new AgentError('invalid', `request body over ${MAX_BODY} bytes`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return {};
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new RequestError('request body is not JSON');
+    throw new AgentError('invalid', 'request body is not JSON');
   }
 };
 
@@ -61,13 +65,13 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
       }
       if (parts.length === 1 && method === 'POST') {
         const body = (await readBody(req)) as Record<string, unknown>;
-        if (typeof body.eni !== 'string') throw new RequestError('missing eni: give --eni MAC,ip=CIDR,gw=IP or --eni auto');
-        if (typeof body.baseDir !== 'string') throw new RequestError('missing baseDir');
+        if (typeof body.eni !== 'string') throw new AgentError('invalid', 'missing eni: give --eni MAC,ip=CIDR,gw=IP or --eni auto');
+        if (typeof body.baseDir !== 'string') throw new AgentError('invalid', 'missing baseDir');
         if (body.chainMode !== undefined && !CHAIN_MODES.includes(body.chainMode as ChainMode)) {
-          throw new RequestError(`invalid chain mode ${JSON.stringify(body.chainMode)}: expected ${CHAIN_MODES.join(' or ')}`);
+          throw new AgentError('invalid', `invalid chain mode ${JSON.stringify(body.chainMode)}: expected ${CHAIN_MODES.join(' or ')}`);
         }
         if (body.runtime !== undefined && !RUNTIME_KINDS.includes(body.runtime as RuntimeKind)) {
-          throw new RequestError(`invalid runtime ${JSON.stringify(body.runtime)}: expected ${RUNTIME_KINDS.join(' or ')}`);
+          throw new AgentError('invalid', `invalid runtime ${JSON.stringify(body.runtime)}: expected ${RUNTIME_KINDS.join(' or ')}`);
         }
         const summary = await agent.run({
           definition: body.definition,
@@ -103,7 +107,7 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
   };
   return createServer((req, res) => {
     route(req, res).catch((error: Error) => {
-      const status = error instanceof RequestError ? error.status : error instanceof TaskDefinitionError ? 400 : 500;
+      const status = error instanceof AgentError ? STATUS[error.kind] : error instanceof TaskDefinitionError ? 400 : 500;
       if (!res.headersSent) send(res, status, { error: error.message });
     });
   });

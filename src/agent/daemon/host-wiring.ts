@@ -28,7 +28,7 @@
 // on `lo` the endpoint is up before any task and independent of the bridge's life.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { Result } from '../cni/result.js';
+import type { Result } from '../../cni/result.js';
 import {
   addAddress,
   batch,
@@ -38,8 +38,8 @@ import {
   listAddresses,
   listNeighbours,
   replaceStaticFdb,
-} from '../netlink/index.js';
-import { BRIDGE_GATEWAY, BRIDGE_IFNAME, BRIDGE_NAME, ENDPOINT_ADDRESS } from './task-network.js';
+} from '../../netlink/index.js';
+import { BRIDGE_GATEWAY, BRIDGE_IFNAME, BRIDGE_NAME, ENDPOINT_ADDRESS } from '../task/network.js';
 
 const ENDPOINT_PORT = '80';
 export const INPUT_CHAIN = 'TASKNET-INPUT';

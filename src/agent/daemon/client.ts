@@ -1,6 +1,6 @@
-// The CLI side of the control socket.
+// The client of the agent's control socket (the CLI's and the lab's).
 import { request } from 'node:http';
-import { CliError } from '../cli/errors.js';
+import { AgentError } from './errors.js';
 import { stateLayout } from '../state/layout.js';
 
 export interface Reply<T = any> {
@@ -26,21 +26,16 @@ export const callAgent = <T = any>(stateDir: string, method: string, path: strin
         try {
           resolve({ status: res.statusCode ?? 0, body: raw ? JSON.parse(raw) : {} });
         } catch {
-          reject(new CliError(`the agent answered ${res.statusCode} with something that is not JSON`));
+          reject(new AgentError('failed', `the agent answered ${res.statusCode} with something that is not JSON`));
         }
       });
     });
     if (timeoutMs > 0) req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
-        reject(new CliError(`no agent is running with state dir ${stateDir} (start one: tasknet agent --state-dir ${stateDir}, or tasknet lab up)`));
-      } else reject(new CliError(`cannot talk to the agent: ${error.message}`));
+        reject(new AgentError('failed', `no agent is running with state dir ${stateDir} (start one: tasknet agent --state-dir ${stateDir}, or tasknet lab up)`));
+      } else reject(new AgentError('failed', `cannot talk to the agent: ${error.message}`));
     });
     req.end(text);
   });
 
-// The reply body on 2xx; the agent's error message as a one-line CliError otherwise.
-export const expectOk = <T>(reply: Reply<T>): T => {
-  if (reply.status >= 200 && reply.status < 300) return reply.body;
-  throw new CliError((reply.body as { error?: string })?.error ?? `the agent answered ${reply.status}`);
-};

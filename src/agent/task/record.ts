@@ -1,12 +1,12 @@
 // What the agent persists per task (tasks/<id>/task.json): enough to adopt the task after a
 // restart or to tear it down after a crash, without the agent's memory.
 import * as z from 'zod/mini';
-import type { Result } from '../cni/result.js';
-import { parseConfig } from '../cni/schema.js';
+import type { Result } from '../../cni/result.js';
+import { parseConfig } from '../../cni/schema.js';
 import type { EniSpec } from './eni.js';
-import type { ContainerRef, Health, PauseRef, RuntimeKind } from './runtime/runtime.js';
-import type { TaskDefinition } from './task-definition.js';
-import type { ChainMode, TaskLists } from './task-network.js';
+import type { ContainerRef, Health, PauseRef, RuntimeKind } from '../runtime/runtime.js';
+import type { TaskDefinition } from './definition.js';
+import type { ChainMode, TaskLists } from './network.js';
 
 // PROVISIONING until every container started; only a RUNNING task is adopted after a restart.
 export type TaskStatus = 'PROVISIONING' | 'RUNNING' | 'STOPPING' | 'STOPPED';

@@ -3,12 +3,12 @@
 // each plugin needs its own CNI_IFNAME (upstream agent#1151). Both go through tasknet's conflist
 // runtime, which caches results under the state dir so a restarted agent can still DEL.
 import { basename, dirname, join } from 'node:path';
-import { CniError } from '../cni/errors.js';
-import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../cni/runtime.js';
-import type { Result } from '../cni/result.js';
-import { runPlugin, type PluginDefinition } from '../cni/skel.js';
-import { listLinks } from '../netlink/index.js';
-import { parseAlias } from '../plugins/eni/move.js';
+import { CniError } from '../../cni/errors.js';
+import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../../cni/runtime.js';
+import type { Result } from '../../cni/result.js';
+import { runPlugin, type PluginDefinition } from '../../cni/skel.js';
+import { listLinks } from '../../netlink/index.js';
+import { parseAlias } from '../../plugins/eni/move.js';
 import type { EniSpec } from './eni.js';
 
 export type ChainMode = 'in-process' | 'exec';
@@ -65,9 +65,9 @@ export const buildTaskLists = (eni: EniSpec, options: { ipamDir: string; blockIn
 
 // Our three plugins, loaded only when a chain first runs in-process.
 const OWN_PLUGINS: Record<string, () => Promise<PluginDefinition>> = {
-  'ecs-eni': async () => (await import('../plugins/eni/plugin.js')).plugin,
-  'ecs-bridge': async () => (await import('../plugins/bridge/plugin.js')).plugin,
-  'ecs-ipam': async () => (await import('../ipam/plugin.js')).plugin,
+  'ecs-eni': async () => (await import('../../plugins/eni/plugin.js')).plugin,
+  'ecs-bridge': async () => (await import('../../plugins/bridge/plugin.js')).plugin,
+  'ecs-ipam': async () => (await import('../../ipam/plugin.js')).plugin,
 };
 
 // Runs our plugins in this process with exactly the env and stdin an exec'd binary would get

@@ -1,7 +1,7 @@
 // Task metadata endpoint v4 documents (the shape of the ECS docs' "Task metadata v4 JSON
 // response"), built from a task record. Fields tasknet cannot know (image digests, pull times,
 // stats) are left out rather than made up.
-import type { ContainerRecord, TaskRecord } from '../task-record.js';
+import type { ContainerRecord, TaskRecord } from '../../task/record.js';
 
 export interface ClusterIdentity {
   cluster: string;

@@ -1,28 +1,32 @@
 // The agent: runs ECS-style awsvpc tasks on this host. One task's life, as ECS's (docs/agent.md):
-//   record (PROVISIONING) -> named netns -> pause container -> CNI ADD (ecs-eni; ecs-bridge +
+//   record (PROVISIONING) -> pause container, its netns named -> CNI ADD (ecs-eni; ecs-bridge +
 //   ecs-ipam) -> containers, wave by wave (dependsOn) -> RUNNING
-//   stop: containers SIGTERM -> SIGKILL after the timeout -> CNI DEL in reverse -> pause gone ->
-//   netns deleted -> record removed.
+//   stop: containers SIGTERM -> SIGKILL after the timeout -> containers removed -> CNI DEL ->
+//   pause removed -> netns deleted -> record removed.
+// The containers run on a runtime (runtime/: the engine, or host processes); this class keeps the
+// registry, drives each task through its steps, and supervises and reconciles them.
 // Every step is persisted before and after it runs, so a restarted agent adopts what is alive and
 // tears down what is not, with nothing in its memory.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
-import { deleteNetns, isNotFound, netnsExists, NETNS_RUN_DIR } from '../netlink/index.js';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { deleteNetns, isNotFound, netnsExists, NETNS_RUN_DIR } from '../../netlink/index.js';
+import { AgentError } from './errors.js';
 import type { CredentialsProvider } from './endpoint/credentials.js';
 import { accountOf, type ClusterIdentity } from './endpoint/metadata.js';
 import type { EndpointLookup } from './endpoint/server.js';
-import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from './eni.js';
+import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from '../task/eni.js';
 import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './host-wiring.js';
-import { readLab, type Lab } from './lab/lab-file.js';
-import { isAlive, pidsInNetns, processRef, signalProcess, type ProcessRef } from './runtime/process/process-ref.js';
-import type { ContainerRuntime, RuntimeKind } from './runtime/runtime.js';
-import { containerEnv, resolveEnvironment, type SecretsProvider } from './task/environment.js';
-import { ensurePrivateDir, readJson, writeFileAtomic, writeJsonAtomic } from './state/files.js';
-import { stateLayout, taskNetnsName, type StateLayout } from './state/layout.js';
-import { parseTaskDefinition, startOrder, type ContainerDefinition } from './task-definition.js';
-import { buildTaskLists, TaskNetwork, type ChainMode } from './task-network.js';
-import { failedSummary, parseTaskRecord, summarize, type ContainerRecord, type TaskRecord, type TaskSummary } from './task-record.js';
+import { readLab, type Lab } from '../lab/lab-file.js';
+import { isAlive, pidsInNetns, processRef, signalProcess, type ProcessRef } from '../runtime/process/process-ref.js';
+import type { ContainerRuntime, RuntimeKind } from '../runtime/runtime.js';
+import { containerEnv, resolveEnvironment, type SecretsProvider } from '../task/environment.js';
+import { ensurePrivateDir, readJson, writeFileAtomic, writeJsonAtomic } from '../state/files.js';
+import { stateLayout, taskNetnsName, type StateLayout } from '../state/layout.js';
+import { parseTaskDefinition, startOrder, type ContainerDefinition } from '../task/definition.js';
+import { buildTaskLists, TaskNetwork, type ChainMode } from '../task/network.js';
+import { StoppedTasks } from './stopped-tasks.js';
+import { parseTaskRecord, summarize, type ContainerRecord, type TaskRecord, type TaskSummary } from '../task/record.js';
 
 export interface AgentOptions {
   stateDir: string;
@@ -49,15 +53,6 @@ export interface RunRequest {
   runtime?: RuntimeKind;
 }
 
-// A request the caller got wrong (400) or a task that does not exist (404).
-export class RequestError extends Error {
-  override readonly name = 'RequestError';
-  constructor(message: string, readonly status = 400) {
-    super(message);
-  }
-}
-
-const STOPPED_KEPT = 50; // stopped tasks listed by `ls --all`, and whose logs are kept
 
 interface LiveTask {
   record: TaskRecord;
@@ -70,9 +65,7 @@ interface LiveTask {
 export class Agent implements EndpointLookup {
   readonly layout: StateLayout;
   private readonly tasks = new Map<string, LiveTask>();
-  private readonly stopped: TaskSummary[] = [];
-  private readonly failed = new Map<string, TaskSummary>(); // records kept aside (FAILED in ls)
-  private oldLogs: string[] = []; // log dirs of tasks stopped before this agent started, newest first
+  private readonly gone: StoppedTasks;
   private readonly credentialIds = new Map<string, string>();
   private readonly metadataIds = new Map<string, { taskId: string; container: string }>();
   private readonly network: TaskNetwork;
@@ -81,6 +74,7 @@ export class Agent implements EndpointLookup {
 
   constructor(readonly options: AgentOptions) {
     this.layout = stateLayout(options.stateDir);
+    this.gone = new StoppedTasks(this.layout);
     this.network = new TaskNetwork({ cacheDir: this.layout.cniCacheDir, cniPath: options.cniPath });
   }
 
@@ -91,8 +85,8 @@ export class Agent implements EndpointLookup {
     }
     this.lab = await readLab(this.layout.labFile);
     await this.reconcile();
-    await this.listKeptRecords();
-    await this.adoptOldLogs();
+    await this.gone.listKept();
+    await this.gone.adoptOldLogs(new Set(this.tasks.keys()));
     this.pauseWatch = setInterval(() => this.checkPauses(), 500);
     this.pauseWatch.unref();
   }
@@ -113,17 +107,17 @@ export class Agent implements EndpointLookup {
 
   list(all = false): TaskSummary[] {
     const live = [...this.tasks.values()].map((t) => summarize(t.record));
-    return all ? [...live, ...this.failed.values(), ...this.stopped] : [...live, ...this.failed.values()];
+    return [...live, ...this.gone.list(all)];
   }
 
   // A task by id or unique id prefix (as `docker` takes them); stopped tasks too.
   find(ref: string): { record?: TaskRecord; summary: TaskSummary } {
-    if (!/^[0-9a-f]{1,32}$/.test(ref)) throw new RequestError(`invalid task id ${JSON.stringify(ref)}: expected hex digits`);
+    if (!/^[0-9a-f]{1,32}$/.test(ref)) throw new AgentError('invalid', `invalid task id ${JSON.stringify(ref)}: expected hex digits`);
     const live = [...this.tasks.values()].filter((t) => t.record.id.startsWith(ref));
-    const gone = [...this.failed.values(), ...this.stopped].filter((s) => s.id.startsWith(ref) && !live.some((t) => t.record.id === s.id));
+    const gone = this.gone.list(true).filter((s) => s.id.startsWith(ref) && !live.some((t) => t.record.id === s.id));
     const matches = live.length + gone.length;
-    if (matches === 0) throw new RequestError(`no task ${ref}`, 404);
-    if (matches > 1) throw new RequestError(`task id ${ref} is ambiguous (${matches} tasks): give more digits`);
+    if (matches === 0) throw new AgentError('not-found', `no task ${ref}`);
+    if (matches > 1) throw new AgentError('invalid', `task id ${ref} is ambiguous (${matches} tasks): give more digits`);
     return live[0] ? { record: live[0].record, summary: summarize(live[0].record) } : { summary: gone[0]! };
   }
 
@@ -134,9 +128,9 @@ export class Agent implements EndpointLookup {
     const runtime = this.runtimeFor(request.runtime ?? this.options.defaultRuntime);
     runtime.check(definition);
     if (definition.taskRoleArn && !this.options.provider) {
-      throw new RequestError('the task has a taskRoleArn but this agent has no credentials provider (start it with --credentials-file FILE or --lab-credentials)');
+      throw new AgentError('invalid', 'the task has a taskRoleArn but this agent has no credentials provider (start it with --credentials-file FILE or --lab-credentials)');
     }
-    if (!isAbsolute(request.baseDir)) throw new RequestError(`invalid baseDir ${JSON.stringify(request.baseDir)}: must be absolute`);
+    if (!isAbsolute(request.baseDir)) throw new AgentError('invalid', `invalid baseDir ${JSON.stringify(request.baseDir)}: must be absolute`);
     // Secrets and environment files are read now, so a missing one fails the run before anything exists.
     const environments = await resolveEnvironment(definition, request.baseDir, this.options.secrets);
     const chainMode = request.chainMode ?? this.options.chainMode;
@@ -196,7 +190,7 @@ export class Agent implements EndpointLookup {
       const reason = task.abort.signal.aborted ? String(task.abort.signal.reason) : (error as Error).message;
       this.options.log(`task ${id} failed to start: ${reason}`);
       await this.teardown(task, `failed to start: ${reason}`).catch(() => { /* logged by teardown */ });
-      throw new RequestError(`task ${id} failed to start: ${reason}`, 500);
+      throw new AgentError('failed', `task ${id} failed to start: ${reason}`);
     }
   }
 
@@ -208,16 +202,16 @@ export class Agent implements EndpointLookup {
   // The runtime a task runs on; asking for one this agent lacks is the caller's mistake.
   runtimeFor(kind: RuntimeKind): ContainerRuntime {
     const runtime = this.options.runtimes[kind];
-    if (!runtime) throw new RequestError(`this agent has no ${kind} runtime (start it with --engine-socket PATH, or run the task with --runtime process)`);
+    if (!runtime) throw new AgentError('invalid', `this agent has no ${kind} runtime (start it with --engine-socket PATH, or run the task with --runtime process)`);
     return runtime;
   }
 
   private claimEni(spec: string): EniSpec {
     const inUse = new Set([...this.tasks.values()].map((t) => t.record.eni.mac));
     if (spec === 'auto') {
-      if (!this.lab) throw new RequestError('--eni auto needs a lab (tasknet lab up); give --eni MAC,ip=CIDR,gw=IP instead');
+      if (!this.lab) throw new AgentError('invalid', '--eni auto needs a lab (tasknet lab up); give --eni MAC,ip=CIDR,gw=IP instead');
       const free = this.lab.enis.find((e) => !inUse.has(e.mac));
-      if (!free) throw new RequestError(`all ${this.lab.enis.length} lab ENIs are in use (tasknet lab up --enis N makes more)`);
+      if (!free) throw new AgentError('invalid', `all ${this.lab.enis.length} lab ENIs are in use (tasknet lab up --enis N makes more)`);
       return free;
     }
     let eni: EniSpec;
@@ -226,9 +220,9 @@ export class Agent implements EndpointLookup {
       const labEni = spec.includes(',') ? undefined : this.lab?.enis.find((e) => e.mac === parseMac(spec));
       eni = labEni ?? parseEniSpec(spec);
     } catch (error) {
-      throw new RequestError((error as EniSpecError).message);
+      throw new AgentError('invalid', (error as EniSpecError).message);
     }
-    if (inUse.has(eni.mac)) throw new RequestError(`ENI ${eni.mac} is already used by another task`);
+    if (inUse.has(eni.mac)) throw new AgentError('invalid', `ENI ${eni.mac} is already used by another task`);
     const fromLab = this.lab?.enis.find((e) => e.mac === eni.mac);
     return fromLab && !eni.privateDnsName && fromLab.privateDnsName ? { ...eni, privateDnsName: fromLab.privateDnsName } : eni;
   }
@@ -295,6 +289,7 @@ export class Agent implements EndpointLookup {
       taskId: record.id,
       family: record.definition.family,
       def,
+      hostname: record.hostname,
       pause: record.pause!,
       env: this.containerEnv(record, def, c, own),
       baseDir: record.baseDir,
@@ -370,7 +365,7 @@ export class Agent implements EndpointLookup {
     } else {
       await this.teardown(task, reason);
     }
-    return this.stopped.find((s) => s.id === task.record.id) ?? summarize(task.record);
+    return this.gone.find(task.record.id) ?? summarize(task.record);
   }
 
   // Idempotent, and safe on any partial state: each step checks what is there.
@@ -442,7 +437,7 @@ export class Agent implements EndpointLookup {
       await this.save(task).catch(() => { /* nothing more to do */ });
       task.stopping = undefined;
       this.options.log(`task ${record.id}: teardown failed: ${errors.join('; ')}`);
-      throw new RequestError(`task ${record.id}: teardown failed: ${errors.join('; ')}`, 500);
+      throw new AgentError('failed', `task ${record.id}: teardown failed: ${errors.join('; ')}`);
     }
     record.status = 'STOPPED';
     record.stoppedAt = new Date().toISOString();
@@ -450,9 +445,8 @@ export class Agent implements EndpointLookup {
     this.untrack(task);
     await task.saving.catch(() => { /* superseded */ });
     await rm(this.layout.taskDir(record.id), { recursive: true, force: true });
-    this.stopped.unshift(summarize(record));
     this.options.provider?.forget?.(record.id);
-    await this.pruneLogs();
+    await this.gone.add(summarize(record));
     phase('done');
     this.options.log(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`);
   }
@@ -519,23 +513,6 @@ export class Agent implements EndpointLookup {
     );
   }
 
-  // Logs are kept for the last STOPPED_KEPT stopped tasks. Those stopped before this agent started
-  // are in no list (`ls --all` and `tasknet logs` know the tasks stopped since), so without this
-  // every restart would leave up to STOPPED_KEPT log dirs for ever: they count too, oldest first out.
-  private async adoptOldLogs(): Promise<void> {
-    const known = new Set([...this.tasks.keys(), ...this.stopped.map((s) => s.id)]);
-    const ids = (await readdir(this.layout.logsDir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}$/.test(n) && !known.has(n));
-    const dirs = await Promise.all(ids.map(async (id) => ({ id, mtime: (await stat(this.layout.taskLogsDir(id)).catch(() => undefined))?.mtimeMs ?? 0 })));
-    this.oldLogs = dirs.sort((a, b) => b.mtime - a.mtime).map((d) => d.id);
-    await this.pruneLogs();
-  }
-
-  private async pruneLogs(): Promise<void> {
-    const gone = this.stopped.splice(STOPPED_KEPT).map((s) => s.id);
-    gone.push(...this.oldLogs.splice(Math.max(0, STOPPED_KEPT - this.stopped.length)));
-    for (const id of gone) await rm(this.layout.taskLogsDir(id), { recursive: true, force: true });
-  }
-
   // A task dir whose record cannot be read (truncated, hand-edited, of the wrong shape): the
   // record goes aside for a human, and what the netns holds goes back without it: the ENI (found
   // by ecs-eni's alias) to the host and its bridge address to the pool, before the netns goes. A
@@ -561,17 +538,7 @@ export class Agent implements EndpointLookup {
     const reason = `task record unreadable (${why}): kept at ${kept}; ${outcome}`;
     await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => { /* the log has it */ });
     this.options.log(`task ${id}: ${reason}`);
-    this.failed.set(id, failedSummary(id, reason));
-  }
-
-  // Records kept aside by an earlier agent stay listed (FAILED) until a human removes them.
-  private async listKeptRecords(): Promise<void> {
-    for (const name of await readdir(this.layout.keptDir).catch(() => [] as string[])) {
-      const id = /^([0-9a-f]{32})\.task\.json$/.exec(name)?.[1];
-      if (!id || this.failed.has(id)) continue;
-      const reason = (await readFile(this.layout.keptReason(id), 'utf8').catch(() => `task record unreadable: kept at ${this.layout.keptRecord(id)}`)).trim();
-      this.failed.set(id, failedSummary(id, reason));
-    }
+    this.gone.markFailed(id, reason);
   }
 
   // --- shutdown ---
@@ -614,7 +581,7 @@ export class Agent implements EndpointLookup {
     const { summary } = this.find(ref);
     const names = summary.containers.map((c) => c.name);
     if (container !== undefined && !names.includes(container)) {
-      throw new RequestError(`task ${summary.id} has no container ${JSON.stringify(container)} (it has ${names.join(', ')})`, 404);
+      throw new AgentError('not-found', `task ${summary.id} has no container ${JSON.stringify(container)} (it has ${names.join(', ')})`);
     }
     const out: { container: string; path: string }[] = [];
     for (const name of container ? [container] : names) {

@@ -3,8 +3,8 @@
 // and its value, like the CNI config errors (src/cni/schema.ts), e.g.
 //   invalid containerDefinitions.1.portMappings.0.hostPort 8080: must be absent or equal containerPort 80 in awsvpc mode
 import * as z from 'zod/mini';
-import { CniError, showValue } from '../cni/errors.js';
-import { parseConfig } from '../cni/schema.js';
+import { CniError, showValue } from '../../cni/errors.js';
+import { parseConfig } from '../../cni/schema.js';
 
 export class TaskDefinitionError extends Error {
   override readonly name = 'TaskDefinitionError';

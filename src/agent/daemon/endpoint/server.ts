@@ -3,7 +3,7 @@
 // the task that owns the id; every other request gets the same answer as an unknown id, so a
 // task learns nothing about other tasks' ids (no oracle) and nothing else leaks in errors.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { ContainerRecord, TaskRecord } from '../task-record.js';
+import type { ContainerRecord, TaskRecord } from '../../task/record.js';
 import type { CredentialsProvider } from './credentials.js';
 import { containerMetadata, taskMetadata, type ClusterIdentity } from './metadata.js';
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as z from 'zod/mini';
-import { parseConfig } from '../../cni/schema.js';
+import { parseConfig } from '../../../cni/schema.js';
 
 export interface RoleCredentials {
   RoleArn: string;
