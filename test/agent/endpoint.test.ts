@@ -136,3 +136,18 @@ t.test('lab credentials: per task, renewed near expiry, forgotten with the task'
   const s1 = await short.credentials('r', 'k');
   t.not((await short.credentials('r', 'k')).AccessKeyId, s1.AccessKeyId, 'renewed when less than 5 minutes remain');
 });
+
+// TMDS v4 stats: the runtime's (the engine's Docker stats), keyed by Docker id for the task; a
+// runtime without stats answers null, as ECS does for a container it has none for. Same id AND
+// source rule as the rest of the metadata.
+t.test('metadata v4 stats: per container and per task, same source rule', async (t) => {
+  const mine = record('c'.repeat(32), '127.0.0.1');
+  const other = record('d'.repeat(32), '169.254.172.9');
+  const { get } = await serve(t, [mine, other]);
+  const stats = await get(`/v4/${mine.containers[0]!.metadataId}/stats`);
+  t.same([stats.status, stats.body], [200, 'null'], 'no stats provider: null');
+  const task = await get(`/v4/${mine.containers[0]!.metadataId}/task/stats`);
+  t.same([task.status, JSON.parse(task.body)], [200, { ['r'.repeat(64)]: null }], 'keyed by the Docker id');
+  t.equal((await get(`/v4/${other.containers[0]!.metadataId}/stats`)).status, 404, 'another task\'s stats: 404');
+  t.equal((await get(`/v4/${other.containers[0]!.metadataId}/task/stats`)).status, 404);
+});

@@ -81,6 +81,13 @@ t.test('a task on real containers: images, users, read-only root, limits, health
   const apiMeta = tm.Containers.find((x: any) => x.Name === 'api');
   t.same([apiMeta.DockerId, apiMeta.Image, apiMeta.DockerName], [api.engineId, APP, `tasknet-${a.id}-api`], 'task metadata: the engine\'s container');
   t.same(apiMeta.Health, { status: 'HEALTHY' });
+  const stats = JSON.parse((await exec(lab, a.id, 'web', ['sh', '-c', 'wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/stats"'])).out);
+  t.equal(stats.memory_stats.limit, 128 * MIB, 'v4 /stats: the engine\'s stats of the container (its memory limit)');
+  t.ok(stats.cpu_stats && stats.pids_stats, 'in Docker\'s stats shape');
+  const taskStats = JSON.parse((await exec(lab, a.id, 'web', ['sh', '-c', 'wget -q -O - "$ECS_CONTAINER_METADATA_URI_V4/task/stats"'])).out);
+  t.same(Object.keys(taskStats).sort(), [api.engineId, web.engineId].sort(), 'v4 /task/stats: keyed by each container\'s Docker id');
+  const otherStats = await exec(lab, a.id, 'web', ['wget', '-q', '-O', '-', `http://169.254.170.2/v4/${a.containers[0].metadataId.replace(/-[0-9a-f]+$/, '-00000000')}/stats`]);
+  t.not(otherStats.code, 0, 'an unknown id gets no stats');
   t.same(await exec(lab, a.id, 'api', ['id', '-u']), { code: 0, out: '65534' }, 'user "65534" runs as 65534');
   t.same(await exec(lab, a.id, 'web', ['id', '-u']), { code: 0, out: '0' }, 'control: without user, root');
   const ro = await exec(lab, a.id, 'api', ['touch', '/x']);

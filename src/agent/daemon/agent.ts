@@ -105,6 +105,10 @@ export class Agent implements EndpointLookup {
     return task && container ? { task, container } : undefined;
   }
 
+  stats(task: TaskRecord, container: ContainerRecord): Promise<unknown> {
+    return this.runtimeFor(task.runtime).stats(container);
+  }
+
   list(all = false): TaskSummary[] {
     const live = [...this.tasks.values()].map((t) => summarize(t.record));
     return [...live, ...this.gone.list(all)];

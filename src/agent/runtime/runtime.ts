@@ -70,6 +70,8 @@ export interface ContainerRuntime {
   // anonymous volumes).
   remove(ref: ContainerRef): Promise<void>;
   health(ref: ContainerRef): Promise<Health | undefined>;
+  // The engine's resource stats of a running container (Docker's stats JSON); null where none.
+  stats(ref: ContainerRef): Promise<unknown>;
   // Removes every container labelled with a task id that is not in `live` (a crash between
   // create and record, or a task torn down while the engine was away). Returns what it removed.
   removeStrays(live: ReadonlySet<string>): Promise<string[]>;

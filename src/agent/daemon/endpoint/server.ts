@@ -10,6 +10,8 @@ import { containerMetadata, taskMetadata, type ClusterIdentity } from './metadat
 export interface EndpointLookup {
   byCredentialsId(id: string): TaskRecord | undefined;
   byMetadataId(id: string): { task: TaskRecord; container: ContainerRecord } | undefined;
+  // The engine's stats of a container (the Docker stats shape TMDS v4 serves), null without one.
+  stats?(task: TaskRecord, container: ContainerRecord): Promise<unknown>;
 }
 
 export interface EndpointOptions {
@@ -48,6 +50,8 @@ const ID = '([A-Za-z0-9-]{1,128})';
 const CREDENTIALS = new RegExp(`^/v2/credentials/${ID}$`);
 const CONTAINER = new RegExp(`^/v4/${ID}$`);
 const TASK = new RegExp(`^/v4/${ID}/task$`);
+const CONTAINER_STATS = new RegExp(`^/v4/${ID}/stats$`);
+const TASK_STATS = new RegExp(`^/v4/${ID}/task/stats$`);
 
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
@@ -72,6 +76,23 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
       } catch (error) {
         log(`endpoint: credentials for task ${task.id}: ${(error as Error).message}`);
         send(res, 500, CREDENTIALS_FAILED);
+      }
+      return;
+    }
+    const stats = CONTAINER_STATS.exec(path) ?? TASK_STATS.exec(path);
+    if (stats) {
+      const found = lookup.byMetadataId(stats[1]!);
+      if (!found || found.task.attachment?.bridgeAddress !== source) {
+        send(res, 404, NOT_FOUND);
+        return;
+      }
+      const of = (c: ContainerRecord) => (lookup.stats ? lookup.stats(found.task, c) : Promise.resolve(null));
+      if (path.endsWith('/task/stats')) {
+        // ECS: an object keyed by each container's Docker id.
+        const entries = await Promise.all(found.task.containers.map(async (c) => [c.engineId ?? c.runtimeId, await of(c)] as const));
+        send(res, 200, Object.fromEntries(entries));
+      } else {
+        send(res, 200, await of(found.container));
       }
       return;
     }

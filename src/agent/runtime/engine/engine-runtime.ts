@@ -255,6 +255,16 @@ export class EngineRuntime implements ContainerRuntime {
     return status === 'healthy' || status === 'unhealthy' || status === 'starting' ? status : undefined;
   }
 
+  async stats(ref: ContainerRef): Promise<unknown> {
+    if (!ref.engineId || !(await this.isRunning(ref))) return null;
+    try {
+      return await this.engine.getContainer(ref.engineId).stats({ stream: false });
+    } catch (error) {
+      if (engineStatus(error) === 404) return null;
+      throw new Error(`stats of container ${ref.engineId.slice(0, 12)}: ${engineMessage(error)}`);
+    }
+  }
+
   async removeStrays(live: ReadonlySet<string>): Promise<string[]> {
     const all = await this.engine.listContainers({ all: true, filters: { label: [LABEL_TASK] } });
     const strays = all.filter((c) => !live.has(c.Labels[LABEL_TASK] ?? ''));

@@ -105,6 +105,10 @@ export class ProcessRuntime implements ContainerRuntime {
     return undefined;
   }
 
+  async stats(): Promise<null> {
+    return null; // no engine keeps any
+  }
+
   async removeStrays(): Promise<string[]> {
     return []; // a process left by a crash dies with its netns (the agent kills what is in it)
   }
