@@ -79,34 +79,23 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
       }
       return;
     }
-    const stats = CONTAINER_STATS.exec(path) ?? TASK_STATS.exec(path);
-    if (stats) {
-      const found = lookup.byMetadataId(stats[1]!);
-      if (!found || found.task.attachment?.bridgeAddress !== source) {
-        send(res, 404, NOT_FOUND);
-        return;
-      }
-      const of = (c: ContainerRecord) => (lookup.stats ? lookup.stats(found.task, c) : Promise.resolve(null));
-      if (path.endsWith('/task/stats')) {
-        // ECS: an object keyed by each container's Docker id.
-        const entries = await Promise.all(found.task.containers.map(async (c) => [c.engineId ?? c.runtimeId, await of(c)] as const));
-        send(res, 200, Object.fromEntries(entries));
-      } else {
-        send(res, 200, await of(found.container));
-      }
+    // Metadata and stats: the id's container, if the request comes from its task.
+    const metadataId = (CONTAINER.exec(path) ?? TASK.exec(path) ?? CONTAINER_STATS.exec(path) ?? TASK_STATS.exec(path))?.[1];
+    const found = metadataId === undefined ? undefined : lookup.byMetadataId(metadataId);
+    if (!found || found.task.attachment?.bridgeAddress !== source) {
+      send(res, 404, NOT_FOUND);
       return;
     }
-    const container = CONTAINER.exec(path) ?? TASK.exec(path);
-    if (container) {
-      const found = lookup.byMetadataId(container[1]!);
-      if (!found || found.task.attachment?.bridgeAddress !== source) {
-        send(res, 404, NOT_FOUND);
-        return;
-      }
-      send(res, 200, path.endsWith('/task') ? taskMetadata(identity, found.task) : containerMetadata(identity, found.task, found.container));
-      return;
+    const { task, container } = found;
+    const statsOf = (c: ContainerRecord) => (lookup.stats ? lookup.stats(task, c) : Promise.resolve(null));
+    if (path.endsWith('/task/stats')) {
+      // ECS: an object keyed by each container's Docker id.
+      send(res, 200, Object.fromEntries(await Promise.all(task.containers.map(async (c) => [c.engineId ?? c.runtimeId, await statsOf(c)] as const))));
+    } else if (path.endsWith('/stats')) {
+      send(res, 200, await statsOf(container));
+    } else {
+      send(res, 200, path.endsWith('/task') ? taskMetadata(identity, task) : containerMetadata(identity, task, container));
     }
-    send(res, 404, NOT_FOUND);
   };
   const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.headersTimeoutMs * 2, keepAliveTimeout: limits.idleTimeoutMs }, (req, res) => {
     handle(req, res).catch((error: Error) => {
