@@ -36,6 +36,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # tasknet needs the dockerd binary, not a system engine: on a systemd host, the units docker.io
+  # just enabled (they would start at the next boot, with a bridge and iptables rules of their
+  # own) are disabled again. An engine that was there before is left as it was.
+  if printf '%s\n' "${missing[@]}" | grep -qx docker.io && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 npm ci --no-audit --no-fund
