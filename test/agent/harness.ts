@@ -220,10 +220,12 @@ export const inNetns = (ns: string, argv: string[], timeoutMs = 10_000): { code:
 };
 
 // An HTTP GET from inside a task (tasknet exec), printing "STATUS BODY"; node is on every lab host.
-export const FETCH = 'const u=process.argv[1];fetch(u,{signal:AbortSignal.timeout(2000)}).then(async r=>{console.log(r.status+" "+await r.text());process.exit(0)},e=>{console.log("ERR "+(e.cause?.code??e.message));process.exit(1)})';
+// argv: URL [TIMEOUT_MS]. 2 s by default, for the checks that expect no answer; one that expects
+// an answer gives a long bound, so a loaded machine does not turn a slow 200 into a failure.
+export const FETCH = 'const u=process.argv[1];fetch(u,{signal:AbortSignal.timeout(Number(process.argv[2]??2000))}).then(async r=>{console.log(r.status+" "+await r.text());process.exit(0)},e=>{console.log("ERR "+(e.cause?.code??e.message));process.exit(1)})';
 
-export const fetchInTask = async (lab: Lab, taskId: string, url: string, container?: string): Promise<{ status: number; body: string }> => {
-  const r = await lab.tn(['exec', taskId, ...(container ? ['--container', container] : []), '--', 'node', '-e', FETCH, url]);
+export const fetchInTask = async (lab: Lab, taskId: string, url: string, container?: string, timeoutMs = 2000): Promise<{ status: number; body: string }> => {
+  const r = await lab.tn(['exec', taskId, ...(container ? ['--container', container] : []), '--', 'node', '-e', FETCH, url, String(timeoutMs)]);
   const line = r.stdout.trim();
   const [status, ...rest] = line.split(' ');
   return { status: status === 'ERR' ? 0 : Number(status), body: rest.join(' ') || r.stderr.trim() };

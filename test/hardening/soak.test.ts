@@ -160,7 +160,7 @@ t.test(`soak: ${CYCLES} task start/stop cycles through the agent`, { skip: needs
     taskIds.add(task.id);
     if (task.status !== 'RUNNING') problems.push(`cycle ${i}: task ${task.id} is ${task.status} after run`);
     if (!selfExit && i % 4 === 1) {
-      const creds = await fetchInTask(lab, task.id, `http://169.254.170.2/v2/credentials/${task.credentialsId}`);
+      const creds = await fetchInTask(lab, task.id, `http://169.254.170.2/v2/credentials/${task.credentialsId}`, undefined, 30_000);
       if (creds.status !== 200) problems.push(`cycle ${i}: credentials fetch got ${creds.status} ${creds.body}`);
     }
     if (selfExit) {
