@@ -2,7 +2,7 @@
 // in its own host netns (tasknet lab up --runtime engine). What a task definition asks for is what
 // the kernel enforces, each checked from the kernel's side (cgroup files, /proc, routes), and every
 // protection is shown against a control where the same attempt, without it, succeeds.
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -10,7 +10,7 @@ import { connectEngine, type Engine } from '../../src/agent/runtime/engine/clien
 import { LABEL_TASK } from '../../src/agent/runtime/runtime.js';
 import { assertClean, DEMO, inNetns, ipJson, makeLab, needsRoot, taskdef, waitFor, writeTaskdef, type Lab } from './harness.js';
 
-const hasDockerd = (process.env.PATH ?? '').split(':').some((d) => { try { return readFileSync(join(d, 'dockerd')).length > 0; } catch { return false; } });
+const hasDockerd = (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, 'dockerd')));
 const skip = needsRoot || (hasDockerd ? false : 'needs dockerd (scripts/setup.sh installs docker.io)');
 
 const BUSYBOX = 'tasknet/busybox:1';

@@ -53,7 +53,6 @@ export interface RunRequest {
   runtime?: RuntimeKind;
 }
 
-
 interface LiveTask {
   record: TaskRecord;
   exits: Map<string, Promise<number | null>>;
@@ -299,7 +298,7 @@ export class Agent implements EndpointLookup {
       baseDir: record.baseDir,
       logFile: this.layout.logFile(record.id, def.name),
       exitFile: this.layout.exitFile(record.id, def.name),
-    }).catch((error: Error) => { throw new Error(error.message.startsWith(`container ${def.name}`) ? error.message : `container ${def.name}: ${error.message}`); });
+    }).catch((error: Error) => { throw new Error(`container ${def.name}: ${error.message}`); });
     Object.assign(c, ref);
     c.status = 'RUNNING';
     c.startedAt = new Date().toISOString();

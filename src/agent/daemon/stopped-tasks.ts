@@ -5,7 +5,7 @@ import { readdir, readFile, stat, rm } from 'node:fs/promises';
 import type { StateLayout } from '../state/layout.js';
 import { failedSummary, type TaskSummary } from '../task/record.js';
 
-export const STOPPED_KEPT = 50;
+const STOPPED_KEPT = 50;
 
 export class StoppedTasks {
   private readonly stopped: TaskSummary[] = []; // newest first

@@ -115,11 +115,10 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
         // Recorded before it starts: `lab down` then removes a half-started engine too.
         lab.engine = { socket: engineLayout(layout.engineDir).socket, dir: layout.engineDir };
         await writeLab(layout.labFile, lab);
-        const engine = await startPrivateEngine(layout.engineDir, `${NETNS_RUN_DIR}/${hostNs}`);
-        lab.engine = { socket: engine.socket, dir: engine.dir, pid: engine.pid, startTime: engine.startTime };
+        lab.engine = await startPrivateEngine(layout.engineDir, `${NETNS_RUN_DIR}/${hostNs}`);
       }
       await writeLab(layout.labFile, lab);
-      await ensureLabImages(await connectEngine(lab.engine.socket), { node: true });
+      await ensureLabImages(await connectEngine(lab.engine.socket));
       agentArgs.push('--engine-socket', lab.engine.socket);
     }
     const agent = await startLabAgent({ ...options, agentArgs }, hostNs);

@@ -60,7 +60,6 @@ export interface ContainerRuntime {
   // Resolves with the exit code once the container has exited (null: unknown), also for a
   // container started by an earlier agent.
   waitExit(ref: ContainerRef, exitFile: string): Promise<number | null>;
-  isRunning(ref: ContainerRef): Promise<boolean>;
   // SIGTERM, SIGKILL after the timeout.
   stop(ref: ContainerRef, timeoutMs: number): Promise<'exited' | 'killed' | 'gone'>;
   // Copies a stopped container's output to the file `tasknet logs` reads once the task is gone
@@ -75,7 +74,6 @@ export interface ContainerRuntime {
   // Removes every container labelled with a task id that is not in `live` (a crash between
   // create and record, or a task torn down while the engine was away). Returns what it removed.
   removeStrays(live: ReadonlySet<string>): Promise<string[]>;
-  close(): Promise<void>;
 }
 
 // Labels the engine runtime puts on everything it creates: how a restarted agent finds them.

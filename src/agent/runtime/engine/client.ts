@@ -49,3 +49,12 @@ export const demuxFrames = (data: Buffer): { stream: 1 | 2; payload: Buffer }[] 
   }
   return out;
 };
+
+// The engine's reply streams carry a line of JSON per step; an {"error": ...} line is a failure.
+export const drainProgress = (engine: Engine, stream: NodeJS.ReadableStream): Promise<unknown[]> => new Promise((resolve, reject) => {
+  engine.modem.followProgress(stream, (error: Error | null, output: unknown[]) => {
+    if (error) return reject(error);
+    const failed = output.find((o) => (o as { error?: string }).error);
+    return failed ? reject(new Error((failed as { error: string }).error)) : resolve(output);
+  });
+});

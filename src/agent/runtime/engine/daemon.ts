@@ -7,10 +7,10 @@
 // namespace, which hides the cgroup mounts runc needs.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../../state/files.js';
-import { isAlive, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../process/process-ref.js';
+import { isAlive, pidsByCommandLine, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../process/process-ref.js';
 import { pingEngine } from './client.js';
 
 export interface PrivateEngine {
@@ -97,13 +97,7 @@ const readPidFile = (path: string): ProcessRef | undefined => {
 // Processes whose command line names the directory: containerd and the shims it started.
 const killProcessesUsing = async (dir: string): Promise<void> => {
   for (let round = 0; round < 50; round++) {
-    const pids: number[] = [];
-    for (const name of await readdir('/proc')) {
-      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-      try {
-        if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(dir)) pids.push(Number(name));
-      } catch { /* gone */ }
-    }
+    const pids = pidsByCommandLine((args) => args.some((arg) => arg.includes(dir)));
     if (pids.length === 0) return;
     for (const pid of pids) signalProcess(processRef(pid), 'SIGKILL');
     await sleep(20);

@@ -4,17 +4,17 @@
 // gone. Every container of the task joins the pause's network and IPC namespaces (and so its
 // hostname), runs from its image as its user, in its own cgroup under the task's, and carries
 // the labels a restarted agent finds it by.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import { attachNetns } from '../../../netlink/index.js';
 import { invalid, type ContainerDefinition, type TaskDefinition } from '../../task/definition.js';
-import { processRef } from '../process/process-ref.js';
+import { pidsByCommandLine, processRef } from '../process/process-ref.js';
 import {
   LABEL_CONTAINER, LABEL_FAMILY, LABEL_TASK, PAUSE_NAME,
   type ContainerLaunch, type ContainerRef, type ContainerRuntime, type Health, type PauseLaunch, type PauseRef,
 } from '../runtime.js';
-import { connectEngine, demuxFrames, engineMessage, engineStatus, type Engine } from './client.js';
+import { connectEngine, demuxFrames, drainProgress, engineMessage, engineStatus, type Engine } from './client.js';
 import { createTaskCgroup, removeTaskCgroup } from './task-cgroup.js';
 
 export const PAUSE_IMAGE = 'tasknet/pause:1';
@@ -77,7 +77,7 @@ export class EngineRuntime implements ContainerRuntime {
         Ulimits: defaultUlimits([], this.engineLimits),
         ...(cgroupParent ? { CgroupParent: cgroupParent } : {}),
       },
-    }, 'the pause container');
+    }).catch((error: Error) => { throw new Error(`the pause container: ${error.message}`); });
     try {
       await container.start();
       // Podman reports no SandboxKey for NetworkMode none: the pause's PID finds the netns everywhere.
@@ -105,12 +105,12 @@ export class EngineRuntime implements ContainerRuntime {
     const { def } = launch;
     const options = this.containerOptions(launch);
     await this.ensureImage(def.image);
-    const container = await this.create(options, `container ${def.name}`);
+    const container = await this.create(options);
     try {
       await container.start();
     } catch (error) {
       await container.remove({ force: true, v: true }).catch(() => { /* report the first error */ });
-      throw new Error(`container ${def.name}: ${engineMessage(error)}`);
+      throw new Error(engineMessage(error));
     }
     const state = ((await container.inspect()) as { State: { Pid: number } }).State;
     const init = state.Pid > 0 ? processRef(state.Pid) : undefined;
@@ -170,18 +170,17 @@ export class EngineRuntime implements ContainerRuntime {
       if (engineStatus(error) !== 404) throw new Error(`image ${image}: ${engineMessage(error)}`);
     }
     try {
-      const stream = await this.engine.pull(image);
-      await new Promise<void>((resolve, reject) => this.engine.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve())));
+      await drainProgress(this.engine, await this.engine.pull(image));
     } catch (error) {
       throw new Error(`image ${image} is not on the engine and could not be pulled (${engineMessage(error)}): load it with tasknet image load FILE.tar`);
     }
   }
 
-  private async create(options: ContainerCreateOptions, what: string) {
+  private async create(options: ContainerCreateOptions) {
     try {
       return await this.engine.createContainer(options);
     } catch (error) {
-      throw new Error(`${what}: ${engineMessage(error)}`);
+      throw new Error(engineMessage(error));
     }
   }
 
@@ -208,7 +207,7 @@ export class EngineRuntime implements ContainerRuntime {
     }
   }
 
-  async isRunning(ref: ContainerRef): Promise<boolean> {
+  private async isRunning(ref: ContainerRef): Promise<boolean> {
     return (await this.state(ref))?.Running ?? false;
   }
 
@@ -272,8 +271,6 @@ export class EngineRuntime implements ContainerRuntime {
     for (const taskId of new Set(strays.map((c) => c.Labels[LABEL_TASK]!))) await removeTaskCgroup(taskId).catch(() => { /* reported on the next try */ });
     return strays.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12));
   }
-
-  async close(): Promise<void> { /* dockerode keeps no connection between calls */ }
 }
 
 // What the engine runtime cannot run as asked: the ECS rule that every container has a memory
@@ -303,15 +300,12 @@ type Limits = Record<string, { soft: number; hard: number }>;
 // the process serving the socket, found by the socket's path on its command line (dockerd -H,
 // podman system service). An engine started by socket activation is not found: its defaults apply.
 export const limitsOfEngine = (socket: string): Limits => {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').some((arg) => arg === socket || arg === `unix://${socket}`)) {
-        return limitsOf(`/proc/${name}/limits`);
-      }
-    } catch { /* gone */ }
+  const [pid] = pidsByCommandLine((args) => args.some((arg) => arg === socket || arg === `unix://${socket}`));
+  try {
+    return pid === undefined ? {} : limitsOf(`/proc/${pid}/limits`);
+  } catch {
+    return {}; // it exited meanwhile
   }
-  return {};
 };
 
 const defaultUlimits = (given: ContainerDefinition['ulimits'], engine: Limits): { Name: string; Soft: number; Hard: number }[] => {

@@ -9,22 +9,13 @@ import { copyFile, link, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { Engine } from './client.js';
-import { engineMessage } from './client.js';
+import { drainProgress, engineMessage } from './client.js';
 import { PAUSE_IMAGE } from './engine-runtime.js';
 
 export const BUSYBOX_IMAGE = 'tasknet/busybox:1';
 export const NODE_IMAGE = 'tasknet/node:20';
 const BUSYBOX = '/bin/busybox';
 
-
-// The engine's reply streams carry a line of JSON per step; an {"error": ...} line is a failure.
-const drain = (engine: Engine, stream: NodeJS.ReadableStream): Promise<unknown[]> => new Promise((resolve, reject) => {
-  engine.modem.followProgress(stream, (error: Error | null, output: unknown[]) => {
-    if (error) return reject(error);
-    const failed = output.find((o) => (o as { error?: string }).error);
-    return failed ? reject(new Error((failed as { error: string }).error)) : resolve(output);
-  });
-});
 
 // A file into the staging root: a hard link when it can be (same filesystem), else a copy.
 const place = async (src: string, root: string, dst = src): Promise<void> => {
@@ -40,7 +31,7 @@ const importRoot = async (engine: Engine, root: string, tag: string): Promise<vo
   tar.stderr.on('data', (d: Buffer) => { stderr += d; });
   try {
     // The tag goes in `repo` ("may include a tag", says the API): Podman ignores a separate `tag`.
-    await drain(engine, await engine.importImage(tar.stdout, { repo: tag }));
+    await drainProgress(engine, await engine.importImage(tar.stdout, { repo: tag }));
   } catch (error) {
     throw new Error(`importing ${tag}: ${engineMessage(error)}${stderr ? ` (tar: ${stderr.trim()})` : ''}`);
   }
@@ -65,10 +56,9 @@ const librariesOf = (binary: string): string[] => execFileSync('ldd', [binary], 
   .filter((p): p is string => p !== undefined);
 
 // Makes the lab's images; an image the engine already has is left as it is.
-export const ensureLabImages = async (engine: Engine, which: { node?: boolean } = {}): Promise<string[]> => {
+export const ensureLabImages = async (engine: Engine): Promise<void> => {
   // Podman lists short names under their registry (docker.io/tasknet/busybox:1).
   const have = new Set((await engine.listImages()).flatMap((i) => i.RepoTags ?? []).map((t) => t.replace(/^(docker\.io|localhost)\//, '')));
-  const made: string[] = [];
   const stage = await mkdtemp(join(tmpdir(), 'tasknet-image-'));
   try {
     if (!have.has(BUSYBOX_IMAGE) || !have.has(PAUSE_IMAGE)) {
@@ -77,9 +67,8 @@ export const ensureLabImages = async (engine: Engine, which: { node?: boolean } 
       await importRoot(engine, root, BUSYBOX_IMAGE);
       const [repo = PAUSE_IMAGE, tag = 'latest'] = PAUSE_IMAGE.split(':');
       await engine.getImage(BUSYBOX_IMAGE).tag({ repo, tag });
-      made.push(BUSYBOX_IMAGE, PAUSE_IMAGE);
     }
-    if (which.node && !have.has(NODE_IMAGE)) {
+    if (!have.has(NODE_IMAGE)) {
       const root = join(stage, 'node');
       await stageBusybox(root);
       const node = realpathSync(process.execPath);
@@ -88,17 +77,15 @@ export const ensureLabImages = async (engine: Engine, which: { node?: boolean } 
         await place(realpathSync(lib), root, lib);
       }
       await importRoot(engine, root, NODE_IMAGE);
-      made.push(NODE_IMAGE);
     }
   } finally {
     await rm(stage, { recursive: true, force: true });
   }
-  return made;
 };
 
 // `docker load`: a tarball made by `docker save` (or `podman save --format docker-archive`).
 export const loadImageFile = async (engine: Engine, file: string): Promise<string[]> => {
-  const output = await drain(engine, await engine.loadImage(createReadStream(file)));
+  const output = await drainProgress(engine, await engine.loadImage(createReadStream(file)));
   return output.map((o) => (o as { stream?: string }).stream?.trim()).filter((s): s is string => !!s);
 };
 
@@ -107,6 +94,6 @@ export const buildImageDir = async (engine: Engine, dir: string, tag: string): P
   const src = (await readdir(dir, { recursive: true, withFileTypes: true }))
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)));
-  const output = await drain(engine, await engine.buildImage({ context: dir, src }, { t: tag, rm: true, forcerm: true }));
+  const output = await drainProgress(engine, await engine.buildImage({ context: dir, src }, { t: tag, rm: true, forcerm: true }));
   return output.map((o) => (o as { stream?: string }).stream?.trimEnd()).filter((s): s is string => !!s);
 };

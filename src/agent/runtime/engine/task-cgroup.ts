@@ -9,8 +9,6 @@ import { dirname, join } from 'node:path';
 const ROOT = '/sys/fs/cgroup';
 const PARENT = 'tasknet';
 
-export const taskCgroupParent = (taskId: string): string => `/${PARENT}/${taskId}`;
-
 const isV2 = (): boolean => existsSync(join(ROOT, 'cgroup.controllers'));
 
 // ECS CPU units are cgroup v1 cpu.shares (1024 = one vCPU); v2's cpu.weight maps from shares as
@@ -49,17 +47,7 @@ export const createTaskCgroup = async (taskId: string, limits: TaskLimits): Prom
       await writeFile(join(dir, 'cpu.shares'), String(Math.max(2, limits.cpu)));
     }
   }
-  return taskCgroupParent(taskId);
-};
-
-// The memory limit the kernel holds for the task (bytes), for tests and `tasknet inspect`-style checks.
-export const taskMemoryLimit = (taskId: string): number | undefined => {
-  const file = isV2() ? join(ROOT, PARENT, taskId, 'memory.max') : join(ROOT, 'memory', PARENT, taskId, 'memory.limit_in_bytes');
-  try {
-    return Number(readFileSync(file, 'utf8').trim());
-  } catch {
-    return undefined;
-  }
+  return `/${PARENT}/${taskId}`;
 };
 
 // Removes the task's cgroup in every hierarchy, deepest first. The engine has removed the

@@ -95,6 +95,19 @@ export const pidsInNetns = (netnsPath: string): number[] => {
   return pids.filter((pid) => pid !== process.pid);
 };
 
+// Every process (but this one) whose command line, split into its arguments, passes the test:
+// how the agent finds the engine processes it knows only by a path they were started with.
+export const pidsByCommandLine = (test: (args: string[]) => boolean): number[] => {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (test(readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0'))) pids.push(Number(name));
+    } catch { /* exited */ }
+  }
+  return pids;
+};
+
 // The netns inode a process is in, as `ls -l /proc/PID/ns/net` shows it ("net:[4026532...]").
 export const netnsOf = (pid: number): string | undefined => {
   try {

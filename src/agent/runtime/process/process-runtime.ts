@@ -8,7 +8,7 @@ import { invalid, type TaskDefinition } from '../../task/definition.js';
 import type { ContainerLaunch, ContainerRef, ContainerRuntime, PauseLaunch, PauseRef } from '../runtime.js';
 import { exitCodeOf, startContainer, stopContainer, waitForContainerExit } from './container.js';
 import { pauseUtsPath, startPause } from './pause.js';
-import { isAlive, signalProcess, waitForExit } from './process-ref.js';
+import { signalProcess, waitForExit } from './process-ref.js';
 import type { ChildProcess } from 'node:child_process';
 
 // The image a task definition names to say "run this command from the host" (no engine).
@@ -87,10 +87,6 @@ export class ProcessRuntime implements ContainerRuntime {
     return exitCodeOf(exitFile, child);
   }
 
-  async isRunning(ref: ContainerRef): Promise<boolean> {
-    return isAlive(ref.process) || isAlive(ref.init);
-  }
-
   stop(ref: ContainerRef, timeoutMs: number): Promise<'exited' | 'killed' | 'gone'> {
     return stopContainer(ref, timeoutMs);
   }
@@ -112,6 +108,4 @@ export class ProcessRuntime implements ContainerRuntime {
   async removeStrays(): Promise<string[]> {
     return []; // a process left by a crash dies with its netns (the agent kills what is in it)
   }
-
-  async close(): Promise<void> { /* nothing open */ }
 }
