@@ -118,3 +118,19 @@ t.test('task endings', { skip: needsRoot }, async (t) => {
 
 import { writeTaskdef } from './harness.js';
 const writeDef = (lab: { stateDir: string }, def: object): string => writeTaskdef(lab.stateDir, def);
+
+// A stop right after `run` returns: the container's init must already have its SIGTERM handler,
+// or the kernel drops the signal (PID 1 without a handler) and the stop waits for SIGKILL.
+t.test('a stop right after run reaches the command, not a half-started init', { skip: needsRoot }, async (t) => {
+  const lab = await makeLab(t, { enis: 1 });
+  const ids: string[] = [];
+  for (let i = 0; i < 15; i++) {
+    const task = await lab.run(taskdef(`prompt-${i}`, [container('main', ['sleep', 'infinity'], { stopTimeout: 60 })]));
+    ids.push(task.id);
+    const stop = await lab.tn(['stop', task.id, '--json']);
+    t.equal(stop.code, 0);
+    t.same(stop.json[0].containers.map((c: any) => c.exitCode), [143], `cycle ${i}: sleep ended by the SIGTERM (128 + 15), not SIGKILL`);
+  }
+  t.notMatch(lab.agentLog(), /ignored SIGTERM/, 'no container waited for its stop timeout');
+  assertClean(t, lab, ids, 1);
+});

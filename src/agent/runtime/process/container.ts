@@ -77,18 +77,20 @@ export const startContainer = async (launch: ProcessLaunch): Promise<StartedCont
   child.unref();
   // A command that is over at once (exit 3) has still run: the caller sees it exit.
   const unshare = processRef(pid) ?? { pid, startTime: 'exited' };
-  // unshare forks the container's PID 1 right away; wait for it to appear.
+  // unshare forks the container's PID 1 right away, which becomes INIT after setpriv's exec. It is
+  // ready once it has forked the command: its trap is set by then. A SIGTERM before that would
+  // reach a PID 1 without a handler, which the kernel drops, and the stop would wait for SIGKILL.
+  let init: ProcessRef | undefined;
   for (let i = 0; i < 2500 && isAlive(unshare); i++) {
     const [initPid] = childPids(pid);
-    const init = initPid === undefined ? undefined : processRef(initPid);
-    if (init) return { process: unshare, init, child };
+    init = initPid === undefined ? undefined : processRef(initPid);
+    if (init && childPids(init.pid).length > 0) return { process: unshare, init, child };
     await sleep(2);
   }
-  if (isAlive(unshare)) {
-    signalProcess(unshare, 'SIGKILL');
-    throw new ContainerStartError('its init did not start within 5 s');
-  }
-  return { process: unshare, child };
+  // Over already (a command that exits at once): the caller sees it exit.
+  if (!isAlive(unshare)) return { process: unshare, ...(init ? { init } : {}), child };
+  signalProcess(unshare, 'SIGKILL');
+  throw new ContainerStartError('its init did not start within 5 s');
 };
 
 // The container's exit code: what INIT recorded; else, for our own child, what unshare reported
