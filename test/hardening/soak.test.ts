@@ -164,7 +164,11 @@ t.test(`soak: ${CYCLES} task start/stop cycles through the agent`, { skip: needs
       if (creds.status !== 200) problems.push(`cycle ${i}: credentials fetch got ${creds.status} ${creds.body}`);
     }
     if (selfExit) {
-      await waitFor(`task ${task.id} to stop by itself`, async () => !(await lab.tn(['ls', '--json'])).json.some((x: any) => x.id === task.id), 15_000);
+      await waitFor(`task ${task.id} to stop by itself`, async () => !(await lab.tn(['ls', '--json'])).json.some((x: any) => x.id === task.id), 60_000)
+        .catch((error: Error) => {
+          const said = lab.agentLog().split('\n').filter((l) => l.includes(task.id)).join('\n');
+          throw new Error(`${error.message}; the agent's log of it:\n${said}`);
+        });
     } else {
       const stop = await lab.tn(['stop', task.id]);
       if (stop.code !== 0) problems.push(`cycle ${i}: stop exited ${stop.code}: ${stop.stderr.trim()}`);
