@@ -10,7 +10,7 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS } from './version.js';
 // do not need. The front answers the plain happy cases of those with the very functions the full
 // path uses (answers.ts, stdio.ts, env.ts); anything else, odd input included, goes to the full
 // bundle, which then behaves exactly as if it had been started directly: same stdin (handed over
-// when the front read it), same stdout, stderr and exit status. test/cni/front.test.ts compares
+// when the front read it), same stdout, stderr and exit status. test/cni/front-<name>.test.ts compare
 // the two for every executable.
 //
 // Only small modules may be imported here (scripts/build.mjs fails the build if a front grows).
