@@ -175,7 +175,7 @@ export const ipBatchIn = (ns: string, lines: string[]): Promise<unknown> => ipIn
 export const randomMac = (): string =>
   ['0e', ...Array.from({ length: 5 }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, '0'))].join(':');
 
-// A fake ENI (design.md "Lab stand-ins"): one end of a veth with an ENI-like MAC in `host`, the
+// A fake ENI (docs/architecture.md "Lab stand-ins"): one end of a veth with an ENI-like MAC in `host`, the
 // other end in `vpc`, which holds the subnet gateway.
 export const makeFakeEni = async (host: string, vpc: string, name: string, mac: string, gw = '10.0.1.1/24'): Promise<void> => {
   await ipIn(host, ['link', 'add', name, 'address', mac, 'type', 'veth', 'peer', 'name', 'vpc0', 'netns', vpc]);

@@ -7,7 +7,7 @@ export interface ValidAttachment {
 
 // The GC request's list of attachments to keep (SPEC 1.1.0). The spec tag named the key
 // `cni.dev/attachments`, later text `cni.dev/valid-attachments`; libcni sends both. An absent key
-// means "nothing is valid", as does an empty list (cni-conformance.md item 70).
+// means "nothing is valid", as does an empty list (SPEC.md, GC: "valid attachments").
 export const validAttachments = (config: Record<string, unknown>): ValidAttachment[] => {
   const raw = config['cni.dev/valid-attachments'] ?? config['cni.dev/attachments'] ?? [];
   if (!Array.isArray(raw)) {

@@ -1,6 +1,6 @@
 import { CniError, ErrorCode } from './errors.js';
 
-// Every spec version tasknet speaks, oldest first (cni-conformance.md section 0).
+// Every spec version tasknet speaks, oldest first (the CNI spec's tagged releases).
 export const SUPPORTED_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export type SpecVersion = (typeof SUPPORTED_VERSIONS)[number];
 export const CURRENT_VERSION: SpecVersion = '1.1.0';

@@ -176,9 +176,20 @@ t.test('--help everywhere, and usage errors exit 2', async (t) => {
     t.equal(r.code, 0, `tasknet ${cmd.join(' ')} --help`);
     t.match(r.stdout, /^usage: tasknet/);
   }
-  const r = await tasknet(['run', '--bogus']);
-  t.equal(r.code, 2);
-  t.match(r.stderr, /^tasknet run: Unknown option '--bogus'/);
+  for (const cmd of ['agent', 'run', 'ls', 'stop', 'logs', 'exec', 'lab', 'image', 'cni', 'install', 'uninstall']) {
+    const r = await tasknet([cmd, '--bogus']);
+    t.equal(r.code, 2, `tasknet ${cmd} --bogus exits 2`);
+    t.match(r.stderr, new RegExp(`^tasknet ${cmd}: Unknown option '--bogus'`));
+    t.equal(r.stderr.trimEnd().split('\n').length, 1, `tasknet ${cmd} --bogus: one line`);
+  }
+  const typo = await tasknet(['sl']);
+  t.equal(typo.code, 2);
+  t.equal(typo.stderr, 'tasknet: unknown command "sl" (did you mean ls?); tasknet --help lists the commands\n');
+  t.equal((await tasknet(['stpo'])).stderr.includes('did you mean stop?'), true);
+  t.notMatch((await tasknet(['frobnicate'])).stderr, /did you mean/, 'no suggestion for a word far from every command');
+  const helpLs = await tasknet(['help', 'ls']);
+  t.equal(helpLs.code, 0);
+  t.match(helpLs.stdout, /^usage: tasknet ls /, 'help CMD is CMD --help');
   t.equal((await tasknet(['lab', 'sideways'])).code, 2);
   t.equal((await tasknet(['run', join(PROCESS_DEMO, 'task.json')])).code, 2, 'run without --eni');
 });

@@ -1,6 +1,5 @@
 // `tasknet agent`: the daemon's command line. Options are read and checked here; the daemon
 // itself (daemon/main.ts) gets a checked configuration.
-import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS } from '../daemon/endpoint/server.js';
 import { fileProvider, labProvider, type CredentialsProvider } from '../daemon/endpoint/credentials.js';
 import { runDaemon } from '../daemon/main.js';
@@ -8,6 +7,7 @@ import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
 import { resolveStateDir } from '../state/layout.js';
 import { secretsFileProvider } from '../task/environment.js';
 import { CHAIN_MODES, ENDPOINT_ADDRESS, type ChainMode } from '../task/network.js';
+import { parseOptions } from './common.js';
 import { CliError } from './errors.js';
 
 const HELP = `usage: tasknet agent [options]
@@ -36,7 +36,7 @@ Options:
   --region REGION            region in ARNs and metadata (default: $AWS_REGION or us-east-1)`;
 
 export const agentCommand = async (argv: string[]): Promise<number> => {
-  const { values } = parseArgs({
+  const { values } = parseOptions({
     args: argv,
     options: {
       'state-dir': { type: 'string' },

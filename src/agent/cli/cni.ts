@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseCniArgs } from '../../cni/args.js';
 import { CniError } from '../../cni/errors.js';
 import { formatResult } from '../../cni/result.js';
 import { CniRuntime, loadConflist } from '../../cni/runtime.js';
+import { parseOptions } from './common.js';
 import { CliError } from './errors.js';
 
 const HELP = `usage: tasknet cni add|del|check|status|gc CONFLIST [NETNS] [options]
@@ -26,7 +26,7 @@ const VERBS = ['add', 'del', 'check', 'status', 'gc'] as const;
 const ownBinDir = (): string => dirname(process.argv[1] ?? '');
 
 export const cniCommand = async (argv: string[]): Promise<number> => {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: argv,
     allowPositionals: true,
     options: {

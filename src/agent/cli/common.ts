@@ -5,14 +5,20 @@ import { CliError } from './errors.js';
 
 const STATE_DIR_OPTION = { 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
-// parseArgs with --state-dir and --help added, and its errors turned into usage errors.
-export const parseCommand = <O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, help: string) => {
-  let parsed;
+// parseArgs whose complaints (an unknown option, a missing value) are usage errors (exit 2), in one
+// line: Node's first sentence, without its advice about positionals that start with '-'.
+export const parseOptions = <C extends ParseArgsConfig>(config: C): ReturnType<typeof parseArgs<C>> => {
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...STATE_DIR_OPTION, ...options } });
+    return parseArgs(config);
   } catch (error) {
-    throw new CliError(`${(error as Error).message}\n${help}`, true);
+    const first = (error as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
+    throw new CliError(`${first} (--help lists the options)`, true);
   }
+};
+
+// parseOptions with --state-dir and --help added.
+export const parseCommand = <O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) => {
+  const parsed = parseOptions({ args: argv, allowPositionals: true, strict: true, options: { ...STATE_DIR_OPTION, ...options } });
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   return {
     values,

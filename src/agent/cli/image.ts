@@ -30,7 +30,7 @@ const engineOf = async (stateDir: string, given: string | undefined): Promise<En
 };
 
 export const imageCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { 'engine-socket': { type: 'string' }, tag: { type: 'string', short: 't' } }, HELP);
+  const cmd = parseCommand(argv, { 'engine-socket': { type: 'string' }, tag: { type: 'string', short: 't' } });
   if (cmd.help) {
     process.stdout.write(`${HELP}\n`);
     return 0;

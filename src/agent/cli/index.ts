@@ -37,8 +37,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   lab: async () => (await import('./lab.js')).labCommand,
   image: async () => (await import('./image.js')).imageCommand,
   cni: async () => (await import('./cni.js')).cniCommand,
-  install: async () => (await import('../install/command.js')).installCommand,
-  uninstall: async () => (await import('../install/command.js')).uninstallCommand,
+  install: async () => (await import('./install.js')).installCommand,
+  uninstall: async () => (await import('./install.js')).uninstallCommand,
 };
 
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.
@@ -54,6 +54,7 @@ export const runCli = async (argv: string[]): Promise<number> => {
     process.stdout.write(capabilitiesText());
     return 0;
   }
+  if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) return runCli([rest[0], '--help']);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
@@ -64,7 +65,8 @@ export const runCli = async (argv: string[]): Promise<number> => {
   }
   const load = COMMANDS[name];
   if (!load) {
-    process.stderr.write(`tasknet: unknown command "${name}"\n${USAGE}\n`);
+    const near = nearest(name, [...Object.keys(COMMANDS), 'help']);
+    process.stderr.write(`tasknet: unknown command "${name}"${near ? ` (did you mean ${near}?)` : ''}; tasknet --help lists the commands\n`);
     return 2;
   }
   try {
@@ -76,6 +78,31 @@ export const runCli = async (argv: string[]): Promise<number> => {
     process.stderr.write(`tasknet ${name}: ${message}\n`);
     return usage ? 2 : 1;
   }
+};
+
+// The closest of `names` to a mistyped `word` (at most two edits, a swap of two letters counting as
+// one), or undefined.
+export const nearest = (word: string, names: readonly string[]): string | undefined => {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = editDistance(word.toLowerCase(), name);
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+};
+
+// Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps.
+const editDistance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 };
 
 // An unexpected error still gets one line: its message, never its stack.

@@ -39,7 +39,7 @@ export const labCommand = async (argv: string[]): Promise<number> => {
     runtime: { type: 'string' },
     'engine-socket': { type: 'string' },
     'block-instance-metadata': { type: 'boolean' },
-  }, HELP);
+  });
   const [verb, ...extra] = cmd.positionals;
   if (cmd.help) {
     process.stdout.write(`${HELP}\n`);

@@ -23,7 +23,7 @@ Starts a task from an ECS task definition (awsvpc) and waits until all its conta
 Prints the task id, the ENI address, the bridge address and the credentials id.`;
 
 export const runCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' }, runtime: { type: 'string' } }, RUN_HELP);
+  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' }, runtime: { type: 'string' } });
   if (cmd.help) return help(RUN_HELP);
   const [file, ...extra] = cmd.positionals;
   if (!file || extra.length > 0) throw new CliError(`expected one TASKDEF.json\n${RUN_HELP}`, true);
@@ -70,7 +70,7 @@ const LS_HELP = `usage: tasknet ls [--all] [--json] [--state-dir DIR]
 Lists the agent's tasks (--all: also the recently stopped ones).`;
 
 export const lsCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } }, LS_HELP);
+  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } });
   if (cmd.help) return help(LS_HELP);
   if (cmd.positionals.length > 0) throw new CliError(`unexpected ${cmd.positionals[0]}\n${LS_HELP}`, true);
   const { tasks } = expectOk(await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`));
@@ -95,7 +95,7 @@ Stops tasks (by id or unique id prefix): SIGTERM to every container, SIGKILL aft
 timeout, then the network is torn down. Waits until each task is gone.`;
 
 export const stopCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { json: { type: 'boolean' } }, STOP_HELP);
+  const cmd = parseCommand(argv, { json: { type: 'boolean' } });
   if (cmd.help) return help(STOP_HELP);
   if (cmd.positionals.length === 0) throw new CliError(`expected a TASK\n${STOP_HELP}`, true);
   const results = await Promise.all(cmd.positionals.map(async (ref) => expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'DELETE', `/tasks/${encodeURIComponent(ref)}`))));
@@ -117,7 +117,7 @@ interface TaskDetail extends TaskSummary {
 }
 
 export const logsCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' } }, LOGS_HELP);
+  const cmd = parseCommand(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' } });
   if (cmd.help) return help(LOGS_HELP);
   const [ref, container, ...extra] = cmd.positionals;
   if (!ref || extra.length > 0) throw new CliError(`expected TASK [CONTAINER]\n${LOGS_HELP}`, true);
@@ -176,7 +176,7 @@ interface ContainerDetail {
 }
 
 export const execCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { container: { type: 'string' } }, EXEC_HELP);
+  const cmd = parseCommand(argv, { container: { type: 'string' } });
   if (cmd.help) return help(EXEC_HELP);
   const [ref, ...command] = cmd.positionals;
   if (!ref || command.length === 0) throw new CliError(`expected TASK -- CMD...\n${EXEC_HELP}`, true);

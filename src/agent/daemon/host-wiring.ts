@@ -22,7 +22,7 @@
 // address, a task cannot read another task's credentials or metadata, even by spoofing.
 //
 // ECS instead DNATs to 127.0.0.1:51679 and sets route_localnet=1, which opens 127.0.0.0/8 to every
-// interface host-wide (docs/upstream-ecs-plugins.md (f) 9); none of that is needed here.
+// interface host-wide; none of that is needed here.
 // Why `lo` and not the bridge: ecs-bridge refuses a bridge that holds another IPv4 address before
 // its gateway address (a config mismatch check), and the bridge only exists after the first ADD;
 // on `lo` the endpoint is up before any task and independent of the bridge's life.

@@ -1,4 +1,4 @@
-// A task's CNI chain, as the ECS agent builds it (docs/upstream-ecs-plugins.md (c) step 12):
+// A task's CNI chain, as the ECS agent builds it for an awsvpc task:
 // ecs-eni on eth0, then ecs-bridge + ecs-ipam on ecs-eth0. Two network lists, not one, because
 // each plugin needs its own CNI_IFNAME (upstream agent#1151). Both go through tasknet's conflist
 // runtime, which caches results under the state dir so a restarted agent can still DEL.

@@ -1,11 +1,11 @@
 // `tasknet install` and `tasknet uninstall`: put our plugins into a CNI runtime's bin dir (and
 // conflists into its conf dir), and take exactly those out again.
-import { parseArgs } from 'node:util';
-import { CliError } from '../cli/errors.js';
-import { resolveConflist } from './conflist.js';
-import { install, uninstall, type Step } from './install.js';
-import { findPackageRoot } from './launcher.js';
-import { manifestPath } from './manifest.js';
+import { resolveConflist } from '../install/conflist.js';
+import { install, uninstall, type Step } from '../install/install.js';
+import { findPackageRoot } from '../install/launcher.js';
+import { manifestPath } from '../install/manifest.js';
+import { parseOptions } from './common.js';
+import { CliError } from './errors.js';
 
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
@@ -38,25 +38,17 @@ const print = (steps: readonly Step[]): void => {
   for (const step of steps) process.stdout.write(`${step.action} ${step.path}${step.note ? ` (${step.note})` : ''}\n`);
 };
 
-// parseArgs complaints (unknown option, missing value) are usage errors.
-const usageError = (error: unknown, help: string): CliError => new CliError(`${(error as Error).message}\n${help}`, true);
-
 export const installCommand = async (argv: string[]): Promise<number> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'cni-bin-dir': { type: 'string', default: DEFAULT_CNI_BIN_DIR },
-        'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
-        conflist: { type: 'string', multiple: true, default: [] },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw usageError(error, INSTALL_HELP);
-  }
+  const { values } = parseOptions({
+    args: argv,
+    options: {
+      'cni-bin-dir': { type: 'string', default: DEFAULT_CNI_BIN_DIR },
+      'cni-conf-dir': { type: 'string', default: DEFAULT_CNI_CONF_DIR },
+      conflist: { type: 'string', multiple: true, default: [] },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(`${INSTALL_HELP}\n`);
     return 0;
@@ -77,19 +69,14 @@ export const installCommand = async (argv: string[]): Promise<number> => {
 };
 
 export const uninstallCommand = async (argv: string[]): Promise<number> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'cni-bin-dir': { type: 'string', default: DEFAULT_CNI_BIN_DIR },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw usageError(error, UNINSTALL_HELP);
-  }
+  const { values } = parseOptions({
+    args: argv,
+    options: {
+      'cni-bin-dir': { type: 'string', default: DEFAULT_CNI_BIN_DIR },
+      force: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(`${UNINSTALL_HELP}\n`);
     return 0;
