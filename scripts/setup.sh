@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine (as root) for tasknet: the system tools its plugins, agent and
-# tests call, then the npm dependencies and the build (npm ci runs `prepare`, which builds dist/).
+# tests call, then the npm dependencies and the build (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +45,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+npm run build
