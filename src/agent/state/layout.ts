@@ -4,9 +4,9 @@ import { join } from 'node:path';
 
 export const DEFAULT_STATE_DIR = '/var/lib/tasknet';
 
-// --state-dir, else $TASKNET_STATE_DIR, else the default.
+// --state-dir, else $TASKNET_STATE_DIR, else the ECS agent's $ECS_DATADIR, else the default.
 export const resolveStateDir = (flag: string | undefined): string =>
-  flag ?? (process.env.TASKNET_STATE_DIR || DEFAULT_STATE_DIR);
+  flag ?? (process.env.TASKNET_STATE_DIR || process.env.ECS_DATADIR || DEFAULT_STATE_DIR);
 
 export const stateLayout = (root: string) => ({
   root,
