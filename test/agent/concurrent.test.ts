@@ -17,6 +17,8 @@ t.test(`${N} tasks started and stopped concurrently`, { skip: needsRoot }, async
   t.equal(new Set(tasks.map((x) => x.eni.mac)).size, N, 'distinct ENIs');
   t.equal(new Set(tasks.map((x) => x.bridgeAddress)).size, N, 'distinct bridge addresses');
   t.equal((await lab.tn(['ls', '--json'])).json.filter((x: any) => x.status === 'RUNNING').length, N);
+  const quiet = await lab.tn(['ls', '-q']);
+  t.same(quiet.stdout.trim().split('\n').sort(), tasks.map((x) => x.id).sort(), 'ls -q: every task id, one per line');
   const over = await lab.tn(['run', file, '--eni', 'auto']);
   t.equal(over.code, 1);
   t.match(over.stderr, new RegExp(`all ${N} lab ENIs are in use`));

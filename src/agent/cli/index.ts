@@ -8,7 +8,7 @@ Commands:
   agent [--state-dir DIR]                    run the agent (tasks, CNI chain, credentials endpoint)
   run TASKDEF.json --eni MAC,ip=CIDR,gw=IP|auto [--json] [--runtime engine|process]
                                              start a task from an ECS task definition
-  ls [--all] [--json]                        list tasks
+  ls [--all] [--json | -q]                   list tasks
   stop TASK...                               stop tasks (SIGTERM, then SIGKILL after the timeout)
   logs TASK [CONTAINER] [-f] [--tail N]      print container output
   image load FILE.tar | build DIR -t NAME | ls   images on the agent's engine

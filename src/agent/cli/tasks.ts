@@ -65,15 +65,21 @@ export const runCommand = async (argv: string[]): Promise<number> => {
   return 0;
 };
 
-const LS_HELP = `usage: tasknet ls [--all] [--json] [--state-dir DIR]
+const LS_HELP = `usage: tasknet ls [--all] [--json | -q] [--state-dir DIR]
 
-Lists the agent's tasks (--all: also the recently stopped ones).`;
+Lists the agent's tasks (--all: also the recently stopped ones; -q/--quiet: only their ids, one
+per line, as in tasknet stop $(tasknet ls -q)).`;
 
 export const lsCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } });
+  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } });
   if (cmd.help) return help(LS_HELP);
   if (cmd.positionals.length > 0) throw new CliError(`unexpected ${cmd.positionals[0]}\n${LS_HELP}`, true);
+  if (cmd.values.json && cmd.values.quiet) throw new CliError('give --json or -q, not both', true);
   const { tasks } = expectOk(await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`));
+  if (cmd.values.quiet) {
+    process.stdout.write(tasks.map((t) => `${t.id}\n`).join(''));
+    return 0;
+  }
   if (cmd.values.json) {
     printJson(tasks);
     return 0;
