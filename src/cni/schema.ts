@@ -1,5 +1,6 @@
 import type * as z from 'zod/mini';
 import { CniError, ErrorCode, showValue } from './errors.js';
+import { nearest } from './nearest.js';
 
 type Issue = z.core.$ZodIssue;
 
@@ -25,8 +26,6 @@ const describe = (issue: Issue): string => {
       return `must have at least ${String(issue.minimum)} ${issue.origin === 'array' ? 'entries' : ''}`.trim();
     case 'too_big':
       return `must be at most ${String(issue.maximum)}`;
-    case 'unrecognized_keys':
-      return `has unknown keys ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
     case 'invalid_format':
       return `is not a valid ${issue.format}`;
     case 'invalid_value':
@@ -34,6 +33,23 @@ const describe = (issue: Issue): string => {
     default:
       return issue.message && issue.message !== 'Invalid input' ? issue.message : 'is invalid';
   }
+};
+
+// The keys an object schema knows at `path` (through optional, default, nullable and array
+// wrappers), for "did you mean"; undefined where the path leads elsewhere.
+const knownKeys = (schema: z.ZodMiniType, path: readonly PropertyKey[]): string[] | undefined => {
+  let def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+  const unwrap = (): void => {
+    while (def.innerType) def = def.innerType._zod.def;
+  };
+  unwrap();
+  for (const key of path) {
+    if (def.type === 'array' && typeof key === 'number') def = def.element._zod.def;
+    else if (def.type === 'object' && typeof key === 'string' && def.shape[key]) def = def.shape[key]._zod.def;
+    else return undefined;
+    unwrap();
+  }
+  return def.type === 'object' ? Object.keys(def.shape) : undefined;
 };
 
 // Validates a config section and, on failure, throws one CNI error naming the field (as a dotted
@@ -49,6 +65,15 @@ export const parseConfig = <S extends z.ZodMiniType>(
   if (parsed.success) return parsed.data as z.infer<S>;
   const issue = parsed.error.issues[0]!;
   const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || 'config';
+  if (issue.code === 'unrecognized_keys') {
+    // The key is what is wrong, not the object around it: name it, and what it may be a typo of.
+    const known = knownKeys(schema, issue.path) ?? [];
+    const [first, ...rest] = issue.keys.map((key) => {
+      const near = nearest(key, known);
+      return `${[field === 'config' ? '' : field, key].filter(Boolean).join('.')}${near ? ` (did you mean ${near}?)` : ''}`;
+    });
+    throw new CniError(code, `unknown key ${first}${rest.length > 0 ? `, and ${rest.join(', ')}` : ''}`);
+  }
   const value = issue.code === 'invalid_type' && issue.input === undefined ? undefined : valueAt(input, issue.path);
   const shown = value === undefined ? '' : ` ${showValue(value)}`;
   throw new CniError(code, `invalid ${field}${shown}: ${describe(issue)}`);

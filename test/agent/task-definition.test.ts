@@ -56,7 +56,7 @@ t.test('ECS rules, each refused with the field and the value', async (t) => {
     ['no containers', def([]), /^invalid containerDefinitions \[\]: must have at least 1/],
     ['11 containers', def(Array.from({ length: 11 }, (_, i) => c(`c${i}`))), /^invalid containerDefinitions .*: must have at most 10 containers \(the ECS limit\)/],
     ['container without image', def([{ name: 'a', command: ['true'] }]), 'invalid containerDefinitions.0.image: is required'],
-    ['unknown container field (typo)', def([c('a', { essentail: true })]), /^invalid containerDefinitions\.0 .*: has unknown keys "essentail"/],
+    ['unknown container field (typo)', def([c('a', { essentail: true })]), /^unknown key containerDefinitions\.0\.essentail \(did you mean essential\?\)$/],
     ['duplicate names', def([c('a'), c('a')]), 'invalid containerDefinitions.1.name "a": is already the name of containerDefinitions.0'],
     ['no essential container', def([c('a', { essential: false })]), 'invalid containerDefinitions: at least one container must be essential'],
     ['hostPort differs', def([c('a', { portMappings: [{ containerPort: 80, hostPort: 8080 }] })]),
@@ -162,8 +162,15 @@ t.test('the CLI prints the validation error as one line, before talking to any a
   const r = await tasknet(['run', file, '--eni', 'auto', '--state-dir', join(dir, 'no-agent')]);
   t.equal(r.code, 1);
   t.equal(r.stderr, `tasknet run: ${file}: invalid containerDefinitions.0.portMappings.0.hostPort 81: must be absent or equal containerPort 80 in awsvpc mode\n`);
-  writeFileSync(file, '{"family": ');
-  t.match((await tasknet(['run', file, '--eni', 'auto', '--state-dir', dir])).stderr, /^tasknet run: .*bad\.json: .*JSON/);
+  writeFileSync(file, '{"family": "x",\n  "containerDefinitions": [\n   {"name": "a",}\n]}');
+  t.equal((await tasknet(['run', file, '--eni', 'auto', '--state-dir', dir])).stderr,
+    `tasknet run: ${file}: not valid JSON: Expected double-quoted property name at line 3, column 17\n`, 'a JSON error gives line and column');
+  t.equal((await tasknet(['run', join(dir, 'missing.json'), '--eni', 'auto', '--state-dir', dir])).stderr,
+    `tasknet run: ${join(dir, 'missing.json')}: no such file\n`, 'a missing file is one plain line');
+  writeFileSync(file, JSON.stringify(def([c('web', { essentail: true, memmory: 5 })])));
+  t.equal((await tasknet(['run', file, '--eni', 'auto', '--state-dir', dir])).stderr,
+    `tasknet run: ${file}: unknown key containerDefinitions.0.essentail (did you mean essential?), and containerDefinitions.0.memmory (did you mean memory?)\n`,
+    'an unknown key is named with the key it is likely a typo of, without the container\'s JSON');
   const noAgent = await tasknet(['run', join(PROCESS_DEMO, 'task.json'), '--eni', 'auto', '--state-dir', join(dir, 'no-agent')]);
   t.equal(noAgent.code, 1);
   t.match(noAgent.stderr, /^tasknet run: no agent is running with state dir .*no-agent \(start one: /);

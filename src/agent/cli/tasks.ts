@@ -30,11 +30,18 @@ export const runCommand = async (argv: string[]): Promise<number> => {
   const eni = cmd.values.eni as string | undefined;
   if (!eni) throw new CliError(`--eni is required (MAC,ip=CIDR,gw=IP or auto)\n${RUN_HELP}`, true);
   const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
+  }
   let definition: unknown;
   try {
-    definition = JSON.parse(await readFile(path, 'utf8'));
+    definition = JSON.parse(text);
   } catch (error) {
-    throw new CliError(`${file}: ${(error as Error).message}`);
+    throw new CliError(`${file}: not valid JSON: ${jsonErrorAt(text, error as Error)}`);
   }
   try {
     parseTaskDefinition(definition); // the agent checks again; this fails fast without one
@@ -63,6 +70,16 @@ export const runCommand = async (argv: string[]): Promise<number> => {
     ['started in', task.timings ? `${task.timings.totalMs} ms (network ${task.timings.networkMs} ms, chain ${task.chainMode})` : undefined],
   ]);
   return 0;
+};
+
+// JSON.parse's complaint with the line and column its position falls on (Node 20 gives only the
+// offset), e.g. "Expected double-quoted property name at line 3, column 16".
+export const jsonErrorAt = (text: string, error: Error): string => {
+  const m = /^(.*?) in JSON at position (\d+)/.exec(error.message);
+  if (!m) return error.message;
+  const before = text.slice(0, Number(m[2]));
+  const line = before.split('\n').length;
+  return `${m[1]} at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
 };
 
 const LS_HELP = `usage: tasknet ls [--all] [--json | -q] [--state-dir DIR]
