@@ -3,7 +3,7 @@
 // spec or a filter), then `ns?: NetnsRef` last. Link reads take one more trailing
 // `{ details }`, because `ip -d` (needed for `kind`) is the one switch that costs extra.
 import * as z from 'zod/mini';
-import { IpError } from './errors.js';
+import { invalidInput, IpError } from './errors.js';
 import { currentNetns, netnsArg, queryIp, runIp, type NetnsRef } from './run.js';
 import { validateToken, validateAlias, validateIfName, validateMac, validateMtu } from './validate.js';
 
@@ -239,4 +239,13 @@ async function undoHalfMove(name: string, ns: NetnsRef, target: string, err: IpE
       { argv: err.argv, stderr: err.stderr, exitCode: err.exitCode, cause: undo },
     );
   }
+}
+
+// Sets a link's alias to any text the kernel keeps (IFALIASZ: at most 255 bytes), or clears it
+// (null). It goes to ip as one argv element, never as a batch line, so unlike `alias` in
+// LinkChanges it may hold spaces and quotes: a plugin can put back the alias a link had before.
+export async function setLinkAlias(name: string, alias: string | null, ns?: NetnsRef): Promise<void> {
+  const text = alias ?? '';
+  if (text.includes('\0') || Buffer.byteLength(text) > 255) throw invalidInput('alias', alias, 'must be at most 255 bytes, without NUL');
+  await runIp(['link', 'set', 'dev', validateIfName(name), 'alias', text], ns);
 }
