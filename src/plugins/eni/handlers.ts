@@ -14,17 +14,14 @@ import { netnsIfPresent, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
 import { parseEniConfig, type EniConfig } from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
-import { giveBack, MOVE_LINE, moveIntoTask, parseAlias, restoreHostName } from './move.js';
+import { giveBack, MOVE_LINE, moveIntoTask, restoreHostName } from './move.js';
+import { ALIAS_MAX_BYTES, encodeAlias, METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
 
 export interface EniOptions {
   // The netns the ENIs live in when no task holds them: the runtime's own (undefined) in
   // production; a test's "host" namespace when the plugin runs in-process.
   hostNs?: NetnsRef;
 }
-
-// Instance metadata (IMDS) over IPv4 and IPv6, blocked with blackhole routes when asked
-// (upstream ecs-eni PR #110 added the IPv6 one).
-export const METADATA_BLACKHOLES = ['169.254.169.254/32', 'fd00:ec2::254/128'] as const;
 
 const defaultRoute = (gw: string): Route => ({ dst: familyOf(gw) === 4 ? '0.0.0.0/0' : '::/0', gw });
 
@@ -58,15 +55,17 @@ const refuseUnreportable = (conf: EniConfig, cniVersion: string): void => {
   }
 };
 
-// By name when the config names the link (vpc-eni eniName), else by MAC. On EC2 an ENI shows up
-// some time after it is attached, so "not there" is code 11: the runtime may try again.
-const findEni = async (conf: EniConfig, host: NetnsRef): Promise<Link> => {
+// On EC2 an ENI shows up some time after it is attached, so "not there" is code 11: the runtime
+// may try again.
+const notAttached = (conf: EniConfig): CniError => new CniError(ErrorCode.TryAgainLater, conf.name
+  ? `ENI ${conf.name} not found in the host network namespace (not attached yet?); try again later`
+  : `no link with MAC ${conf.mac} in the host network namespace: the ENI may not be attached yet; try again later`);
+
+// By name when the config names the link (vpc-eni eniName), else by MAC; null when not there.
+const findEni = async (conf: EniConfig, host: NetnsRef): Promise<Link | null> => {
   if (conf.name) {
     const link = await getLink(conf.name, host);
-    if (!link) {
-      throw new CniError(ErrorCode.TryAgainLater,
-        `ENI ${conf.name} not found in the host network namespace (not attached yet?); try again later`);
-    }
+    if (!link) return null;
     if (!link.mac) throw new CniError(ErrorCode.Plugin, `link ${conf.name} has no MAC address: not an ENI`);
     if (conf.mac && link.mac.toLowerCase() !== conf.mac) {
       throw new CniError(ErrorCode.Plugin, `link ${conf.name} has MAC ${link.mac}, not the configured ${conf.mac}`);
@@ -77,22 +76,46 @@ const findEni = async (conf: EniConfig, host: NetnsRef): Promise<Link> => {
   const [link] = (await listLinks(host))
     .filter((l) => l.mac?.toLowerCase() === conf.mac)
     .sort((x, y) => x.name.length - y.name.length || x.ifindex - y.ifindex);
-  if (!link) {
-    throw new CniError(ErrorCode.TryAgainLater,
-      `no link with MAC ${conf.mac} in the host network namespace: the ENI may not be attached yet; try again later`);
+  return link ?? null;
+};
+
+// The metadata blackholes this ADD will add: those the task netns lacks. One already there
+// (another plugin's, the runtime's) is left to its owner, on DEL too. A route of another type to
+// the same address would be overwritten by the blackhole (and taken by the DEL of it: IPv6
+// deletes by address whatever the type), so it is refused before anything moves.
+const blackholesToAdd = async (netns: string): Promise<string[]> => {
+  const routes = await listRoutes({}, netns);
+  return METADATA_BLACKHOLES.filter((dst) => {
+    const same = routes.find((r) => canonicalCidr(r.dst) === dst);
+    if (same && same.type !== 'blackhole') {
+      throw new CniError(ErrorCode.Plugin,
+        `cannot block instance metadata in ${netns}: it already has a ${same.type} route to ${dst}${same.dev ? ` dev ${same.dev}` : ''}`);
+    }
+    return !same;
+  });
+};
+
+// What DEL will need (record.ts). An ENI that still carries a record never came home through a
+// DEL (its task netns died and the kernel returned it under any free name): that record, not its
+// present name, MTU and alias, says what it was in the host.
+const recordFor = (eni: Link, blackholes: string[]): EniRecord => {
+  const earlier = parseAlias(eni.alias);
+  const record = earlier ? { ...earlier, blackholes } : { name: eni.name, mtu: eni.mtu, alias: eni.alias, blackholes };
+  if (Buffer.byteLength(encodeAlias(record)) > ALIAS_MAX_BYTES) {
+    throw new CniError(ErrorCode.Plugin,
+      `the alias of ENI ${eni.mac} (${eni.name}) is too long to keep: ecs-eni records it in the alias, with the ENI's host name and MTU, within the kernel's ${ALIAS_MAX_BYTES} bytes; shorten or clear it`);
   }
-  return link;
+  return record;
 };
 
 // Everything the task needs, in one `ip -batch` inside its netns: MTU and up first (IPv6 needs
 // the link up for its routes, and an MTU below 1280 would turn IPv6 off), then the addresses,
 // the metadata blackholes and one default route per gateway. IPv6 addresses skip DAD: the VPC
 // assigns each address to exactly one ENI, and DAD would only hold back the task's first packets.
-const configureTask = async (req: PluginRequest, conf: EniConfig, netns: string): Promise<void> => {
+const configureTask = async (req: PluginRequest, conf: EniConfig, record: EniRecord, netns: string): Promise<void> => {
   const changes = batch(netns).linkSet(req.ifname, { ...(conf.mtu ? { mtu: conf.mtu } : {}), up: true });
   for (const address of conf.addresses) changes.addrAdd(req.ifname, address, { noDad: true });
-  // replace, not add: a blackhole already there (an earlier ADD, another plugin) is what we want.
-  if (conf.blockInstanceMetadata) for (const dst of METADATA_BLACKHOLES) changes.routeReplace({ dst, type: 'blackhole' });
+  for (const dst of record.blackholes) changes.routeAdd({ dst, type: 'blackhole' });
   for (const gw of conf.gateways) {
     changes.routeAdd({ dst: 'default', via: gw, dev: req.ifname, onlink: needsOnlink(gw, conf.addresses) });
   }
@@ -133,24 +156,23 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     await refuseHostNetns(netns, hostNs);
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
+    if (!eni) throw notAttached(conf);
     failpoint(req.env, 'eni:after-find');
+    const blackholes = conf.stayDown || !conf.blockInstanceMetadata ? [] : await blackholesToAdd(netns).catch((e: unknown) => {
+      throw netlinkError(`reading the routes of ${netns}`, e);
+    });
+    const record = recordFor(eni, blackholes);
 
     const rollback = new Rollback();
-    let blackholesTried = false;
     // Registered before the move: a move that fails half way (see move.ts) leaves the ENI in the
     // task netns under its host name, and this finds it there by MAC whatever its name.
     rollback.push(`give ${eniLabel(conf, eni)} back to the host`, async () => {
       const link = await findLinkByMac(eni.mac!, netns).catch((e: unknown) => { if (isNoNetns(e)) return null; throw e; });
       if (!link) return;
-      await giveBack(netns, hostNs, {
-        current: link.name,
-        mac: eni.mac!,
-        home: { name: eni.name, mtu: eni.mtu },
-        blackholes: blackholesTried ? METADATA_BLACKHOLES : [],
-      });
+      await giveBack(netns, hostNs, { current: link.name, mac: eni.mac!, record });
     });
     try {
-      await moveIntoTask(eni, hostNs, netns, req.ifname).catch((e: unknown) => {
+      await moveIntoTask(eni, record, hostNs, netns, req.ifname).catch((e: unknown) => {
         if (isExists(e) && (e as IpError).batchIndex === MOVE_LINE) {
           throw new CniError(ErrorCode.Plugin, `interface ${req.ifname} already exists in ${netns}`, undefined, { cause: e });
         }
@@ -160,8 +182,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       // stay-down / opStateDown (upstream: the link's user, e.g. a microVM, configures it): moved
       // and renamed, nothing else.
       if (!conf.stayDown) {
-        blackholesTried = conf.blockInstanceMetadata;
-        await configureTask(req, conf, netns).catch((e: unknown) => {
+        await configureTask(req, conf, record, netns).catch((e: unknown) => {
           throw netlinkError(`configuring ${req.ifname} in ${netns}`, e);
         });
         failpoint(req.env, 'eni:after-configure');
@@ -175,7 +196,8 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     return buildResult(req, conf, eni, prev);
   },
 
-  // The ENI goes back to the host under its host name, down, unaddressed. Idempotent: a netns
+  // The ENI goes back to the host under its host name, down, unaddressed, with the MTU and alias
+  // it had, and the blackholes its ADD added leave the task netns. Idempotent: a netns
   // that is gone, an interface that is not there (already given back, never added) is success.
   async del(req) {
     const conf = parseEniConfig(req.config, req.args, { requireEni: false });
@@ -194,13 +216,11 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
           const stray = await findLinkByMac(conf.mac, netns).catch(noNetns);
           if (stray && parseAlias(stray.alias)) link = stray;
         }
-        const home = parseAlias(link?.alias);
         if (link) {
           const name = await giveBack(netns, hostNs, {
             current: link.name,
             mac: (link.mac ?? '').toLowerCase(),
-            home,
-            blackholes: conf.blockInstanceMetadata ? METADATA_BLACKHOLES : [],
+            record: parseAlias(link.alias),
           });
           logger.info(`ecs-eni: gave ENI ${link.mac} back to the host netns as ${name}`);
           return;

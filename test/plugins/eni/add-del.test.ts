@@ -33,7 +33,7 @@ t.test('vpc-eni dialect, IPv4: ADD, ping, DEL, and a second round trip', { skip:
     const del = await cni('DEL', lab, config);
     t.equal(del.exitCode, 0, 'DEL succeeds');
     t.equal(del.out, undefined, 'DEL prints nothing');
-    t.equal(ipCalls() - beforeDel, 2, 'DEL: 2 ip processes (look, give back)');
+    t.equal(ipCalls() - beforeDel, 3, 'DEL: 3 ip processes (look, give back, alias back)');
     await assertEniHome(t, lab);
   }
 });

@@ -16,13 +16,23 @@ export async function taskRoutes(lab: Lab): Promise<string[]> {
     .sort();
 }
 
-// The ENI is back in the host: under `name`, down, without addresses, with this MTU.
-export async function assertEniHome(t: Test, lab: Lab, { name = lab.eni, mtu = 1500 }: { name?: string; mtu?: number } = {}): Promise<void> {
+export interface Home {
+  name?: string;
+  mtu?: number;
+  /** The alias it should have; undefined = none (the lab's ENI has none before ADD). A RegExp
+   *  for an ENI back under its fallback name, which keeps ecs-eni's record for a later DEL. */
+  alias?: string | RegExp;
+}
+
+// The ENI is back in the host: under `name`, down, without addresses, with this MTU and alias.
+export async function assertEniHome(t: Test, lab: Lab, { name = lab.eni, mtu = 1500, alias }: Home = {}): Promise<void> {
   const link = await getLink(name, lab.host);
   t.ok(link, `ENI is in the host netns as ${name}`);
   t.equal(link?.mac, lab.mac, 'with its MAC');
   t.equal(link?.up, false, 'down');
   t.equal(link?.mtu, mtu, `MTU ${mtu}`);
+  if (alias instanceof RegExp) t.match(link?.alias, alias, `alias ${alias}`);
+  else t.equal(link?.alias, alias, alias === undefined ? 'no alias' : `alias ${alias}`);
   t.same(await listAddresses({ dev: name }, lab.host), [], 'no addresses');
   t.same(await taskLinks(lab), ['lo'], 'task netns holds only lo');
   t.same(await taskRoutes(lab), [], 'and no routes');
