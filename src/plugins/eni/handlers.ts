@@ -16,6 +16,7 @@ import { parseEniConfig, type EniConfig } from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
 import { giveBack, MOVE_LINE, moveIntoTask, restoreHostName } from './move.js';
 import { ALIAS_MAX_BYTES, encodeAlias, METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
+import { findInPlace } from './repeat.js';
 
 export interface EniOptions {
   // The netns the ENIs live in when no task holds them: the runtime's own (undefined) in
@@ -156,7 +157,15 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     await refuseHostNetns(netns, hostNs);
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
-    if (!eni) throw notAttached(conf);
+    if (!eni) {
+      // Not in the host: maybe a repeated ADD whose first run went through (repeat.ts).
+      const placed = await findInPlace(conf, req.ifname, netns).catch((e: unknown) => {
+        throw netlinkError(`looking for the ENI in ${netns} as ${req.ifname}`, e);
+      });
+      if (!placed) throw notAttached(conf);
+      logger.info(`ecs-eni: ENI ${placed.mac} is already in ${netns} as ${req.ifname}, as the config says: a repeated ADD, same result`);
+      return buildResult(req, conf, placed, prev);
+    }
     failpoint(req.env, 'eni:after-find');
     const blackholes = conf.stayDown || !conf.blockInstanceMetadata ? [] : await blackholesToAdd(netns).catch((e: unknown) => {
       throw netlinkError(`reading the routes of ${netns}`, e);
