@@ -10,7 +10,7 @@ import {
   batch, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
   type NetnsRef,
 } from '../../netlink/index.js';
-import { netnsIfPresent, requireNetns } from '../common/netns.js';
+import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
 import { parseBridgeConfig, type BridgeConfig } from './config.js';
 
@@ -182,6 +182,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const conf = parseBridgeConfig(req.config);
     const ipamType = requireIpamType(conf, 'ADD');
     const netns = await requireNetns(req.netns);
+    await refuseOwnNetns(netns, hostNs);
     // IFALIASZ: the kernel keeps at most 255 bytes of alias, and DEL and GC match it exactly.
     if (Buffer.byteLength(vethAlias(req.containerId, req.ifname)) > 255) {
       throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_CONTAINERID ${JSON.stringify(req.containerId.slice(0, 40))}...: longer than the ${255 - ALIAS_PREFIX.length - req.ifname.length - 1} bytes the host veth alias can record`);
@@ -261,6 +262,8 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
   // Every part is idempotent; an IPAM failure is still reported, after the veth is gone.
   async del(req) {
     const conf = parseBridgeConfig(req.config);
+    const netns = await netnsIfPresent(req.netns);
+    if (netns) await refuseOwnNetns(netns, hostNs);
     let ipamError: unknown;
     if (conf.ipamType) {
       await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => { ipamError = error; });
@@ -272,7 +275,6 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
     } else if (!link) {
       // A veth made by another plugin version (random host name): remove the container end.
-      const netns = await netnsIfPresent(req.netns);
       const container = netns ? await getLink(req.ifname, netns, { details: true }) : null;
       if (netns && container?.kind === 'veth') await deleteLink(req.ifname, netns).catch(ignoreNotFound);
     }
@@ -283,6 +285,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const conf = parseBridgeConfig(req.config);
     const ipamType = requireIpamType(conf, 'CHECK');
     const netns = await requireNetns(req.netns);
+    await refuseOwnNetns(netns, hostNs);
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
     await delegate(ipamType, 'CHECK', req, delegateOptions);

@@ -5,16 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { runPlugin } from '../../../src/cni/skel.js';
-import { plugin as ipamPlugin } from '../../../src/ipam/plugin.js';
 import { hostVethName } from '../../../src/plugins/bridge/handlers.js';
 import { needsRoot } from '../../helpers/netns.js';
-import { makeBridgeLab, type BridgeLab } from './harness.js';
+import { addressFree, links, makeBridgeLab, type BridgeLab } from './harness.js';
 
 const BRIDGE = 'ecs-br-test';
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 const ipJson = (...args: string[]): any[] => JSON.parse(ip('-j', ...args) || '[]');
-const links = (ns: string): string[] => ipJson('-n', ns, 'link').map((l) => l.ifname).sort();
 const addresses = (ns: string, dev: string): string[] =>
   ipJson('-n', ns, 'addr', 'show', 'dev', dev).flatMap((l) => l.addr_info)
     .filter((a: any) => a.scope !== 'link').map((a: any) => `${a.local}/${a.prefixlen}`).sort();
@@ -27,17 +24,6 @@ const ping = (ns: string, address: string): boolean => {
   } catch {
     return false;
   }
-};
-
-// An address is free in the store iff another key can take it explicitly.
-const addressFree = async (lab: BridgeLab, address: string): Promise<boolean> => {
-  const cidr = `${address}/22`;
-  const conf = lab.config({}, { id: 'probe', 'ipv4-address': cidr });
-  const env = { CNI_CONTAINERID: 'probe', CNI_IFNAME: 'probe0', CNI_NETNS: lab.taskPath };
-  const add = await runPlugin(ipamPlugin, { env: { ...env, CNI_COMMAND: 'ADD' }, stdin: JSON.stringify(conf) });
-  if (add.exitCode !== 0) return false;
-  await runPlugin(ipamPlugin, { env: { ...env, CNI_COMMAND: 'DEL' }, stdin: JSON.stringify(conf) });
-  return true;
 };
 
 const v4Of = (result: any): string => result.ips.find((i: any) => !i.address.includes(':')).address.split('/')[0];

@@ -1,10 +1,11 @@
 // A "host" netns (bridge side), a "task" netns held by a process (as a runtime would pass it) and
 // an IPAM store dir, plus helpers to call ecs-bridge in-process or exec'd inside the host netns.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runPlugin } from '../../../src/cni/skel.js';
+import { plugin as ipamPlugin } from '../../../src/ipam/plugin.js';
 import { bridgePlugin } from '../../../src/plugins/bridge/plugin.js';
 import { makeNetns, netnsHolder, type Teardown } from '../../helpers/netns.js';
 
@@ -82,4 +83,20 @@ export const makeBridgeLab = async (
       child.stdin.end(JSON.stringify(config));
     }),
   };
+};
+
+// The links of a netns by name, sorted.
+export const links = (ns: string): string[] =>
+  (JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'link'], { encoding: 'utf8' }) || '[]') as { ifname: string }[])
+    .map((l) => l.ifname).sort();
+
+// An address is free in the store iff another key can take it explicitly.
+export const addressFree = async (lab: BridgeLab, address: string): Promise<boolean> => {
+  const cidr = `${address}/22`;
+  const conf = lab.config({}, { id: 'probe', 'ipv4-address': cidr });
+  const env = { CNI_CONTAINERID: 'probe', CNI_IFNAME: 'probe0', CNI_NETNS: lab.taskPath };
+  const add = await runPlugin(ipamPlugin, { env: { ...env, CNI_COMMAND: 'ADD' }, stdin: JSON.stringify(conf) });
+  if (add.exitCode !== 0) return false;
+  await runPlugin(ipamPlugin, { env: { ...env, CNI_COMMAND: 'DEL' }, stdin: JSON.stringify(conf) });
+  return true;
 };
