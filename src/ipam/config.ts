@@ -4,7 +4,7 @@ import { CniError, ErrorCode, invalidConfig } from '../cni/errors.js';
 import type { Route } from '../cni/result.js';
 import { parseConfig } from '../cni/schema.js';
 import {
-  contains, formatIp, formatSubnet, hostBitsSet, isReservedByDefault, parseCidr, parseIp, subnetOf,
+  bitsOf, contains, formatIp, formatSubnet, hostBitsSet, isReservedByDefault, parseCidr, parseIp, subnetOf,
   type Family, type Subnet,
 } from './ip.js';
 
@@ -61,6 +61,29 @@ type IpamSection = z.infer<typeof ipamConfigSchema>['ipam'];
 // Upstream refuses prefixes longer than these: nothing would be left to allocate (a /31 has no
 // address besides network and broadcast; a /127 only one besides the network).
 const MAX_PREFIX: Record<Family, number> = { 4: 30, 6: 126 };
+
+// Ranges a task subnet must not touch and a route must not go via: upstream checks neither, and
+// what follows is a task network that does not work, or an `ip` failure deep in ecs-bridge. On a
+// link the kernel takes 0.0.0.0/8 and multicast addresses without a connected route and 127/8 as
+// a martian; it refuses ::1 and multicast ones. As a gateway it refuses unspecified, multicast and
+// broadcast ("Nexthop has invalid gateway") and takes loopback, which leads nowhere; an IPv6
+// packet from an IPv4-mapped address is dropped on receipt (RFC 4291 2.5.5.2).
+const SPECIAL: Record<Family, [range: string, what: string][]> = {
+  4: [['0.0.0.0/8', 'unspecified'], ['127.0.0.0/8', 'loopback'], ['224.0.0.0/4', 'multicast'], ['255.255.255.255/32', 'broadcast']],
+  6: [['::/128', 'unspecified'], ['::1/128', 'loopback'], ['::ffff:0:0/96', 'IPv4-mapped'], ['ff00::/8', 'multicast']],
+};
+
+const specialRanges = (family: Family): { range: Subnet; what: string }[] => SPECIAL[family].map(([text, what]) => {
+  const cidr = parseCidr(text)!;
+  return { range: subnetOf(family, cidr.value, cidr.prefix), what };
+});
+
+// "in 224.0.0.0/4 (multicast)" for the first special range that shares an address with `subnet`
+// (one holds the other's first address), or undefined.
+const specialOverlap = (subnet: Subnet): string | undefined => {
+  const found = specialRanges(subnet.family).find(({ range }) => contains(range, subnet.network) || contains(subnet, range.network));
+  return found && `${formatSubnet(found.range)} (${found.what})`;
+};
 
 // Reads the ipam section of a request. Every violation is code 7 naming the field and its value.
 export const loadIpamConfig = (
@@ -136,6 +159,10 @@ const parseSubnet = (field: string, text: string, family: Family): Subnet => {
   if (hostBitsSet(family, cidr.value, cidr.prefix)) {
     throw invalidConfig(field, text, `has host bits set: the subnet is ${formatSubnet(subnet)}`);
   }
+  // Not a subnet but every address, the host's own included (and all of the ranges below).
+  if (cidr.prefix === 0) throw invalidConfig(field, text, 'is every address (a default route), not a subnet');
+  const special = specialOverlap(subnet);
+  if (special) throw invalidConfig(field, text, `overlaps ${special}: a task subnet must be unicast`);
   return subnet;
 };
 
@@ -169,6 +196,8 @@ const parseRoute = (field: string, route: z.infer<typeof routeSchema>, family: F
   if (route.gw !== undefined) {
     const gw = parseIp(route.gw);
     if (!gw || gw.family !== family) throw invalidConfig(`${field}.gw`, route.gw, `must be an IPv${family} address`);
+    const special = specialOverlap(subnetOf(family, gw.value, bitsOf(family)));
+    if (special) throw invalidConfig(`${field}.gw`, route.gw, `is in ${special}: a gateway must be unicast`);
     out.gw = formatIp(family, gw.value);
   }
   for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {

@@ -50,6 +50,12 @@ t.test('explicit addresses, gateways and routes', async (t) => {
   t.same(six.pools[0]!.routes, [{ dst: '2001:db8:1::/48', gw: '2001:db8::1', mtu: 1400 }], 'canonical text, extra route fields kept');
   t.ok(load(v4({ 'ipv4-subnet': '20.0.0.0/30' })), 'any first octet (upstream assumed IPv4 keys start with "1")');
   t.ok(load(v6({ 'ipv6-subnet': '2001:db8::/126' })), '/126 is the longest IPv6 prefix');
+  // Next to the ranges refused below: still unicast, still taken.
+  t.ok(load(v4({ 'ipv4-subnet': '1.0.0.0/8' })), 'right after 0.0.0.0/8');
+  t.ok(load(v4({ 'ipv4-subnet': '223.255.255.0/24' })), 'right before multicast');
+  t.ok(load(v4({ 'ipv4-subnet': '240.0.0.0/30' })), 'class E: the kernel routes it');
+  t.ok(load(v6({ 'ipv6-subnet': '::2:0/112' })), 'past ::1');
+  t.ok(load(v6({ 'ipv6-routes': [{ dst: '::/0', gw: 'fe80::1' }] })), 'a link-local route gateway');
 });
 
 // [config, field quoted in the message, why]
@@ -93,6 +99,23 @@ const invalid: [string, Record<string, unknown> | undefined, RegExp][] = [
   ['id not a string', v4({ id: 42 }), /^invalid ipam.id 42: must be a string$/],
   ['id too long', v4({ id: 'x'.repeat(1025) }), /^invalid ipam.id "x+.*: must be at most 1024/],
   ['dataDir not a string', v4({ dataDir: true }), /^invalid ipam.dataDir true: must be a string$/],
+  // Subnets and gateways that reached `ip` (issue 15 item 7): refused here, not by the kernel later.
+  ['IPv4 /0', v4({ 'ipv4-subnet': '0.0.0.0/0' }), /^invalid ipam.ipv4-subnet "0.0.0.0\/0": is every address \(a default route\), not a subnet$/],
+  ['IPv6 /0', v6({ 'ipv6-subnet': '::/0' }), /^invalid ipam.ipv6-subnet "::\/0": is every address/],
+  ['"this network"', v4({ 'ipv4-subnet': '0.0.0.0/30' }), /^invalid ipam.ipv4-subnet "0.0.0.0\/30": overlaps 0.0.0.0\/8 \(unspecified\): a task subnet must be unicast$/],
+  ['IPv4 loopback', v4({ 'ipv4-subnet': '127.0.0.0/8' }), /^invalid ipam.ipv4-subnet "127.0.0.0\/8": overlaps 127.0.0.0\/8 \(loopback\)/],
+  ['IPv4 multicast', v4({ 'ipv4-subnet': '239.1.0.0/16' }), /^invalid ipam.ipv4-subnet "239.1.0.0\/16": overlaps 224.0.0.0\/4 \(multicast\)/],
+  ['holding a multicast range', v4({ 'ipv4-subnet': '128.0.0.0/1' }), /^invalid ipam.ipv4-subnet "128.0.0.0\/1": overlaps 224.0.0.0\/4 \(multicast\)/],
+  ['holding the broadcast address', v4({ 'ipv4-subnet': '255.255.255.0/24' }), /overlaps 255.255.255.255\/32 \(broadcast\)/],
+  ['IPv6 unspecified and loopback', v6({ 'ipv6-subnet': '::/126' }), /^invalid ipam.ipv6-subnet "::\/126": overlaps ::\/128 \(unspecified\)/],
+  ['IPv4-mapped', v6({ 'ipv6-subnet': '::ffff:0:0/120' }), /overlaps ::ffff:0:0\/96 \(IPv4-mapped\)/],
+  ['IPv6 multicast', v6({ 'ipv6-subnet': 'ff02::/64' }), /^invalid ipam.ipv6-subnet "ff02::\/64": overlaps ff00::\/8 \(multicast\)/],
+  ['route via an unspecified gateway', v4({ 'ipv4-routes': [{ dst: '10.0.0.0/8', gw: '0.0.0.0' }] }), /^invalid ipam.ipv4-routes.0.gw "0.0.0.0": is in 0.0.0.0\/8 \(unspecified\): a gateway must be unicast$/],
+  ['route via loopback', v4({ 'ipv4-routes': [{ dst: '10.0.0.0/8', gw: '127.0.0.1' }] }), /^invalid ipam.ipv4-routes.0.gw "127.0.0.1": is in 127.0.0.0\/8 \(loopback\)/],
+  ['route via multicast', v4({ 'ipv4-routes': [{ dst: '10.0.0.0/8', gw: '224.0.0.1' }] }), /is in 224.0.0.0\/4 \(multicast\)/],
+  ['route via broadcast', v4({ 'ipv4-routes': [{ dst: '10.0.0.0/8', gw: '255.255.255.255' }] }), /is in 255.255.255.255\/32 \(broadcast\)/],
+  ['IPv6 route via ::', v6({ 'ipv6-routes': [{ dst: '::/0', gw: '::' }] }), /^invalid ipam.ipv6-routes.0.gw "::": is in ::\/128 \(unspecified\)/],
+  ['IPv6 route via multicast', v6({ 'ipv6-routes': [{ dst: '::/0', gw: 'ff02::1' }] }), /is in ff00::\/8 \(multicast\)/],
 ];
 
 t.test('every rule is code 7 naming the field and the value', async (t) => {
