@@ -18,28 +18,49 @@ export interface Cidr {
 // Whitespace, quotes, '#', '\' and control characters (newline, NUL, ...).
 const UNSAFE_TOKEN = /[\s"'#\\\x00-\x1f\x7f]/;
 
+// Why a value cannot be one token of a batch line (ip's tokenizer would split or drop it), or
+// undefined when it can.
+function tokenProblem(value: string): string | undefined {
+  if (typeof value !== 'string' || value === '') return 'must be a non-empty string';
+  if (UNSAFE_TOKEN.test(value)) return 'must not contain whitespace, quotes, "#", "\\" or control characters';
+  return undefined;
+}
+
 // The last line of defence for batch lines: one token must stay one token in ip's tokenizer.
 export function validateToken(what: string, value: string): string {
-  if (typeof value !== 'string' || value === '') throw invalidInput(what, value, 'must be a non-empty string');
-  if (UNSAFE_TOKEN.test(value)) {
-    throw invalidInput(what, value, 'must not contain whitespace, quotes, "#", "\\" or control characters');
-  }
+  const problem = tokenProblem(value);
+  if (problem) throw invalidInput(what, value, problem);
   return value;
 }
 
-// A name that ip would read as an option or that the kernel would refuse.
+// Why a name would be read by ip as an option, refused by the kernel, or split by a batch.
+function nameProblem(value: string, maxBytes: number, extra: RegExp): string | undefined {
+  const problem = tokenProblem(value);
+  if (problem) return problem;
+  if (Buffer.byteLength(value) > maxBytes) return `longer than ${maxBytes} bytes`;
+  if (value === '.' || value === '..') return 'is "." or ".."';
+  if (value.startsWith('-')) return 'must not start with "-"';
+  if (extra.test(value)) return `must not contain ${extra.source.slice(1, -1)}`;
+  return undefined;
+}
+
 function validateName(what: string, value: string, maxBytes: number, extra: RegExp): string {
-  validateToken(what, value);
-  if (Buffer.byteLength(value) > maxBytes) throw invalidInput(what, value, `longer than ${maxBytes} bytes`);
-  if (value === '.' || value === '..') throw invalidInput(what, value, 'is "." or ".."');
-  if (value.startsWith('-')) throw invalidInput(what, value, 'must not start with "-"');
-  if (extra.test(value)) throw invalidInput(what, value, `must not contain ${extra.source.slice(1, -1)}`);
+  const problem = nameProblem(value, maxBytes, extra);
+  if (problem) throw invalidInput(what, value, problem);
   return value;
 }
 
-// Kernel rule (net/core/dev.c dev_valid_name): 1-15 bytes, no '/', ':' or whitespace, not '.'/'..'.
+// Kernel rule (net/core/dev.c dev_valid_name): 1-15 bytes, no '/', ':' or whitespace, not '.'/'..';
+// plus what a batch line cannot carry ('#', quotes, '\'), which the kernel would take. Exported so
+// a plugin refuses a configured name up front, not when its first batch runs.
+export function ifNameProblem(name: string): string | undefined {
+  return nameProblem(name, 15, /[/:]/);
+}
+
 export function validateIfName(name: string): string {
-  return validateName('interface name', name, 15, /[/:]/);
+  const problem = ifNameProblem(name);
+  if (problem) throw invalidInput('interface name', name, problem);
+  return name;
 }
 
 // Named netns live in /var/run/netns/NAME; iproute2 refuses '/' and '.'/'..' there too.

@@ -2,10 +2,16 @@ import * as z from 'zod/mini';
 import { interfaceNameProblem } from '../../cni/env.js';
 import type { NetConfObject } from '../../cni/config.js';
 import { parseConfig } from '../../cni/schema.js';
+import { ifNameProblem } from '../../netlink/validate.js';
 
 export const DEFAULT_MTU = 1500;
 
-const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, 'must be a valid interface name (1-15 bytes, no "/", ":" or spaces)'));
+// A name the kernel takes (libcni's rule) and `ip` can carry: '#', quotes and '\' are batch
+// syntax, so "br#x" would pass here and fail at the first batch, as an internal error.
+const ifName = z.string().check(z.superRefine((name, ctx) => {
+  const problem = interfaceNameProblem(name) ?? ifNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: `must be a valid interface name: ${problem}`, input: name });
+}));
 
 // Upstream's NetConf (aws/amazon-ecs-cni-plugins plugins/ecs-bridge/types). The fields the ECS
 // agent sends and upstream ignores (isGateway, isDefaultGateway, forceAddress, ipMasq,

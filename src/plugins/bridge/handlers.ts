@@ -10,6 +10,7 @@ import {
   batch, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
   type NetnsRef,
 } from '../../netlink/index.js';
+import { netlinkStep } from '../common/netlink-error.js';
 import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
 import { parseBridgeConfig, type BridgeConfig } from './config.js';
@@ -197,17 +198,19 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       // before anything was allocated. Every MAC is derived, so nothing needs reading back.
       // The kernel ignores an alias given at creation, so it follows on the next line of the same
       // ip process; DEL also takes an alias-less veth of this name as ours (a crash in between).
-      try {
-        await batch(hostNs)
-          .createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac })
-          .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) })
-          .run();
-      } catch (error) {
-        if (isExists(error) && await getLink(req.ifname, netns)) {
-          throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+      await netlinkStep(`creating veth ${hostVeth} with peer ${req.ifname} in ${netns}`, async () => {
+        try {
+          await batch(hostNs)
+            .createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac })
+            .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) })
+            .run();
+        } catch (error) {
+          if (isExists(error) && await getLink(req.ifname, netns)) {
+            throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+          }
+          throw error;
         }
-        throw error;
-      }
+      });
       rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
       failpoint(req.env, 'bridge:after-veth');
 
@@ -220,21 +223,21 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       }
       failpoint(req.env, 'bridge:after-ipam');
 
-      const bridge = await ensureBridge(conf, ips, hostNs);
+      const bridge = await netlinkStep(`setting up bridge ${conf.bridge}`, () => ensureBridge(conf, ips, hostNs));
       failpoint(req.env, 'bridge:after-bridge');
 
       // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
       // the host, even if a task re-adds the subnet route that configureContainer leaves out
       // (upstream's isolation is that missing route alone, which the task itself can undo).
-      await batch(hostNs)
+      await netlinkStep(`attaching ${hostVeth} to bridge ${conf.bridge}`, () => batch(hostNs)
         .linkSet(hostVeth, { master: conf.bridge, up: true })
         .linkSet(hostVeth, { bridgePort: { isolated: true } })
         .linkSet(conf.bridge, { up: true })
-        .run();
+        .run());
       failpoint(req.env, 'bridge:after-attach');
 
       const mac = containerMac(ips);
-      await configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu);
+      await netlinkStep(`configuring ${req.ifname} in ${netns}`, () => configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu));
       failpoint(req.env, 'bridge:after-container');
 
       const interfaces: Interface[] = [
@@ -269,15 +272,17 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => { ipamError = error; });
     }
     const hostVeth = hostVethName(req.containerId, req.ifname);
-    const link = await getLink(hostVeth, hostNs);
-    // Ours: our alias, or none yet (an ADD killed between creating the veth and naming it).
-    if (link && (link.alias === undefined || link.alias === vethAlias(req.containerId, req.ifname))) {
-      await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
-    } else if (!link) {
-      // A veth made by another plugin version (random host name): remove the container end.
-      const container = netns ? await getLink(req.ifname, netns, { details: true }) : null;
-      if (netns && container?.kind === 'veth') await deleteLink(req.ifname, netns).catch(ignoreNotFound);
-    }
+    await netlinkStep(`deleting the veth of ${req.ifname}`, async () => {
+      const link = await getLink(hostVeth, hostNs);
+      // Ours: our alias, or none yet (an ADD killed between creating the veth and naming it).
+      if (link && (link.alias === undefined || link.alias === vethAlias(req.containerId, req.ifname))) {
+        await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
+      } else if (!link) {
+        // A veth made by another plugin version (random host name): remove the container end.
+        const container = netns ? await getLink(req.ifname, netns, { details: true }) : null;
+        if (netns && container?.kind === 'veth') await deleteLink(req.ifname, netns).catch(ignoreNotFound);
+      }
+    });
     if (ipamError) throw ipamError;
   },
 
@@ -289,12 +294,12 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
     await delegate(ipamType, 'CHECK', req, delegateOptions);
-    await checkAttachment(req, conf, netns, prev, hostNs);
+    await netlinkStep(`CHECK ${conf.bridge}/${req.ifname}`, () => checkAttachment(req, conf, netns, prev, hostNs));
   },
 
   async status(req) {
     const conf = parseBridgeConfig(req.config);
-    const link = await getLink(conf.bridge, hostNs, { details: true });
+    const link = await netlinkStep(`looking up bridge ${conf.bridge}`, () => getLink(conf.bridge, hostNs, { details: true }));
     if (link && link.kind !== 'bridge') {
       throw new CniError(ErrorCode.NotReady, `interface ${conf.bridge} exists but is not a bridge (kind ${link.kind ?? 'unknown'})`);
     }
@@ -308,7 +313,8 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const keep = new Set(validAttachments(req.config).map((a) => `${ALIAS_PREFIX}${attachmentKey(a.containerId, a.ifname)}`));
     const errors: string[] = [];
     if (conf.ipamType) await delegate(conf.ipamType, 'GC', req, delegateOptions).catch((e: Error) => errors.push(e.message));
-    const stale = (await listLinks(hostNs)).filter((l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias));
+    const ports = await netlinkStep(`listing the ports of bridge ${conf.bridge}`, () => listLinks(hostNs));
+    const stale = ports.filter((l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias));
     for (const link of stale) await deleteLink(link.name, hostNs).catch((e: Error) => { if (!isNotFound(e)) errors.push(e.message); });
     if (errors.length > 0) throw new CniError(ErrorCode.Plugin, `GC: ${errors.join('; ')}`);
   },

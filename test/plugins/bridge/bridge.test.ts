@@ -177,6 +177,12 @@ t.test('bad input: the right code and nothing created', { skip: needsRoot }, asy
     ['CNI_IFNAME too long', (lab) => [lab.config(), { CNI_IFNAME: 'eth0123456789abc' }], 4, /CNI_IFNAME/],
     ['bad subnet in ipam', (lab) => [lab.config({}, { 'ipv4-subnet': '169.254.172.0/33' })], 7, /ipv4-subnet/],
     ['IPv6 with an mtu below 1280', (lab) => [lab.config({ mtu: 1000 }, { 'ipv6-subnet': '2001:db8:1::/64' })], 7, /invalid mtu 1000: IPv6 .* needs at least 1280/],
+    // Issue 15 item 7: each of these reached `ip` and came back as code 999 (or worked, badly).
+    ['bridge name with "#" (batch syntax)', (lab) => [lab.config({ bridge: 'br#x' })], 7, /^invalid bridge "br#x": must be a valid interface name: .*"#"/],
+    ['IPv4 subnet 0.0.0.0/0', (lab) => [lab.config({}, { 'ipv4-subnet': '0.0.0.0/0', 'ipv4-routes': undefined })], 7, /^ecs-ipam: invalid ipam.ipv4-subnet "0.0.0.0\/0": is every address/],
+    ['IPv6 subnet ::/0', (lab) => [lab.config({}, { 'ipv4-subnet': undefined, 'ipv4-routes': undefined, 'ipv6-subnet': '::/0' })], 7, /^ecs-ipam: invalid ipam.ipv6-subnet "::\/0": is every address/],
+    ['loopback subnet', (lab) => [lab.config({}, { 'ipv4-subnet': '127.0.0.0/8' })], 7, /^ecs-ipam: invalid ipam.ipv4-subnet "127.0.0.0\/8": overlaps 127.0.0.0\/8 \(loopback\)/],
+    ['multicast route gateway', (lab) => [lab.config({}, { 'ipv4-routes': [{ dst: '10.0.0.0/8', gw: '224.0.0.1' }] })], 7, /^ecs-ipam: invalid ipam.ipv4-routes.0.gw "224.0.0.1": is in 224.0.0.0\/4 \(multicast\)/],
   ];
   for (const [name, make, code, message] of cases) {
     await t.test(name, async (t) => {
@@ -261,6 +267,33 @@ t.test('IPAM answers are checked, and a failed ADD releases the allocation', { s
     t.match(del.json!.msg, /echo-ipam: echo-ipam DEL failed on purpose/);
     t.same(links(lab.task), ['lo'], 'veth deleted anyway');
   });
+});
+
+// What an IPAM other than ecs-ipam hands out is not checked up front: when the kernel refuses it,
+// the error is ecs-bridge's netlink code 101 naming the step and the failing object, never the
+// internal-error 999 (issue 15 item 7), and the ADD rolls back like any other failure.
+t.test('an ip failure is code 101 naming what failed, and rolls back', { skip: needsRoot }, async (t) => {
+  const echo = (lab: BridgeLab, result: unknown) => lab.config({}, { type: 'echo-ipam', log: join(lab.dataDir, 'ipam.log'), result });
+  const calls = (lab: BridgeLab) => readFileSync(join(lab.dataDir, 'ipam.log'), 'utf8').trim().split('\n');
+  const cases: [string, unknown, RegExp][] = [
+    ['the bridge address (a loopback gateway)', { ips: [{ address: '::2/0', gateway: '::1' }] },
+      /^setting up bridge ecs-br-test: .*addr add ::1\/0 dev ecs-br-test.*: Error: ipv6: Cannot assign loopback address/],
+    ['a container route (a multicast gateway)', { ips: [{ address: '169.254.172.9/22', gateway: '169.254.172.1' }], routes: [{ dst: '10.0.0.0/8', gw: '224.0.0.1' }] },
+      /^configuring ecs-eth0 in \/proc\/\d+\/ns\/net: .*route add 10.0.0.0\/8 via 224.0.0.1 dev ecs-eth0.*: Error: Nexthop has invalid gateway/],
+  ];
+  for (const [what, result, message] of cases) {
+    await t.test(what, async (t) => {
+      const lab = await makeBridgeLab(t);
+      const add = await lab.call('ADD', echo(lab, result));
+      t.equal(add.exitCode, 1);
+      t.equal(add.json!.code, 101, add.stdout);
+      t.match(add.json!.msg, message);
+      t.equal(add.stdout.trim().split('\n').length, 1, 'one JSON line on stdout, no stack');
+      t.same(calls(lab), ['ADD task-a', 'DEL task-a'], 'the allocation was released');
+      t.same(links(lab.task), ['lo'], 'task netns untouched');
+      t.notOk(links(lab.host).some((l) => l.startsWith('veth')), 'no host veth');
+    });
+  }
 });
 
 t.test('DEL is idempotent', { skip: needsRoot }, async (t) => {
