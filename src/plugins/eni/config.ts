@@ -233,3 +233,29 @@ const missing = (dialect: Dialect | undefined, what: 'mac' | 'addresses'): CniEr
   return new CniError(ErrorCode.InvalidNetworkConfig,
     `missing required parameter ${names[dialect ?? 'none']} (or CNI_ARGS ${names.args})`);
 };
+
+const GATEWAY_FIELDS = [FIELDS['ecs-eni'].gateways!, FIELDS['vpc-eni'].gateways!];
+
+// Upstream (both dialects) takes the gateway list as optional and adds one default route per
+// gateway, none without; tasknet does the same, as configs rely on it: the ECS agent sends
+// vpc-eni no IPv6 gateway for a dual-stack ENI, whose IPv6 default route comes from router
+// advertisements. But IPv4 addresses without an IPv4 gateway leave the task with no IPv4 default
+// route at all, and addresses without any gateway are what a misspelt gateway key looks like
+// (unknown keys are ignored, as upstream ignores them): ADD says so in a warning, naming any
+// key that looks like a gateway.
+export const missingGatewayWarnings = (conf: NetConfObject, eni: EniConfig): string[] => {
+  if (eni.stayDown) return [];
+  const fields = eni.dialect ? [FIELDS[eni.dialect].gateways!] : GATEWAY_FIELDS;
+  const where = `${fields.join(' or ')} (or CNI_ARGS ${ENI_ARGS.gateways})`;
+  const lookalikes = Object.keys(conf).filter((k) => /gate?way|gw/i.test(k) && !GATEWAY_FIELDS.includes(k));
+  const hint = lookalikes.length === 0 ? '' : `; the config has ${lookalikes.map((k) => JSON.stringify(k)).join(', ')}, which ecs-eni does not read: misspelt?`;
+  const warnings: string[] = [];
+  for (const family of [4, 6] as const) {
+    const addresses = eni.addresses.filter((a) => familyOf(a) === family);
+    if (addresses.length === 0 || eni.gateways.some((gw) => familyOf(gw) === family)) continue;
+    if (family === 6 && eni.gateways.length > 0) continue; // router advertisements, as above
+    const only = family === 6 ? ' (only router advertisements can give it one)' : '';
+    warnings.push(`no IPv${family} gateway in ${where} for ${addresses.join(', ')}: the task gets no IPv${family} default route from ecs-eni${only}${hint}`);
+  }
+  return warnings;
+};

@@ -12,7 +12,7 @@ import {
 } from '../../netlink/index.js';
 import { netnsIfPresent, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
-import { parseEniConfig, type EniConfig } from './config.js';
+import { missingGatewayWarnings, parseEniConfig, type EniConfig } from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
 import { giveBack, MOVE_LINE, moveIntoTask, restoreHostName } from './move.js';
 import { ALIAS_MAX_BYTES, encodeAlias, METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
@@ -156,6 +156,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     const netns = await requireNetns(req.netns);
     await refuseHostNetns(netns, hostNs);
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
+    for (const warning of missingGatewayWarnings(req.config, conf)) logger.warn(`ecs-eni: ${warning}`);
     const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
     if (!eni) {
       // Not in the host: maybe a repeated ADD whose first run went through (repeat.ts).

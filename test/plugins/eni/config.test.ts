@@ -4,7 +4,7 @@ import t from 'tap';
 import { parseCniArgs } from '../../../src/cni/args.js';
 import type { NetConfObject } from '../../../src/cni/config.js';
 import { runPlugin } from '../../../src/cni/skel.js';
-import { parseEniConfig } from '../../../src/plugins/eni/config.js';
+import { missingGatewayWarnings, parseEniConfig } from '../../../src/plugins/eni/config.js';
 import { eniPlugin } from '../../../src/plugins/eni/plugin.js';
 import { expectCniError } from '../../helpers/cni.js';
 
@@ -121,6 +121,23 @@ t.test('CNI_ARGS override config fields; a bad value is code 4 naming the key', 
   expectCniError(t, () => parse(vpc, 'ENIIPAddresses=10.0.1.5/24,bad'), 4, /^invalid CNI_ARGS ENIIPAddresses "bad": .*CIDR/);
   expectCniError(t, () => parse(vpc, 'GatewayIPAddresses=10.0.9.1,10.0.9.2'), 4, /^invalid CNI_ARGS GatewayIPAddresses "10.0.9.2": a second IPv4 gateway/);
   expectCniError(t, () => parse(vpc, 'ENIName=a:b'), 4, /^invalid CNI_ARGS ENIName "a:b"/);
+});
+
+t.test('addresses without a gateway: accepted as upstream does, with a warning naming the field', async (t) => {
+  const warnings = (conf: object, args = '') => missingGatewayWarnings(conf as NetConfObject, parse(conf, args));
+  t.same(warnings({ ...vpc, gatewayIPAddresses: undefined }), [
+    'no IPv4 gateway in gatewayIPAddresses (or CNI_ARGS GatewayIPAddresses) for 10.0.1.5/24: the task gets no IPv4 default route from ecs-eni',
+  ]);
+  t.same(warnings({ ...ecs, 'gateway-ip-addresses': undefined, 'gateway-ip-address': ['10.0.1.1'] }), [
+    'no IPv4 gateway in gateway-ip-addresses (or CNI_ARGS GatewayIPAddresses) for 10.0.1.5/24: the task gets no IPv4 default route from ecs-eni; the config has "gateway-ip-address", which ecs-eni does not read: misspelt?',
+  ], 'a misspelt key is named');
+  t.match(warnings({ ...vpc, gatewayIPAddresses: undefined, gatewayIpAddresses: ['10.0.1.1'] })[0], /the config has "gatewayIpAddresses", which ecs-eni does not read: misspelt\?$/);
+  t.match(warnings({ ...vpc, gatewayIPAddresses: undefined, eniIPAddresses: ['2001:db8::5/64'] }), [/^no IPv6 gateway .*for 2001:db8::5\/64: .*\(only router advertisements can give it one\)$/]);
+  t.match(warnings({ ...base, eniMACAddress: undefined }, `ENIMACAddress=${MAC};ENIIPAddresses=10.0.1.5/24`), [/^no IPv4 gateway in gateway-ip-addresses or gatewayIPAddresses \(or CNI_ARGS GatewayIPAddresses\)/]);
+  t.same(warnings(vpc), [], 'a gateway: no warning');
+  t.same(warnings({ ...vpc, eniIPAddresses: ['10.0.1.5/24', '2001:db8::5/64'] }), [], 'the ECS agent\'s dual-stack config: the IPv6 default route comes from router advertisements');
+  t.match(warnings({ ...vpc, eniIPAddresses: ['10.0.1.5/24', '2001:db8::5/64'], gatewayIPAddresses: ['2001:db8::1'] }), [/^no IPv4 gateway/], 'IPv4 has no such fallback');
+  t.same(warnings({ ...vpc, gatewayIPAddresses: undefined, opStateDown: true }), [], 'a link left down gets no route anyway');
 });
 
 const call = async (command: string, config: object, env: Record<string, string> = {}) => {
