@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { CniError, ErrorCode, isCniError } from '../../cni/errors.js';
 import { failpoint } from '../../cni/failpoint.js';
 import { logger } from '../../cni/log.js';
@@ -8,9 +7,10 @@ import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import { compareVersions } from '../../cni/version.js';
 import {
   batch, findLinkByMac, getLink, IpError, isExists, isNoNetns, listAddresses, listLinks, listRoutes,
-  NETNS_RUN_DIR, type Link, type NetnsRef,
+  type Link, type NetnsRef,
 } from '../../netlink/index.js';
-import { netnsIfPresent, requireNetns } from '../common/netns.js';
+import { netlinkError } from '../common/netlink-error.js';
+import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
 import { missingGatewayWarnings, parseEniConfig, type EniConfig } from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
@@ -30,20 +30,6 @@ const defaultRoute = (gw: string): Route => ({ dst: familyOf(gw) === 4 ? '0.0.0.
 // a connected route, so the kernel refuses the route unless told the gateway is on the link.
 const needsOnlink = (gw: string, addresses: string[]): boolean =>
   !isLinkLocal(gw) && !addresses.some((a) => inSubnet(gw, a));
-
-// netlink failures are the plugin's (code 101), named with what was being done.
-const netlinkError = (what: string, error: unknown): unknown =>
-  error instanceof IpError ? new CniError(ErrorCode.Netlink, `${what}: ${error.message}`, undefined, { cause: error }) : error;
-
-// libcni refuses CNI_NETNS = the plugin's own netns (code 8): moving the ENI "into" the netns it
-// is in would only rename it in the host.
-const refuseHostNetns = async (netns: string, host: NetnsRef): Promise<void> => {
-  const hostPath = host === undefined ? '/proc/self/ns/net' : host.startsWith('/') ? host : `${NETNS_RUN_DIR}/${host}`;
-  const [a, b] = await Promise.all([stat(netns), stat(hostPath)]);
-  if (a.ino === b.ino && a.dev === b.dev) {
-    throw new CniError(ErrorCode.InvalidNetns, `plugin's netns and netns from CNI_NETNS (${netns}) should not be the same`);
-  }
-};
 
 // A 0.1.0/0.2.0 result is one address per family and nothing else, and the skel refuses to print
 // one without addresses: refused before anything moves, or the runtime would see a failed ADD
@@ -154,7 +140,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     const conf = parseEniConfig(req.config, req.args, { requireEni: true });
     refuseUnreportable(conf, req.cniVersion);
     const netns = await requireNetns(req.netns);
-    await refuseHostNetns(netns, hostNs);
+    await refuseOwnNetns(netns, hostNs);
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     for (const warning of missingGatewayWarnings(req.config, conf)) logger.warn(`ecs-eni: ${warning}`);
     const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
@@ -214,7 +200,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     try {
       const netns = await netnsIfPresent(req.netns);
       if (netns) {
-        await refuseHostNetns(netns, hostNs);
+        await refuseOwnNetns(netns, hostNs);
         const noNetns = (e: unknown): null => { if (isNoNetns(e)) return null; throw e; };
         const named = await getLink(req.ifname, netns).catch(noNetns);
         let link = named && (parseAlias(named.alias) || (conf.mac && named.mac?.toLowerCase() === conf.mac)) ? named : null;
