@@ -53,7 +53,7 @@ t.test('STATUS: ready, exhausted (50), store unusable (50)', async (t) => {
   const file = join(tempDir(t), 'eni-ipam.db');
   writeFileSync(file, 'bolt');
   const onFile = parsed(await run('STATUS', netconf(file)));
-  t.match(onFile.json, { code: 50, msg: /^ecs-ipam store unusable: refusing to use the ecs-ipam store at .*eni-ipam.db: it is a file, not a directory/ });
+  t.match(onFile.json, { code: 50, msg: /^ecs-ipam store unusable: invalid ipam.dataDir ".*eni-ipam.db": refusing to use .*eni-ipam.db: it is a file, not a directory/ });
 
   const link = join(tempDir(t), 'link');
   symlinkSync('/tmp', link);

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginOutput } from '../../src/cni/skel.js';
 import { createHandlers } from '../../src/ipam/handlers.js';
 import { plugin } from '../../src/ipam/plugin.js';
 import { keyDirName, parsePoolDirName } from '../../src/ipam/store/layout.js';
+import { MARKER } from '../../src/ipam/store/location.js';
 import { decodeRecord, type AllocationRecord } from '../../src/ipam/store/record.js';
 import type { StoreOptions } from '../../src/ipam/store/store.js';
 
@@ -90,6 +91,7 @@ export const snapshot = (networkDir: string): Snapshot => {
   const snap: Snapshot = { allocations: new Map(), index: new Map(), temps: [], gates: [], strays: [] };
   if (!existsSync(networkDir)) return snap;
   for (const pool of readdirSync(networkDir)) {
+    if (pool === MARKER) continue;
     const dir = join(networkDir, pool);
     if (pool === 'keys') {
       for (const name of readdirSync(dir)) {
@@ -137,4 +139,18 @@ export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+// Everything about a directory tree a change could touch: per entry its path, type, mode, owner
+// and content (or link target), the root included. Equal before and after = left as it was.
+export const tree = (root: string): string[] => {
+  const out: string[] = [];
+  const visit = (path: string, rel: string): void => {
+    const st = lstatSync(path);
+    const kind = st.isSymbolicLink() ? `link -> ${readlinkSync(path)}` : st.isDirectory() ? 'dir' : st.isFile() ? `file ${JSON.stringify(readFileSync(path, 'utf8'))}` : 'other';
+    out.push(`${rel} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${kind}`);
+    if (st.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name), `${rel}/${name}`);
+  };
+  visit(root, '.');
+  return out;
 };

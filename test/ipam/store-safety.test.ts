@@ -1,5 +1,5 @@
 import {
-  chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync,
+  chmodSync, chownSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -28,32 +28,38 @@ t.test('files are 0600 and directories 0700, whatever the umask', async (t) => {
   }
 });
 
-t.test('a store directory made by someone else is tightened or refused', async (t) => {
+// Where the store may live at all (dataDir, <dataDir>/<name>) is store-location.test.ts; here,
+// what is found inside a store of ours: refused (code 102), never tightened or followed.
+t.test('a directory inside the store with a wider mode is refused, not tightened', async (t) => {
   const dir = tempDir(t);
-  mkdirSync(join(dir, 'ecs'), { mode: 0o755 });
-  chmodSync(join(dir, 'ecs'), 0o755);
   await add(dir);
-  t.equal((statSync(join(dir, 'ecs')).mode & 0o777).toString(8), '700', 'our own subdirectory is made 0700');
-
-  const open = tempDir(t);
-  chmodSync(open, 0o777);
-  t.match(parsed(await run('ADD', netconf(open))).json, { code: 102, msg: /refusing to use the ecs-ipam store at .*: others can write to it \(mode 777\)/ });
+  const pool = join(dir, 'ecs', '169.254.172.0_22');
+  chmodSync(pool, 0o775);
+  t.match(parsed(await run('ADD', netconf(dir), { containerId: 'c2' })).json,
+    { code: 102, msg: `refusing to use the ecs-ipam store at ${pool}: others can write to it (mode 775)` });
+  t.equal((statSync(pool).mode & 0o7777).toString(8), '775', 'its mode is left as it is');
 
   if (process.geteuid?.() === 0) {
     const foreign = tempDir(t);
-    mkdirSync(join(foreign, 'ecs'), { mode: 0o700 });
-    chownSync(join(foreign, 'ecs'), 4242, 4242);
-    t.match(parsed(await run('ADD', netconf(foreign))).json, { code: 102, msg: /ecs: it is owned by uid 4242, not by uid 0/ });
+    await add(foreign);
+    chownSync(join(foreign, 'ecs', 'keys'), 4242, 4242);
+    t.match(parsed(await run('ADD', netconf(foreign), { containerId: 'c2' })).json, { code: 102, msg: /ecs\/keys: it is owned by uid 4242, not by uid 0/ });
   }
 });
 
 t.test('planted symlinks are refused where the store writes', async (t) => {
   const victim = tempDir(t, { 'passwd': 'root:x:0:0\n' });
-  for (const where of ['ecs', 'ecs/169.254.172.0_22', 'ecs/keys', `ecs/keys/${keyDirName('c1/eth0')}`]) {
+  // The network directory itself: not the store's (code 7, store-location.test.ts has the rest).
+  const top = tempDir(t);
+  symlinkSync(victim, join(top, 'ecs'));
+  t.match(parsed(await run('ADD', netconf(top))).json,
+    { code: 7, msg: `invalid ipam.dataDir ${JSON.stringify(top)}: refusing to use ${join(top, 'ecs')} (the store of network "ecs"): it is a symbolic link` });
+  // Inside a store of ours (made by an ADD and emptied by its DEL), in place of what it would make.
+  for (const where of ['ecs/169.254.172.0_22', 'ecs/keys', `ecs/keys/${keyDirName('c1/eth0')}`]) {
     const dir = tempDir(t);
-    const parts = where.split('/');
-    mkdirSync(join(dir, ...parts.slice(0, -1)), { recursive: true, mode: 0o700 });
-    for (let i = 1; i < parts.length; i++) chmodSync(join(dir, ...parts.slice(0, i)), 0o700);
+    await add(dir);
+    await run('DEL', netconf(dir));
+    rmSync(join(dir, where), { recursive: true, force: true });
     symlinkSync(victim, join(dir, where));
     const out = parsed(await run('ADD', netconf(dir)));
     t.match(out.json, { code: 102, msg: `refusing to use the ecs-ipam store at ${join(dir, where)}: it is a symbolic link` }, where);

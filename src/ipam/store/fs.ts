@@ -1,16 +1,18 @@
 import {
-  chmodSync, closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync,
-  renameSync, rmdirSync, unlinkSync, writeSync, type Stats,
+  closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync,
+  renameSync, rmdirSync, statSync, unlinkSync, writeSync, type Stats,
 } from 'node:fs';
 
 // The file operations the store is built from, one method per system call that matters. The
 // store takes them as a parameter so tests can count them (allocation cost must not grow with the
 // number of held addresses) and inject failures. Synchronous on purpose: a plugin process does one
 // short sequence of them, and sync calls skip the thread-pool round trip of the async API.
+// There is no chmod: the store never changes the mode of anything (docs/ipam-store.md), it makes
+// its directories 0700 and its files 0600 from the start.
 export interface StoreFs {
   lstat(path: string): Stats;
+  stat(path: string): Stats; // through symlinks: only for the parents of dataDir
   mkdir(path: string, recursive?: boolean): void; // mode 0700
-  chmod(path: string, mode: number): void;
   readdir(path: string): string[];
   // Reads a small file without following a symlink in its last component (ELOOP if it is one).
   read(path: string): { text: string; ino: number };
@@ -26,8 +28,8 @@ const MAX_READ = 64 * 1024;
 
 export const nodeStoreFs: StoreFs = {
   lstat: (path) => lstatSync(path),
+  stat: (path) => statSync(path),
   mkdir: (path, recursive = false) => { mkdirSync(path, { mode: 0o700, recursive }); },
-  chmod: (path, mode) => chmodSync(path, mode),
   readdir: (path) => readdirSync(path),
   read: (path) => {
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);

@@ -1,68 +1,46 @@
+import type { Stats } from 'node:fs';
 import { formatIp, parseCidr, subnetOf, type Subnet } from '../ip.js';
 import { unsafeStore } from '../errors.js';
 import { errnoOf, ignoring, type StoreFs } from './fs.js';
 
-// On-disk names (docs/ipam-store.md): <root>/<network>/<pool>/<address>, <root>/<network>/keys/<key>/.
+// On-disk names (docs/ipam-store.md): <dataDir>/<network>/<pool>/<address>, <dataDir>/<network>/keys/<key>/.
+// Where <dataDir>/<network> may be is location.ts's business.
 
 export const KEYS_DIR = 'keys';
 export const CURSOR_FILE = 'cursor';
 export const GATE_SUFFIX = '.lock';
 
-const euid = (): number | undefined => process.geteuid?.();
+export const euid = (): number | undefined => process.geteuid?.();
 
-// The store root may be a directory the operator made (IPAM_DB_PATH, ipam.dataDir): it is used
-// as it is, provided nobody else can write into it.
-export const ensureRoot = (io: StoreFs, root: string): void => {
-  checkAncestors(io, root);
-  if (!ignoring('ENOENT', () => checkDir(io, root, false))) {
-    ignoring('EEXIST', () => io.mkdir(root, true));
-    checkDir(io, root, false);
-  }
-};
-
-// The root's path comes from config: a symlink on it that another user owns (planted in /tmp, say)
-// would send root's writes wherever it points. Symlinks of our own (/var/run -> /run) are fine.
-const checkAncestors = (io: StoreFs, root: string): void => {
+// Why a directory must not hold store files, or undefined if it may. A symlink would send root's
+// writes wherever it points; a directory that another user owns or may write to could be swapped
+// or filled under us. The store never chmods to fix any of it: it only refuses.
+export const dirProblem = (st: Stats): string | undefined => {
+  if (st.isSymbolicLink()) return 'it is a symbolic link';
+  if (!st.isDirectory()) return st.isFile() ? 'it is a file, not a directory (an upstream boltdb file?)' : 'it is not a directory';
   const uid = euid();
-  const parts = root.split('/').filter((p) => p !== '');
-  for (let i = 1; i < parts.length; i++) {
-    const path = `/${parts.slice(0, i).join('/')}`;
-    let st;
-    try {
-      st = io.lstat(path);
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') return;
-      throw error;
-    }
-    if (st.isSymbolicLink() && uid !== undefined && st.uid !== uid) {
-      throw unsafeStore(root, `${path} is a symbolic link owned by uid ${st.uid}, not by uid ${uid}`);
-    }
-  }
+  if (uid !== undefined && st.uid !== uid) return `it is owned by uid ${st.uid}, not by uid ${uid}`;
+  if ((st.mode & 0o022) !== 0) return `others can write to it (mode ${(st.mode & 0o7777).toString(8)})`;
+  return undefined;
 };
 
-// A directory the store makes itself: created 0700, refused if it is a symlink or not ours.
+// A directory inside the network's own (docs/ipam-store.md: pools, keys/, a key's entries):
+// made 0700 if missing; refused (code 102) if something else sits at its name.
 export const ensureDir = (io: StoreFs, path: string): void => {
-  if (ignoring('ENOENT', () => checkDir(io, path, true))) return;
+  if (ignoring('ENOENT', () => checkDir(io, path))) return;
   ignoring('EEXIST', () => io.mkdir(path));
-  checkDir(io, path, true);
+  checkDir(io, path);
 };
 
-const checkDir = (io: StoreFs, path: string, own: boolean): void => {
-  const st = io.lstat(path);
-  if (st.isSymbolicLink()) throw unsafeStore(path, 'it is a symbolic link');
-  if (!st.isDirectory()) {
-    throw unsafeStore(path, st.isFile() ? 'it is a file, not a directory (an upstream boltdb file?)' : 'it is not a directory');
-  }
-  const uid = euid();
-  if (uid !== undefined && st.uid !== uid) throw unsafeStore(path, `it is owned by uid ${st.uid}, not by uid ${uid}`);
-  if ((st.mode & 0o022) !== 0 && !own) throw unsafeStore(path, `others can write to it (mode ${(st.mode & 0o7777).toString(8)})`);
-  if (own && (st.mode & 0o7777) !== 0o700) io.chmod(path, 0o700);
+const checkDir = (io: StoreFs, path: string): void => {
+  const why = dirProblem(io.lstat(path));
+  if (why) throw unsafeStore(path, why);
 };
 
 // Reads a directory the store made, refusing to list through a planted symlink. [] if absent.
 export const listDir = (io: StoreFs, path: string): string[] => {
   try {
-    checkDir(io, path, true);
+    checkDir(io, path);
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return [];
     throw error;

@@ -6,7 +6,8 @@ import { formatIp } from '../ip.js';
 import { ignoring, isAbandonedTemp, isTempName, nodeStoreFs, type StoreFs } from './fs.js';
 import { KeyGates, type Gate } from './gate.js';
 import { KeyIndex } from './key-index.js';
-import { ensureDir, ensureRoot, GATE_SUFFIX, KEYS_DIR, parsePoolDirName, poolDirName } from './layout.js';
+import { ensureDir, GATE_SUFFIX, KEYS_DIR, parsePoolDirName, poolDirName } from './layout.js';
+import { openNetworkDir } from './location.js';
 import { AddressPool, type Holder } from './pool.js';
 import { attachmentId, encodeRecord, type AllocationRecord, type Attachment } from './record.js';
 
@@ -29,7 +30,7 @@ export interface Held {
   record: AllocationRecord;
 }
 
-// The store of one network (docs/ipam-store.md): <root>/<network>/ holds a directory per subnet
+// The store of one network (docs/ipam-store.md): <dataDir>/<network>/ holds a directory per subnet
 // and the key index. Every method is safe to run in many processes at once.
 export class IpamStore {
   private readonly io: StoreFs;
@@ -50,11 +51,11 @@ export class IpamStore {
     }));
   }
 
-  // Opens (creating if needed) the directories of the configured network and subnets.
+  // Opens (creating if needed) the directories of the configured network and subnets. The
+  // network's directory is used only if the store made it (location.ts).
   static open(config: IpamConfig, options: StoreOptions = {}): IpamStore {
-    const store = new IpamStore(config, join(config.dataDir, config.network), options);
-    ensureRoot(store.io, config.dataDir);
-    ensureDir(store.io, store.dir);
+    const dir = openNetworkDir(options.io ?? nodeStoreFs, config.dataDir, config.network);
+    const store = new IpamStore(config, dir, options);
     ensureDir(store.io, store.index.dir);
     for (const { pool } of store.pools) ensureDir(store.io, pool.dir);
     return store;
