@@ -75,7 +75,7 @@ t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_0
     if (hostLinks.some((l) => l.master === 'ecs-br-cc')) found.push('a port on the bridge');
     const taskLinks = links(task).filter((l) => l.ifname !== 'lo');
     if (taskLinks.length) found.push(`task links ${taskLinks.map((l) => l.ifname).join(',')}`);
-    const leases = existsSync(dataDir) ? readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory() && e.name !== 'cursor').map((e) => e.name) : [];
+    const leases = existsSync(dataDir) ? readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory() && e.name !== 'cursor' && e.name !== '.tasknet-ipam').map((e) => e.name) : [];
     if (leases.length) found.push(`ipam store holds ${leases.join(',')}`);
     const cache = existsSync(join(dir, 'cni', 'results')) ? readdirSync(join(dir, 'cni', 'results')) : [];
     if (cache.length) found.push(`cache holds ${cache.join(',')}`);

@@ -197,7 +197,7 @@ const stateProblems = (lab: Lab): string[] => {
   const task = ipLinks(lab.task).filter((l) => l.ifname !== 'lo');
   if (task.length) problems.push(`task netns has ${task.map((l) => l.ifname).join(',')}`);
   const held = readdirSync(lab.dir, { recursive: true, withFileTypes: true })
-    .filter((e) => !e.isDirectory() && e.name !== 'cursor' && !['file', 'link-store', 'link-dir', 'target-file', 'netns-link'].includes(e.name) && !e.parentPath.includes('not-a-netns'))
+    .filter((e) => !e.isDirectory() && e.name !== 'cursor' && e.name !== '.tasknet-ipam' && !['file', 'link-store', 'link-dir', 'target-file', 'netns-link'].includes(e.name) && !e.parentPath.includes('not-a-netns'))
     .map((e) => join(e.parentPath, e.name));
   if (held.length) problems.push(`store holds ${held.join(', ')}`);
   return problems;
