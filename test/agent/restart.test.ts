@@ -114,3 +114,23 @@ t.test('an unreadable or misshapen record loses no ENI and breaks no other task'
   t.same((await lab.tn(['ls', '--json'])).json.map((x: any) => x.status), ['FAILED', 'FAILED']);
   assertClean(t, lab, [healthy.id, truncated.id, garbled.id, again.id], 3);
 });
+
+// An agent killed while it removed a stopped task's dir: the removal is a rename then a recursive
+// rm, so what is left is a `<id>.removing` dir, which the next agent finishes removing; it never
+// finds a task dir without its task.json (which it would have to list as a lost record).
+t.test('a task dir half removed by a killed agent is finished, not taken for a lost record', { skip: needsRoot }, async (t) => {
+  const { existsSync, mkdirSync, readdirSync, writeFileSync: write } = await import('node:fs');
+  const lab = await makeLab(t, { enis: 1 });
+  const task = await lab.run(taskdef('gone', [container('main', ['sleep', 'infinity'])]));
+  t.equal((await lab.tn(['stop', task.id])).code, 0);
+  t.same(readdirSync(join(lab.stateDir, 'tasks')), [], 'a stop leaves nothing in the tasks dir');
+  await lab.killAgent('SIGTERM');
+  // What a kill -9 between the rename and the end of the rm leaves.
+  const doomed = join(lab.stateDir, 'tasks', `${task.id}.removing`);
+  mkdirSync(doomed);
+  write(join(doomed, 'main.exit'), '0\n');
+  await lab.startAgent();
+  t.notOk(existsSync(doomed), 'the next agent finishes the removal');
+  t.same((await lab.tn(['ls', '--all', '--json'])).json.filter((x: any) => x.status === 'FAILED'), [], 'and lists no failed task for it');
+  assertClean(t, lab, [task.id], 1);
+});

@@ -9,7 +9,7 @@
 // tears down what is not, with nothing in its memory.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { deleteNetns, isNotFound, netnsExists, NETNS_RUN_DIR } from '../../netlink/index.js';
 import { AgentError } from './errors.js';
 import type { CredentialsProvider } from './endpoint/credentials.js';
@@ -60,6 +60,9 @@ interface LiveTask {
   stopping?: Promise<void>;
   saving: Promise<void>;
 }
+
+// The suffix of a task dir being removed (not a task id, so never read as a task).
+const REMOVING = '.removing';
 
 export class Agent implements EndpointLookup {
   readonly layout: StateLayout;
@@ -447,11 +450,22 @@ export class Agent implements EndpointLookup {
     // Untracked first: a save queued from now on is a no-op, so none can recreate the dir below.
     this.untrack(task);
     await task.saving.catch(() => { /* superseded */ });
-    await rm(this.layout.taskDir(record.id), { recursive: true, force: true });
+    await this.removeTaskDir(record.id);
     this.options.provider?.forget?.(record.id);
     await this.gone.add(summarize(record));
     phase('done');
     this.options.log(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`);
+  }
+
+  // A task's dir goes in one step: renamed out of the way (atomic), then removed. An agent killed
+  // inside a plain recursive rm would leave a dir without task.json, which the next agent must take
+  // for a task whose record was lost.
+  private async removeTaskDir(id: string): Promise<void> {
+    const doomed = `${this.layout.taskDir(id)}${REMOVING}`;
+    await rename(this.layout.taskDir(id), doomed).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await rm(doomed, { recursive: true, force: true });
   }
 
   // --- restart: adopt or tear down ---
@@ -462,6 +476,10 @@ export class Agent implements EndpointLookup {
       ids = await readdir(this.layout.tasksDir);
     } catch {
       ids = [];
+    }
+    // What a killed agent was removing is finished first: its task had already been torn down.
+    for (const name of ids.filter((x) => x.endsWith(REMOVING))) {
+      await rm(join(this.layout.tasksDir, name), { recursive: true, force: true });
     }
     const adopted: string[] = [];
     for (const id of ids.filter((x) => /^[0-9a-f]{32}$/.test(x))) {
@@ -537,7 +555,7 @@ export class Agent implements EndpointLookup {
         outcome = `its network could not be given back (netns ${name} kept): ${(error as Error).message}`;
       }
     }
-    await rm(this.layout.taskDir(id), { recursive: true, force: true });
+    await this.removeTaskDir(id);
     const reason = `task record unreadable (${why}): kept at ${kept}; ${outcome}`;
     await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => { /* the log has it */ });
     this.options.log(`task ${id}: ${reason}`);
