@@ -53,7 +53,8 @@ t.test('eni-task.sh runs a task on a NIC found by MAC and gives the NIC back', {
   const confDir = join(dir, 'net.d');
   await installInto(binDir, confDir, '--conflist', 'awsvpc-eni', '--conflist', 'awsvpc-bridge');
   const [host, vpc] = await makeNetns(t, 2, 'tnvg');
-  const mac = '0e:74:6e:bb:00:01';
+  // Random: eni-task.sh names its netns after the MAC, and another test run may be beside this one.
+  const mac = ['0e', '74', '6e', ...Array.from({ length: 3 }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, '0'))].join(':');
   await execa('ip', ['-n', host, 'link', 'add', 'ens6', 'address', mac, 'type', 'veth', 'peer', 'name', 'gw0', 'netns', vpc]);
   await execa('ip', ['-n', vpc, 'addr', 'add', '192.168.56.1/24', 'dev', 'gw0']);
   await execa('ip', ['-n', vpc, 'link', 'set', 'gw0', 'up']);
@@ -72,5 +73,5 @@ t.test('eni-task.sh runs a task on a NIC found by MAC and gives the NIC back', {
   t.match(links, /ens6@/, 'the NIC is in the host under its name');
   t.notMatch(links, /veth[0-9a-f]/, 'no host veth left');
   const netns = (await execa('ip', ['netns', 'list'])).stdout;
-  t.notMatch(netns, /tasknet-eni-0e746ebb0001/, 'the task netns is gone');
+  t.notMatch(netns, new RegExp(`tasknet-eni-${mac.replaceAll(':', '')}`), 'the task netns is gone');
 });
