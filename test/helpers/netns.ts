@@ -1,10 +1,14 @@
 // Throwaway network namespaces for tests. Tests never touch the machine's own netns: each one
-// makes uniquely named namespaces (tn-<random>) and removes them in teardown, also on failure;
-// deleting a netns destroys the links inside it. An exit hook catches what a crash leaves.
+// makes uniquely named namespaces (<prefix>-<pid>-<random>) and removes them in teardown, also on
+// failure; deleting a netns destroys the links inside it. What teardown never reaches is caught in
+// three more places: an exit hook (an uncaught error), a signal hook (tap's timeout and a killed
+// run send SIGTERM, which ends Node without its exit hook), and, for SIGKILL, the next test
+// process, which removes the namespaces whose creating process is gone (the pid in the name).
 // Deliberately plain execa, not src/netlink, so a bug under test cannot break the clean-up.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { execa } from 'execa';
 
 /** `{ skip: needsRoot }` on a test that changes kernel state: false when root, else the reason. */
@@ -17,16 +21,55 @@ export interface Teardown {
 const liveNetns = new Set<string>();
 const livePids = new Set<number>();
 
-process.on('exit', () => {
-  for (const pid of livePids) killQuietly(pid);
-  for (const name of liveNetns) {
-    try {
-      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
+const delNetnsQuietly = (name: string): void => {
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // already gone
   }
-});
+};
+
+const cleanUp = (): void => {
+  for (const pid of livePids) killQuietly(pid);
+  for (const name of liveNetns) delNetnsQuietly(name);
+  liveNetns.clear();
+};
+
+process.on('exit', cleanUp);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    cleanUp();
+    process.exit(128 + constants.signals[signal]);
+  });
+}
+
+// A name made by netnsName(): the prefix, the creating process's pid, 8 hex digits.
+const OWN_NAME = /^[a-z]+-(\d+)-[0-9a-f]{8}$/;
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+// The namespaces of test processes that are gone (killed with SIGKILL); each test process sweeps
+// once, when it first loads this file.
+const sweepStale = (): void => {
+  let names: string[];
+  try {
+    names = readdirSync('/var/run/netns');
+  } catch {
+    return; // no namespaces at all
+  }
+  for (const name of names) {
+    const pid = Number(OWN_NAME.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !pidAlive(pid)) delNetnsQuietly(name);
+  }
+};
+if (needsRoot === false) sweepStale();
 
 function killQuietly(pid: number): void {
   try {
@@ -38,7 +81,7 @@ function killQuietly(pid: number): void {
 
 /** A fresh unique netns name (not created). */
 export function netnsName(prefix = 'tn'): string {
-  return `${prefix}-${randomBytes(4).toString('hex')}`;
+  return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 /** [string, string] for 2, so destructured names are not `string | undefined`. */

@@ -142,7 +142,7 @@ t.test('typed failures: exists, not-found, no-netns', { skip: needsRoot }, async
   await t.rejects(createBridge({ name: 'br0' }, ns), {
     name: 'IpError',
     kind: 'exists',
-    message: /^ip -n tn-\w+ link add name br0 type bridge failed: RTNETLINK answers: File exists$/,
+    message: /^ip -n tn-[\w-]+ link add name br0 type bridge failed: RTNETLINK answers: File exists$/,
   });
   await t.rejects(createVeth({ name: 'br0', peerName: 'x1' }, ns), { name: 'IpError', kind: 'exists' });
   const gone = await deleteLink('nope', ns).catch((e: unknown) => e);
