@@ -35,6 +35,7 @@ export {
   getLink,
   listLinks,
   setLink,
+  setLinkAlias,
   type BridgeSpec,
   type Link,
   type LinkChanges,

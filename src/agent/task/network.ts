@@ -8,7 +8,7 @@ import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, 
 import type { Result } from '../../cni/result.js';
 import { runPlugin, type PluginDefinition } from '../../cni/skel.js';
 import { listLinks } from '../../netlink/index.js';
-import { parseAlias } from '../../plugins/eni/move.js';
+import { parseAlias } from '../../plugins/eni/record.js';
 import type { EniSpec } from './eni.js';
 
 export type ChainMode = 'in-process' | 'exec';

@@ -19,7 +19,7 @@ export const netnsIfPresent = async (netns: string): Promise<string | undefined>
   netns.startsWith('/') && (await isNetnsFile(netns)) ? netns : undefined;
 
 // libcni refuses CNI_NETNS = the plugin's own netns (code 8), but only after the plugin ran
-// (cni-conformance item 10). Every change meant for the task would land in the host: ecs-eni would
+// (libcni checks it in its exec path). Every change meant for the task would land in the host: ecs-eni would
 // only rename the ENI there, ecs-bridge would address a veth end in it and its DEL would delete
 // whatever host veth CNI_IFNAME names. So each verb that takes a netns asks this first. `own` is
 // the plugin's netns: the process's (undefined), or the "host" of an in-process caller. Same

@@ -31,14 +31,10 @@
 // home under its host name, one more `ip` puts back the alias the ENI had before ADD.
 import { logger } from '../../cni/log.js';
 import {
-  batch, currentNetns, getLink, IpError, isExists, isNotFound, listLinks,
+  batch, currentNetns, getLink, IpError, isExists, isNotFound, listLinks, setLinkAlias,
   type IpBatch, type Link, type NetnsRef,
 } from '../../netlink/index.js';
-import { setLinkAlias } from '../../netlink/link.js';
 import { encodeAlias, parseAlias, type EniRecord } from './record.js';
-
-// The agent finds the ENI in a task netns by this (src/agent/task/network.ts).
-export { parseAlias };
 
 // 3 + 12 = 15 bytes, the longest name the kernel takes (IFNAMSIZ - 1).
 export const fallbackName = (mac: string): string => `eni${mac.replaceAll(':', '').toLowerCase()}`;

@@ -1,4 +1,4 @@
-// A repeated ADD. A runtime whose ADD timed out may try it again (cni-conformance D; libcni
+// A repeated ADD. A runtime whose ADD timed out may try it again (the CNI spec allows it; libcni
 // callers such as containerd do), but the first one may have gone through: the ENI is then no
 // longer in the host netns but already in the task's as CNI_IFNAME. If it is there as this config
 // leaves it, the ADD answers with the same result; if not, with an error that says what differs
