@@ -7,7 +7,7 @@ import type { Agent } from './agent.js';
 import { AgentError, type AgentErrorKind } from './errors.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
 import { TaskDefinitionError } from '../task/definition.js';
-import { CHAIN_MODES, type ChainMode } from '../task/network.js';
+import { CHAIN_MODES, ENDPOINT_ADDRESS, type ChainMode } from '../task/network.js';
 
 const MAX_BODY = 1 << 20;
 
@@ -46,9 +46,15 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (method === 'GET' && url.pathname === '/health') {
+      // What `tasknet status` prints; every field is in docs/agent.md ("GET /health").
+      const tasks: Record<string, number> = { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, FAILED: 0 };
+      for (const t of agent.list(true)) tasks[t.status] = (tasks[t.status] ?? 0) + 1;
+      const uptime = process.uptime();
       send(res, 200, {
         ok: true, pid: process.pid, stateDir: agent.layout.root, chainMode: agent.options.chainMode, build: buildInfo(),
         runtime: agent.options.defaultRuntime, ...(agent.engineSocket() ? { engineSocket: agent.engineSocket() } : {}),
+        startedAt: new Date(Date.now() - uptime * 1000).toISOString(), uptimeSeconds: Math.floor(uptime),
+        tasks, endpoint: `${ENDPOINT_ADDRESS}:80`,
       });
       return;
     }
