@@ -1,11 +1,13 @@
 // ecs-eni's config: the two upstream dialects (ecs-eni kebab-case, vpc-eni camelCase) read into
 // one model, plus per-container overrides from CNI_ARGS so a static conflist can serve every task.
-// See docs/ecs-eni.md for the reference.
+// ecs-eni's pre-2020 keys (ipv4-address, ipv6-address, subnetgateway-ipv4-address) are read as
+// today's ip-addresses and gateway-ip-addresses. See docs/ecs-eni.md for the reference.
 import * as z from 'zod/mini';
 import type { CniArgs } from '../../cni/args.js';
 import type { NetConfObject } from '../../cni/config.js';
 import { interfaceNameProblem } from '../../cni/env.js';
 import { CniError, ErrorCode } from '../../cni/errors.js';
+import { formatIp, hostMask, parseCidr } from '../../cni/ip.js';
 import { familyOf } from '../../cni/result.js';
 import { parseConfig } from '../../cni/schema.js';
 import { ENI_ARGS } from './args.js';
@@ -29,6 +31,14 @@ export interface EniConfig {
   stayDown: boolean;
   /** 0 = leave the ENI's MTU as it is. */
   mtu: number;
+  /** Present when the config uses ecs-eni's pre-2020 keys: which, and what they were read as. */
+  legacy?: LegacyFormat;
+}
+
+export interface LegacyFormat {
+  keys: string[];
+  addresses: string[];
+  gateways: string[];
 }
 
 type Field = 'eniId' | 'name' | 'mac' | 'addresses' | 'gateways' | 'block' | 'stayDown';
@@ -68,6 +78,10 @@ export const eniConfigSchema = z.looseObject({
   gatewayIPAddresses: strings,
   blockInstanceMetadata: z.optional(z.boolean()),
   opStateDown: z.optional(z.boolean()),
+  // ecs-eni before 2020 (legacyFormat below): one address per family and the subnet's gateway.
+  'ipv4-address': z.optional(z.string()),
+  'ipv6-address': z.optional(z.string()),
+  'subnetgateway-ipv4-address': z.optional(z.string()),
   mtu: z.optional(z.number().check(z.refine(
     (n) => Number.isInteger(n) && (n === 0 || (n >= 68 && n <= 65535)),
     'must be an integer, 0 (leave unchanged) or between 68 and 65535',
@@ -102,8 +116,11 @@ const macProblem = (mac: string): string | undefined => {
 const linkNameProblem = (name: string): string | undefined =>
   interfaceNameProblem(name) ?? (/["'#\\]/.test(name) ? 'must not contain quotes, "#" or "\\"' : undefined);
 
+const LEGACY_KEYS = ['ipv4-address', 'ipv6-address', 'subnetgateway-ipv4-address'] as const;
+
 const dialectOf = (raw: Record<string, unknown>): Dialect | undefined => {
-  const used = (d: Dialect) => Object.values(FIELDS[d]).filter((f) => raw[f] !== undefined);
+  const keys = (d: Dialect): string[] => [...Object.values(FIELDS[d]), ...(d === 'ecs-eni' ? LEGACY_KEYS : [])];
+  const used = (d: Dialect) => keys(d).filter((f) => raw[f] !== undefined);
   const ecs = used('ecs-eni');
   const vpc = used('vpc-eni');
   if (ecs.length > 0 && vpc.length > 0) {
@@ -117,6 +134,8 @@ const dialectOf = (raw: Record<string, unknown>): Dialect | undefined => {
 interface Valued<T> {
   value: T;
   source: Source;
+  /** Per entry, where it came from and what to show in its error (read from a pre-2020 key). */
+  entries?: Array<{ source: Source; shown: string }>;
 }
 
 // A config field of the dialect in use, or undefined.
@@ -137,18 +156,23 @@ const argList = (args: CniArgs, key: string): Valued<string[]> | undefined => {
   return v && { value: v.value.split(',').map((s) => s.trim()), source: v.source };
 };
 
-// Each entry of a list, with its own label ("ip-addresses.1") when it came from the config.
-const entrySource = (list: Valued<string[]>, index: number): Source =>
-  list.source.code === ErrorCode.InvalidEnvironment ? list.source : { ...list.source, label: `${list.source.label}.${index}` };
+// Each entry of a list, with its own label ("ip-addresses.1") when it came from the config, and
+// the value its error shows (the pre-2020 key's own value when the entry was read from one).
+const entryOf = (list: Valued<string[]>, index: number): { source: Source; shown: string } =>
+  list.entries?.[index] ?? {
+    source: list.source.code === ErrorCode.InvalidEnvironment ? list.source : { ...list.source, label: `${list.source.label}.${index}` },
+    shown: list.value[index]!,
+  };
 
 const validateAddresses = (list: Valued<string[]> | undefined): string[] => {
   if (!list) return [];
   const seen = new Map<string, number>();
   list.value.forEach((cidr, i) => {
+    const { source, shown } = entryOf(list, i);
     const problem = hostAddressProblem(cidr);
-    if (problem) throw invalid(entrySource(list, i), cidr, problem);
+    if (problem) throw invalid(source, shown, problem);
     const ip = canonicalIp(cidr.split('/')[0]!);
-    if (seen.has(ip)) throw invalid(entrySource(list, i), cidr, `repeats the address of entry ${seen.get(ip)}`);
+    if (seen.has(ip)) throw invalid(source, shown, `repeats the address of entry ${seen.get(ip)}`);
     seen.set(ip, i);
   });
   return list.value;
@@ -158,18 +182,104 @@ const validateGateways = (list: Valued<string[]> | undefined, addresses: string[
   if (!list) return [];
   const families = new Map<4 | 6, number>();
   list.value.forEach((gw, i) => {
-    const source = entrySource(list, i);
+    const { source, shown } = entryOf(list, i);
     const problem = gatewayProblem(gw);
-    if (problem) throw invalid(source, gw, problem);
+    if (problem) throw invalid(source, shown, problem);
     const family = familyOf(gw);
-    if (families.has(family)) throw invalid(source, gw, `a second IPv${family} gateway (one default route per family)`);
+    if (families.has(family)) throw invalid(source, shown, `a second IPv${family} gateway (one default route per family)`);
     families.set(family, i);
     const own = addresses.filter((a) => familyOf(a) === family);
-    if (own.length === 0) throw invalid(source, gw, `no ENI address is IPv${family}`);
-    if (own.some((a) => canonicalIp(a.split('/')[0]!) === canonicalIp(gw))) throw invalid(source, gw, 'is one of the ENI\'s own addresses');
+    if (own.length === 0) throw invalid(source, shown, `no ENI address is IPv${family}`);
+    if (own.some((a) => canonicalIp(a.split('/')[0]!) === canonicalIp(gw))) {
+      throw invalid(source, shown, `${shown === gw ? 'is' : `gives gateway ${gw}, which is`} one of the ENI's own addresses`);
+    }
   });
   return list.value;
 };
+
+// ecs-eni's keys before 2020 (amazon-ecs-cni-plugins until release 2020.x; ECS agents of 2017-2019
+// wrote them), read as today's:
+//   ipv4-address                 the IPv4 address: "10.0.1.5/24", or bare "10.0.1.5" taking the
+//                                prefix of subnetgateway-ipv4-address (upstream asked instance
+//                                metadata for it without one; tasknet does not)
+//   ipv6-address                 the IPv6 address: CIDR, or bare meaning /64 (every VPC IPv6
+//                                subnet is a /64); its default route comes from router
+//                                advertisements, as upstream's did
+//   subnetgateway-ipv4-address   the subnet as the ECS agent sent it, "10.0.1.1/24" (the gateway
+//                                with the subnet's prefix) or "10.0.1.0/24"; the gateway is the
+//                                subnet's network address + 1 (the VPC router), any other host
+//                                part is refused rather than guessed at
+// Mixed with ip-addresses or gateway-ip-addresses, which keys win would be a guess: error 7.
+const legacyFormat = (raw: Raw): { addresses: Valued<string[]>; gateways?: Valued<string[]>; format: LegacyFormat } | undefined => {
+  const conf = raw as Record<string, unknown>;
+  const keys = LEGACY_KEYS.filter((k) => conf[k] !== undefined);
+  if (keys.length === 0) return undefined;
+  const today = [FIELDS['ecs-eni'].addresses!, FIELDS['ecs-eni'].gateways!].filter((k) => conf[k] !== undefined);
+  if (today.length > 0) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig,
+      `invalid config: it has the pre-2020 ecs-eni key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} and today's ${today.map((k) => JSON.stringify(k)).join(', ')}; use one format (docs/ecs-eni.md)`);
+  }
+  const v4 = raw['ipv4-address'];
+  const v6 = raw['ipv6-address'];
+  const subnetText = raw['subnetgateway-ipv4-address'];
+  if (v4 === undefined) {
+    throw new CniError(ErrorCode.InvalidNetworkConfig,
+      `missing required parameter ipv4-address (the pre-2020 ecs-eni format, which ${keys.map((k) => JSON.stringify(k)).join(', ')} belong${keys.length > 1 ? '' : 's'} to, requires it)`);
+  }
+  const subnetSource = fromConfig('subnetgateway-ipv4-address');
+  let subnet: { network: bigint; prefix: number } | undefined;
+  if (subnetText !== undefined) {
+    const c = parseCidr(subnetText);
+    if (!c || c.family !== 4) throw invalid(subnetSource, subnetText, 'must be an IPv4 subnet with its prefix length (10.0.1.1/24 or 10.0.1.0/24)');
+    if (c.prefix > 30) throw invalid(subnetSource, subnetText, 'must have a prefix length of at most 30 (a subnet with a gateway and a host)');
+    const network = c.value & ~hostMask(4, c.prefix);
+    if (c.value !== network && c.value !== network + 1n) {
+      throw invalid(subnetSource, subnetText,
+        `must be the subnet (${formatIp(4, network)}/${c.prefix}) or its gateway (${formatIp(4, network + 1n)}/${c.prefix}), the network address + 1`);
+    }
+    subnet = { network, prefix: c.prefix };
+  }
+
+  const v4Source = fromConfig('ipv4-address');
+  let v4Cidr: string;
+  if (v4.includes('/')) {
+    const c = parseCidr(v4);
+    if (c?.family !== 4) throw invalid(v4Source, v4, 'must be an IPv4 address, with or without its prefix length');
+    if (subnet && (c.prefix !== subnet.prefix || (c.value & ~hostMask(4, c.prefix)) !== subnet.network)) {
+      throw invalid(v4Source, v4, `is not in the subnet of subnetgateway-ipv4-address ${JSON.stringify(subnetText)}`);
+    }
+    v4Cidr = v4; // anything else wrong with it: validateAddresses, as for ip-addresses
+  } else {
+    if (parseCidr(`${v4}/32`)?.family !== 4) throw invalid(v4Source, v4, 'must be an IPv4 address, with or without its prefix length');
+    if (!subnet) {
+      throw invalid(v4Source, v4,
+        'has no prefix length: give it one (10.0.1.5/24) or add subnetgateway-ipv4-address (upstream read the subnet from the instance metadata service, tasknet does not)');
+    }
+    v4Cidr = `${v4}/${subnet.prefix}`;
+  }
+
+  const entries = [{ source: v4Source, shown: v4 }];
+  const addresses = [v4Cidr];
+  if (v6 !== undefined) {
+    const v6Source = fromConfig('ipv6-address');
+    const c = parseCidr(v6.includes('/') ? v6 : `${v6}/64`);
+    if (c?.family !== 6) throw invalid(v6Source, v6, 'must be an IPv6 address, with or without its prefix length');
+    addresses.push(v6.includes('/') ? v6 : `${v6}/64`);
+    entries.push({ source: v6Source, shown: v6 });
+  }
+  const gateway = subnet && formatIp(4, subnet.network + 1n);
+  return {
+    addresses: { value: addresses, source: v4Source, entries },
+    ...(gateway ? { gateways: { value: [gateway], source: subnetSource, entries: [{ source: subnetSource, shown: subnetText! }] } } : {}),
+    format: { keys, addresses, gateways: gateway ? [gateway] : [] },
+  };
+};
+
+// The plugin log's word that a config is in the pre-2020 format, and what it was read as.
+export const legacyFormatWarning = ({ keys, addresses, gateways }: LegacyFormat): string =>
+  `ecs-eni: the config uses the pre-2020 ecs-eni format (${keys.map((k) => JSON.stringify(k)).join(', ')}), read as `
+  + `"ip-addresses": ${JSON.stringify(addresses)}, "gateway-ip-addresses": ${JSON.stringify(gateways)}; `
+  + 'it is still accepted, but today\'s keys are the ones documented (docs/ecs-eni.md)';
 
 export interface ParseOptions {
   /** ADD needs to know which ENI and (unless it stays down) its addresses; the other verbs take what is there. */
@@ -197,9 +307,11 @@ export const parseEniConfig = (conf: NetConfObject, args: CniArgs, { requireEni 
   }
 
   const stayDown = configValue<boolean>(raw, dialect, 'stayDown')?.value ?? false;
-  const addressList = argList(args, ENI_ARGS.addresses) ?? configValue<string[]>(raw, dialect, 'addresses');
+  const legacy = legacyFormat(raw);
+  const addressList = argList(args, ENI_ARGS.addresses) ?? legacy?.addresses ?? configValue<string[]>(raw, dialect, 'addresses');
   const addresses = validateAddresses(addressList);
-  const gateways = validateGateways(argList(args, ENI_ARGS.gateways) ?? configValue<string[]>(raw, dialect, 'gateways'), addresses);
+  const gatewayList = argList(args, ENI_ARGS.gateways) ?? legacy?.gateways ?? configValue<string[]>(raw, dialect, 'gateways');
+  const gateways = validateGateways(gatewayList, addresses);
 
   const mtu = raw.mtu ?? 0;
   const v6 = addresses.find((a) => familyOf(a) === 6);
@@ -222,6 +334,7 @@ export const parseEniConfig = (conf: NetConfObject, args: CniArgs, { requireEni 
     blockInstanceMetadata: configValue<boolean>(raw, dialect, 'block')?.value ?? false,
     stayDown,
     mtu,
+    ...(legacy ? { legacy: legacy.format } : {}),
   };
 };
 
@@ -245,15 +358,16 @@ const GATEWAY_FIELDS = [FIELDS['ecs-eni'].gateways!, FIELDS['vpc-eni'].gateways!
 // key that looks like a gateway.
 export const missingGatewayWarnings = (conf: NetConfObject, eni: EniConfig): string[] => {
   if (eni.stayDown) return [];
-  const fields = eni.dialect ? [FIELDS[eni.dialect].gateways!] : GATEWAY_FIELDS;
+  const fields = eni.legacy ? ['subnetgateway-ipv4-address'] : eni.dialect ? [FIELDS[eni.dialect].gateways!] : GATEWAY_FIELDS;
   const where = `${fields.join(' or ')} (or CNI_ARGS ${ENI_ARGS.gateways})`;
-  const lookalikes = Object.keys(conf).filter((k) => /gate?way|gw/i.test(k) && !GATEWAY_FIELDS.includes(k));
+  const lookalikes = Object.keys(conf).filter((k) => /gate?way|gw/i.test(k) && !GATEWAY_FIELDS.includes(k) && k !== 'subnetgateway-ipv4-address');
   const hint = lookalikes.length === 0 ? '' : `; the config has ${lookalikes.map((k) => JSON.stringify(k)).join(', ')}, which ecs-eni does not read: misspelt?`;
   const warnings: string[] = [];
   for (const family of [4, 6] as const) {
     const addresses = eni.addresses.filter((a) => familyOf(a) === family);
     if (addresses.length === 0 || eni.gateways.some((gw) => familyOf(gw) === family)) continue;
     if (family === 6 && eni.gateways.length > 0) continue; // router advertisements, as above
+    if (family === 6 && eni.legacy) continue; // the pre-2020 format has no IPv6 gateway key: RAs always gave it
     const only = family === 6 ? ' (only router advertisements can give it one)' : '';
     warnings.push(`no IPv${family} gateway in ${where} for ${addresses.join(', ')}: the task gets no IPv${family} default route from ecs-eni${only}${hint}`);
   }

@@ -12,7 +12,7 @@ import {
 import { netlinkError } from '../common/netlink-error.js';
 import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
-import { missingGatewayWarnings, parseEniConfig, type EniConfig } from './config.js';
+import { legacyFormatWarning, missingGatewayWarnings, parseEniConfig, type EniConfig, type ParseOptions } from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
 import { giveBack, MOVE_LINE, moveIntoTask, restoreHostName } from './move.js';
 import { ALIAS_MAX_BYTES, encodeAlias, METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
@@ -23,6 +23,13 @@ export interface EniOptions {
   // production; a test's "host" namespace when the plugin runs in-process.
   hostNs?: NetnsRef;
 }
+
+// The config of any verb; one in the pre-2020 format says so in the plugin log.
+const readConfig = (req: PluginRequest, options: ParseOptions): EniConfig => {
+  const conf = parseEniConfig(req.config, req.args, options);
+  if (conf.legacy) logger.warn(legacyFormatWarning(conf.legacy));
+  return conf;
+};
 
 const defaultRoute = (gw: string): Route => ({ dst: familyOf(gw) === 4 ? '0.0.0.0/0' : '::/0', gw });
 
@@ -137,7 +144,7 @@ const eniLabel = (conf: EniConfig, eni: Link): string =>
 
 export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers => ({
   async add(req) {
-    const conf = parseEniConfig(req.config, req.args, { requireEni: true });
+    const conf = readConfig(req, { requireEni: true });
     refuseUnreportable(conf, req.cniVersion);
     const netns = await requireNetns(req.netns);
     await refuseOwnNetns(netns, hostNs);
@@ -196,7 +203,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   // it had, and the blackholes its ADD added leave the task netns. Idempotent: a netns
   // that is gone, an interface that is not there (already given back, never added) is success.
   async del(req) {
-    const conf = parseEniConfig(req.config, req.args, { requireEni: false });
+    const conf = readConfig(req, { requireEni: false });
     try {
       const netns = await netnsIfPresent(req.netns);
       if (netns) {
@@ -237,7 +244,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   // routes (prevResult, not the config, so later plugins' changes are honoured: G.52), plus the
   // metadata blackholes when the config asks for them (they are not in the result).
   async check(req) {
-    const conf = parseEniConfig(req.config, req.args, { requireEni: false });
+    const conf = readConfig(req, { requireEni: false });
     const netns = await requireNetns(req.netns);
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
@@ -279,7 +286,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   // so its absence is ADD's code 11, not a STATUS failure.
   async status(req) {
     try {
-      parseEniConfig(req.config, req.args, { requireEni: false });
+      readConfig(req, { requireEni: false });
     } catch (error) {
       if (!isCniError(error)) throw error;
       throw new CniError(ErrorCode.NotReady, `cannot serve ADD: ${error.message}`);
