@@ -9,6 +9,7 @@ import { interfaceNameProblem } from '../../cni/env.js';
 import { CniError, ErrorCode } from '../../cni/errors.js';
 import { formatIp, hostMask, parseCidr } from '../../cni/ip.js';
 import { familyOf } from '../../cni/result.js';
+import { described, PATTERNS } from '../../cni/json-schema.js';
 import { parseConfig } from '../../cni/schema.js';
 import { ENI_ARGS } from './args.js';
 import { canonicalIp, gatewayProblem, hostAddressProblem } from './ip.js';
@@ -43,7 +44,8 @@ export interface LegacyFormat {
 
 type Field = 'eniId' | 'name' | 'mac' | 'addresses' | 'gateways' | 'block' | 'stayDown';
 
-const FIELDS: Record<Dialect, Partial<Record<Field, string>>> = {
+// Exported for scripts/gen-schemas.ts: JSON Schema refuses a config that mixes the dialects too.
+export const FIELDS: Record<Dialect, Partial<Record<Field, string>>> = {
   'ecs-eni': {
     eniId: 'eni',
     mac: 'mac',
@@ -62,30 +64,35 @@ const FIELDS: Record<Dialect, Partial<Record<Field, string>>> = {
   },
 };
 
-const strings = z.optional(z.array(z.string()));
 // Types only; what a value means (a MAC, a CIDR) is checked below, the same way for config
 // values and CNI_ARGS values. `mtu` belongs to both dialects (vpc-eni lost it; we keep it).
+// described(...) and the checks after mtu's refinement say the shapes for JSON Schema
+// (schemas/); parsing ignores the former and the refinement fails first where the latter fail.
+const mac = () => z.optional(described(z.string(), { pattern: PATTERNS.mac }));
+const linkName = () => z.optional(described(z.string(), { maxLength: 15, pattern: PATTERNS.ifName }));
+const addresses = () => z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.cidr })), { uniqueItems: true }));
+const gateways = () => z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.ip })), { maxItems: 2, uniqueItems: true }));
 export const eniConfigSchema = z.looseObject({
-  eni: z.optional(z.string()),
-  mac: z.optional(z.string()),
-  'ip-addresses': strings,
-  'gateway-ip-addresses': strings,
+  eni: z.optional(described(z.string(), { minLength: 1 })),
+  mac: mac(),
+  'ip-addresses': addresses(),
+  'gateway-ip-addresses': gateways(),
   'block-instance-metadata': z.optional(z.boolean()),
   'stay-down': z.optional(z.boolean()),
-  eniName: z.optional(z.string()),
-  eniMACAddress: z.optional(z.string()),
-  eniIPAddresses: strings,
-  gatewayIPAddresses: strings,
+  eniName: linkName(),
+  eniMACAddress: mac(),
+  eniIPAddresses: addresses(),
+  gatewayIPAddresses: gateways(),
   blockInstanceMetadata: z.optional(z.boolean()),
   opStateDown: z.optional(z.boolean()),
   // ecs-eni before 2020 (legacyFormat below): one address per family and the subnet's gateway.
-  'ipv4-address': z.optional(z.string()),
-  'ipv6-address': z.optional(z.string()),
-  'subnetgateway-ipv4-address': z.optional(z.string()),
-  mtu: z.optional(z.number().check(z.refine(
+  'ipv4-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv4MaybeCidr })),
+  'ipv6-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv6MaybeCidr })),
+  'subnetgateway-ipv4-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv4SubnetGateway })),
+  mtu: z.optional(described(z.number().check(z.refine(
     (n) => Number.isInteger(n) && (n === 0 || (n >= 68 && n <= 65535)),
     'must be an integer, 0 (leave unchanged) or between 68 and 65535',
-  ))),
+  ), z.int(), z.minimum(0), z.maximum(65535)), { not: { minimum: 1, maximum: 67 } })),
 });
 type Raw = z.infer<typeof eniConfigSchema>;
 
