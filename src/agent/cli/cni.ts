@@ -20,7 +20,7 @@ Options:
 Environment: CNI_PATH (default: this package's bin/ then /opt/cni/bin), CNI_ARGS (K=V;...),
 CAP_ARGS (JSON object of capability arguments).`;
 
-const VERBS = ['add', 'del', 'check', 'status', 'gc'] as const;
+export const CNI_VERBS = ['add', 'del', 'check', 'status', 'gc'] as const;
 
 // Where our own plugins live when run from this package: next to the tasknet launcher.
 const ownBinDir = (): string => dirname(process.argv[1] ?? '');
@@ -42,7 +42,7 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
     return 0;
   }
   const [verb, conflistPath, netnsArg] = positionals;
-  if (!verb || !(VERBS as readonly string[]).includes(verb) || !conflistPath) throw new CliError(`expected a verb and a conflist\n${HELP}`, true);
+  if (!verb || !(CNI_VERBS as readonly string[]).includes(verb) || !conflistPath) throw new CliError(`expected a verb and a conflist\n${HELP}`, true);
   const needsNetns = verb === 'add' || verb === 'check';
   if (needsNetns && !netnsArg) throw new CliError(`${verb} needs a NETNS`, true);
   const netns = !netnsArg ? '' : netnsArg.includes('/') ? resolve(netnsArg) : `/var/run/netns/${netnsArg}`;

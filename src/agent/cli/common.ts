@@ -8,12 +8,36 @@ const STATE_DIR_OPTION = { 'state-dir': { type: 'string' }, help: { type: 'boole
 // parseArgs whose complaints (an unknown option, a missing value) are usage errors (exit 2), in one
 // line: Node's first sentence, without its advice about positionals that start with '-'.
 export const parseOptions = <C extends ParseArgsConfig>(config: C): ReturnType<typeof parseArgs<C>> => {
+  if (describing) throw new OptionTable(config.options ?? {});
   try {
     return parseArgs(config);
   } catch (error) {
     const first = (error as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');
     throw new CliError(`${first} (--help lists the options)`, true);
   }
+};
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+// `tasknet completion` learns a command's options from the very table the command parses with:
+// while describing, parseOptions hands its table over (thrown, so the command stops there) instead
+// of parsing. Every command parses before it does anything else, so this runs none of its work.
+class OptionTable {
+  constructor(readonly options: Options) {}
+}
+let describing = false;
+
+export const describeOptions = async (command: (argv: string[]) => Promise<number>): Promise<Options> => {
+  describing = true;
+  try {
+    await command([]);
+  } catch (error) {
+    if (error instanceof OptionTable) return error.options;
+    throw error;
+  } finally {
+    describing = false;
+  }
+  throw new Error('the command ran without parsing its options');
 };
 
 // parseOptions with --state-dir and --help added.

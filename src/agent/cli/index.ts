@@ -9,6 +9,7 @@ Commands:
   agent [--state-dir DIR]                    run the agent (tasks, CNI chain, credentials endpoint)
   run TASKDEF.json --eni MAC,ip=CIDR,gw=IP|auto [--json] [--runtime engine|process]
                                              start a task from an ECS task definition
+  status [--json]                            the running agent: pid, uptime, version, runtime, tasks
   ls [--all] [--json | -q]                   list tasks
   stop TASK...                               stop tasks (SIGTERM, then SIGKILL after the timeout)
   logs TASK [CONTAINER] [-f] [--tail N]      print container output
@@ -17,19 +18,23 @@ Commands:
   lab up [--enis N] [--runtime engine|process] [--json] | lab down
                                              a self-contained lab in namespaces of its own
   cni add|del|check|status|gc CONFLIST NETNS run a CNI network list, like cnitool
-  install [--cni-bin-dir DIR] [--cni-conf-dir DIR] [--conflist NAME|FILE]... [--force]
+  install [--cni-bin-dir DIR] [--cni-conf-dir DIR] [--conflist NAME|FILE]... [--agent] [--force]
                                              put ecs-eni, ecs-bridge, ecs-ipam into a CNI bin dir
+                                             (--agent: also a systemd unit and /etc/tasknet/agent.env)
   uninstall [--cni-bin-dir DIR] [--force]    remove exactly what install put there
+  completion bash|zsh                        a shell completion script (source <(tasknet completion bash))
+  help [COMMAND]                             this text, or a command's options
   --version                                  print the build version
 
 Task and lab commands take --state-dir DIR (default: $TASKNET_STATE_DIR or /var/lib/tasknet).
 Run 'tasknet <command> --help' for a command's options.`;
 
-type Command = (argv: string[]) => Promise<number>;
+export type Command = (argv: string[]) => Promise<number>;
 
-// Each command's code loads only when it is asked for.
-const COMMANDS: Record<string, () => Promise<Command>> = {
+// Each command's code loads only when it is asked for. `tasknet completion` reads this table.
+export const COMMANDS: Record<string, () => Promise<Command>> = {
   agent: async () => (await import('./agent.js')).agentCommand,
+  status: async () => (await import('./status.js')).statusCommand,
   run: async () => (await import('./tasks.js')).runCommand,
   ls: async () => (await import('./tasks.js')).lsCommand,
   stop: async () => (await import('./tasks.js')).stopCommand,
@@ -40,6 +45,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cni: async () => (await import('./cni.js')).cniCommand,
   install: async () => (await import('./install.js')).installCommand,
   uninstall: async () => (await import('./install.js')).uninstallCommand,
+  completion: async () => (await import('./completion.js')).completionCommand,
 };
 
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.
