@@ -4,6 +4,8 @@ import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { buildInfo } from '../../cni/build-info.js';
 import { CliError } from '../cli/errors.js';
+import type { Options } from '../cli/common.js';
+import { agentEnvFile, agentUnit, UNIT_NAME } from './agent-service.js';
 import type { ConflistSource } from './conflist.js';
 import { pathState, removeFile, sha256, writeFileAtomic, type PathState } from './files.js';
 import { bundlePath, launcherScript, missingBundles, PLUGINS } from './launcher.js';
@@ -16,6 +18,8 @@ export interface InstallOptions {
   force: boolean;
   root: string; // the tasknet package whose dist/ the launchers start
   nodePath: string;
+  // --agent: a tasknet launcher in binDir, the unit in systemdDir, the environment file envFile.
+  agent?: { systemdDir: string; envFile: string; agentOptions: Options };
 }
 
 export type Action = 'created' | 'replaced' | 'unchanged' | 'removed' | 'kept' | 'gone';
@@ -24,6 +28,8 @@ export interface Step {
   path: string;
   action: Action;
   note?: string;
+  // A kept environment file: the user's settings, kept on purpose (not a failure to remove).
+  conffile?: boolean;
 }
 
 interface Planned {
@@ -62,7 +68,7 @@ const makeDirs = async (dir: string): Promise<string[]> => {
 };
 
 export const install = async (options: InstallOptions): Promise<Step[]> => {
-  const missing = missingBundles(options.root);
+  const missing = missingBundles(options.root, options.agent !== undefined);
   if (missing.length > 0) throw new CliError(`${missing.join(', ')} missing: run \`npm run build\` in ${options.root} first`);
   const binDir = resolve(options.binDir);
   const confDir = resolve(options.confDir);
@@ -82,6 +88,7 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
       content: c.text,
       mode: 0o644,
     })),
+    ...(options.agent ? agentFiles(options.agent, binDir, options, tasknet) : []),
   ];
   const names = planned.map((p) => p.entry.path);
   const twice = names.find((p, i) => names.indexOf(p) !== i);
@@ -89,18 +96,29 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
 
   // Every refusal before any write: a refused install changes nothing.
   const states = await Promise.all(planned.map((p) => pathState(p.entry.path)));
+  // The environment file once changed (or never ours) is the user's: kept, never a conflict.
+  const keptConffile = (p: Planned, state: PathState): boolean =>
+    p.entry.kind === 'env' && state.kind === 'file' && !isOurs(state, recorded.get(p.entry.path), p.content);
   const conflicts = planned.flatMap((p, i) => {
     const state = states[i]!;
-    if (state.kind === 'missing' || isOurs(state, recorded.get(p.entry.path), p.content)) return [];
+    if (state.kind === 'missing' || isOurs(state, recorded.get(p.entry.path), p.content) || keptConffile(p, state)) return [];
     if (state.kind === 'other' && state.what === 'a directory') return [`${p.entry.path} is a directory: remove it yourself`];
     return options.force ? [] : [`${whyNotOurs(p.entry.path, state, recorded.get(p.entry.path), binDir)}; use --force to replace it`];
   });
   if (conflicts.length > 0) throw new CliError(`refusing to install: ${conflicts.join('; ')}`);
 
-  const createdDirs = [...await makeDirs(binDir), ...await makeDirs(confDir)];
+  const agentDirs = options.agent ? [resolve(options.agent.systemdDir), dirname(resolve(options.agent.envFile))] : [];
+  const createdDirs: string[] = [];
+  for (const dir of [binDir, confDir, ...agentDirs]) createdDirs.push(...await makeDirs(dir));
   const steps: Step[] = [];
+  const keptPaths = new Set<string>();
   for (const [i, p] of planned.entries()) {
     const state = states[i]!;
+    if (keptConffile(p, state)) {
+      keptPaths.add(p.entry.path);
+      steps.push({ path: p.entry.path, action: 'kept', conffile: true, note: `${recorded.has(p.entry.path) ? 'changed since install' : 'not written by tasknet'}: your settings stay as they are` });
+      continue;
+    }
     if (state.kind === 'file' && state.sha256 === p.entry.sha256) {
       // Same bytes: only the mode could differ (someone's chmod); put ours back without a rewrite.
       const { mode } = await stat(p.entry.path);
@@ -115,7 +133,8 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
 
   // Earlier installs' files stay recorded (another --conflist, say) until uninstall.
   const files = new Map(previous?.files.map((e) => [e.path, e]));
-  for (const p of planned) files.set(p.entry.path, p.entry);
+  // A kept environment file keeps its old record (changed: uninstall keeps it too), or none.
+  for (const p of planned) if (!keptPaths.has(p.entry.path)) files.set(p.entry.path, p.entry);
   const manifest: Manifest = {
     v: 1,
     installedFrom: options.root,
@@ -149,6 +168,10 @@ export const uninstall = async (options: UninstallOptions): Promise<Step[]> => {
     } else if ((state.kind === 'file' && state.sha256 === entry.sha256) || (options.force && !(state.kind === 'other' && state.what === 'a directory'))) {
       await removeFile(entry.path);
       steps.push({ path: entry.path, action: 'removed' });
+    } else if (entry.kind === 'env' && state.kind === 'file') {
+      // As a package manager keeps a changed conffile: the user's settings stay, and the file is
+      // no longer tasknet's (dropped from the manifest).
+      steps.push({ path: entry.path, action: 'kept', conffile: true, note: 'changed since install: your settings stay (remove it yourself, or uninstall --force)' });
     } else {
       kept.push(entry);
       steps.push({ path: entry.path, action: 'kept', note: `${whyNotOurs(entry.path, state, entry, binDir)}; use --force to remove it` });
@@ -165,4 +188,21 @@ export const uninstall = async (options: UninstallOptions): Promise<Step[]> => {
     await rmdir(dir).catch(() => { /* not empty, or already gone */ });
   }
   return steps;
+};
+
+// `install --agent`'s files: tasknet's own launcher next to the plugins' (the unit's ExecStart),
+// the unit, and the environment file it reads.
+const agentFiles = (agent: NonNullable<InstallOptions['agent']>, binDir: string, options: InstallOptions, tasknet: string): Planned[] => {
+  const launcherPath = join(binDir, 'tasknet');
+  const envFile = resolve(agent.envFile);
+  const unitPath = join(resolve(agent.systemdDir), UNIT_NAME);
+  const from = `${tasknet} at ${options.root}`;
+  const launcher = launcherScript('tasknet', options.nodePath, bundlePath(options.root, 'tasknet'), from);
+  const unit = agentUnit({ launcher: launcherPath, envFile, from });
+  const env = agentEnvFile(agent.agentOptions, envFile, unitPath);
+  return [
+    { entry: { path: launcherPath, kind: 'launcher', sha256: sha256(launcher) }, content: launcher, mode: 0o755 },
+    { entry: { path: unitPath, kind: 'unit', sha256: sha256(unit) }, content: unit, mode: 0o644 },
+    { entry: { path: envFile, kind: 'env', sha256: sha256(env) }, content: env, mode: 0o644 },
+  ];
 };

@@ -19,9 +19,10 @@ const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 // bytes and split on spaces, an install path is neither bounded nor space-free; exec'ing the .cjs
 // directly also keeps node's module-type detection (a package.json above the bin dir) out of it.
 // The cost is one dash start (under 1 ms) instead of one env start.
-export const launcherScript = (plugin: PluginName, nodePath: string, bundle: string, from: string): string => `#!/bin/sh
-# ${LAUNCHER_MARK}${plugin}
-${INSTALLED_MARK} from ${from.replaceAll('\n', ' ')}; \`tasknet uninstall\` removes it.
+// tasknet's own launcher (`install --agent`, for the systemd unit) carries no plugin mark: it is
+// not a plugin, and ecs-bridge must never take it for one.
+export const launcherScript = (plugin: PluginName | 'tasknet', nodePath: string, bundle: string, from: string): string => `#!/bin/sh
+${plugin === 'tasknet' ? '' : `# ${LAUNCHER_MARK}${plugin}\n`}${INSTALLED_MARK} from ${from.replaceAll('\n', ' ')}; \`tasknet uninstall\` removes it.
 # An absolute node, as a CNI runtime's PATH may not have one. NODE_EXTRA_CA_CERTS is dropped:
 # tasknet makes no TLS connections, and node parses that file at every start (~45 ms).
 unset NODE_EXTRA_CA_CERTS
@@ -50,8 +51,8 @@ export const findPackageRoot = (start = process.argv[1] ?? process.cwd()): strin
 };
 
 // What a launcher execs: the front. It loads fullBundlePath from its own directory when needed.
-export const bundlePath = (root: string, plugin: PluginName): string => join(root, 'dist', `${plugin}.cjs`);
-export const fullBundlePath = (root: string, plugin: PluginName): string => join(root, 'dist', `${plugin}.full.cjs`);
+export const bundlePath = (root: string, name: PluginName | 'tasknet'): string => join(root, 'dist', `${name}.cjs`);
+export const fullBundlePath = (root: string, name: PluginName | 'tasknet'): string => join(root, 'dist', `${name}.full.cjs`);
 
-export const missingBundles = (root: string): string[] =>
-  PLUGINS.flatMap((p) => [bundlePath(root, p), fullBundlePath(root, p)]).filter((file) => !existsSync(file));
+export const missingBundles = (root: string, withAgent = false): string[] =>
+  [...PLUGINS, ...(withAgent ? ['tasknet' as const] : [])].flatMap((p) => [bundlePath(root, p), fullBundlePath(root, p)]).filter((file) => !existsSync(file));

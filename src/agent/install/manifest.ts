@@ -11,7 +11,8 @@ export const MANIFEST_NAME = '.tasknet-install.json';
 
 const entrySchema = z.object({
   path: z.string(),
-  kind: z.enum(['launcher', 'conflist']),
+  // unit: the agent's systemd unit; env: its environment file, a conffile (kept once changed).
+  kind: z.enum(['launcher', 'conflist', 'unit', 'env']),
   sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
 });
 
