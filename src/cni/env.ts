@@ -51,8 +51,13 @@ export const interfaceNameProblem = (name: string): string | undefined => {
   return undefined;
 };
 
+// A runtime's interface name also goes into `ip -batch` lines, where quotes, '#' (a comment) and
+// '\' (a continuation) are syntax: refused up front as the invalid variable they are (code 4),
+// not as an `ip` failure half way through the plugin's work.
+const BATCH_SYNTAX = /["'#\\]/;
+
 export const validateIfName = (name: string, what = 'CNI_IFNAME'): void => {
-  const problem = interfaceNameProblem(name);
+  const problem = interfaceNameProblem(name) ?? (BATCH_SYNTAX.test(name) ? 'contains a quote, "#" or "\\"' : undefined);
   if (problem) {
     throw new CniError(ErrorCode.InvalidEnvironment, `invalid ${what} ${JSON.stringify(name)}: ${problem}`);
   }

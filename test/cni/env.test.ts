@@ -85,6 +85,11 @@ t.test('CNI_IFNAME follows the kernel\'s rules (item A6)', async (t) => {
     ['a:b', /contains/],
     ['a b', /contains/],
     ['a\tb', /contains/],
+    // Kernel-valid, but batch syntax for `ip`: refused as the variable they are, not as a failed ip.
+    ['eth#0', /contains a quote, "#" or "\\"/],
+    ['eth"0', /contains a quote/],
+    ["eth'0", /contains a quote/],
+    ['eth\\0', /contains a quote, "#" or "\\"/],
   ];
   for (const [name, why] of cases) {
     const e = expectCniError(t, () => parseCniEnv(full({ CNI_IFNAME: name })), ErrorCode.InvalidEnvironment, why);

@@ -277,6 +277,7 @@ t.test('the runtime validates the attachment before running anything (item M87)'
   await expectCniRejection(t, runtime.add(conflist(), { ...RT, containerId: 'abc/def' }), ErrorCode.InvalidEnvironment, /CNI_CONTAINERID/);
   await expectCniRejection(t, runtime.add(conflist(), { ...RT, ifname: 'eth0123456789abc' }), ErrorCode.InvalidEnvironment, /CNI_IFNAME/);
   await expectCniRejection(t, runtime.del(conflist(), { ...RT, ifname: '' }), ErrorCode.InvalidEnvironment, /CNI_IFNAME/);
+  await expectCniRejection(t, runtime.add(conflist(), { ...RT, ifname: 'eth#0' }), ErrorCode.InvalidEnvironment, /^invalid CNI_IFNAME "eth#0": contains a quote/);
   t.same(verbs(), []);
 });
 

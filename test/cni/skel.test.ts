@@ -319,6 +319,24 @@ t.test('black box: an oversized config is refused with code 6 without reading to
   }
 });
 
+t.test('black box: a CNI_IFNAME with "#", quotes or "\\" is code 4 naming it, from every plugin and verb', async (t) => {
+  t.same(unbuiltExecutables(), [], 'dist/ is built and current (npm run build)');
+  // Valid for the kernel, but `ip -batch` syntax: refused before any config is read or netns touched.
+  const names = ['eth#0', 'eth"0', "eth'0", 'eth\\0'];
+  for (const name of PLUGINS) {
+    for (const verb of ['ADD', 'DEL', 'CHECK']) {
+      for (const ifname of names) {
+        const out = await run(`${BIN}/${name}`, { env: childEnv({ ...ENV, CNI_COMMAND: verb, CNI_IFNAME: ifname }), stdin: config('1.0.0') });
+        t.equal(out.code, 1, `${name} ${verb} ${ifname}: exit 1`);
+        t.strictSame(oneLine(t, out.stdout), {
+          cniVersion: '1.1.0', code: ErrorCode.InvalidEnvironment, msg: `invalid CNI_IFNAME ${JSON.stringify(ifname)}: contains a quote, "#" or "\\"`,
+        }, `${name} ${verb} ${ifname}`);
+        t.notMatch(out.stdout + out.stderr, /\n\s+at /, 'no stack');
+      }
+    }
+  }
+});
+
 t.test('black box: pluginMain turns a crash into one error JSON; logs and stacks go to stderr', async (t) => {
   const entry = `${REPO}test/fixtures/skel/crashing-plugin.ts`;
   const node = (env: Record<string, string>, stdin: string) =>
