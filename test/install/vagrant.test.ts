@@ -75,3 +75,17 @@ t.test('eni-task.sh runs a task on a NIC found by MAC and gives the NIC back', {
   const netns = (await execa('ip', ['netns', 'list'])).stdout;
   t.notMatch(netns, new RegExp(`tasknet-eni-${mac.replaceAll(':', '')}`), 'the task netns is gone');
 });
+
+// The VM builds from an rsync copy without .git: the Vagrantfile passes the checkout's commit in.
+t.test('a build outside git takes its commit from TASKNET_GIT_HASH', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, 'tasknet-nogit-');
+  for (const f of ['package.json', 'tsconfig.json', 'scripts', 'src']) await execa('cp', ['-r', join(ROOT, f), dir]);
+  await execa('ln', ['-s', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);
+  const version = async (env: Record<string, string>) => {
+    await execa(process.execPath, ['scripts/build.mjs'], { cwd: dir, env, extendEnv: false });
+    return JSON.parse((await execa(process.execPath, [join(dir, 'dist', 'ecs-eni.cjs'), '--version'], { env: {}, extendEnv: false })).stdout);
+  };
+  t.match(await version({ TASKNET_GIT_HASH: '0123abcd4567ef', TASKNET_GIT_DIRTY: '0' }), { gitShortHash: '0123abcd', dirty: false });
+  t.match(await version({ TASKNET_GIT_HASH: '0123abcd4567ef' }), { gitShortHash: '0123abcd', dirty: true }, 'dirty unless said clean');
+  t.match(await version({ TASKNET_GIT_HASH: 'not-a-hash' }), { gitShortHash: 'unknown', dirty: true }, 'control: no commit given');
+});
