@@ -2,13 +2,17 @@
 // zod schemas the plugins parse their stdin with, so an editor can check a conflist the way the
 // plugins will. `npm run schemas` rewrites them; `npm run schemas -- --check` (and
 // test/install/schemas.test.ts) fails when the committed files are not what the code generates.
-// zod's checks written as refinements (an interface name's length, mtu 0 or 68-65535) have no
-// JSON Schema form: the descriptions below say them in words.
+// Each file has an absolute $id under SCHEMA_BASE, and the conflist schema's $refs ("ecs-eni.json")
+// resolve against it, so a validator given the four files loads them as one set. The shapes of
+// values come from the zod schemas (their checks, and the JSON Schema keywords the configs attach
+// with described()); the rules between fields (a dialect, the CNI version, IPv6 and the MTU) are
+// added here. test/install/schemas-ajv.test.ts holds the schemas and the plugins to one verdict.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as z from 'zod/mini';
 import * as runtime from '../src/cni/runtime.js';
+import { SUPPORTED_VERSIONS } from '../src/cni/version.js';
 import * as ipam from '../src/ipam/config.js';
 import * as bridge from '../src/plugins/bridge/config.js';
 import * as eni from '../src/plugins/eni/config.js';
@@ -17,6 +21,9 @@ type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSc
 
 const ROOT = new URL('..', import.meta.url).pathname;
 export const SCHEMA_DIR = join(ROOT, 'schemas');
+// An identifier, not an address that serves the files: editors and validators are given the files
+// from schemas/ (README.md, "JSON Schemas").
+export const SCHEMA_BASE = 'https://tasknet.invalid/schemas/';
 
 // The schemas by the names their modules export them under (a missing export fails here, naming it).
 const exported = (module: Record<string, unknown>, name: string, file: string): z.ZodMiniType => {
@@ -42,29 +49,37 @@ const describe = (schema: JsonSchema, words: Record<string, string>, what: strin
 
 // A plugin entry of a conflist: its own fields, plus the `type` that selects it.
 const pluginSchema = (type: string, title: string, schema: JsonSchema): JsonSchema => {
-  const { $schema, properties, required, ...rest } = schema;
+  const { $schema, properties = {}, required, ...rest } = schema;
+  const { type: _, ...own } = properties;
   return {
     $schema,
+    $id: `${SCHEMA_BASE}${type}.json`,
     title,
     type: 'object',
-    properties: { type: { const: type, description: 'the plugin: an executable of this name in the CNI bin dir' }, ...properties },
+    properties: { type: { const: type, description: 'the plugin: an executable of this name in the CNI bin dir' }, ...own },
     required: ['type', ...((required as string[] | undefined) ?? []).filter((r) => r !== 'type')],
     ...rest,
   };
 };
 
 const MTU = 'link MTU; 0 or absent: the default';
+// "the object has KEY" (the `properties` entry keeps Ajv's strict mode content), and "any of KEYS".
+const has = (key: string, schema: JsonSchema = {}): JsonSchema =>
+  ({ properties: { [key]: schema }, required: [key] });
+const anyOfKeys = (keys: readonly string[]): JsonSchema => ({ anyOf: keys.map((key) => has(key)) });
+// Below 1280 the kernel turns IPv6 off on a link: the plugins refuse such an MTU with IPv6.
+const IPV6_MTU = { properties: { mtu: { not: { type: 'number', minimum: 1, maximum: 1279 } } } };
 const ROUTES = 'routes for the task, each {"dst": CIDR, "gw"?: IP}; without gw, via the gateway';
 
 export const generateSchemas = (): Record<string, JsonSchema> => {
   const ipamSection = describe(toJson((exported(ipam, 'ipamConfigSchema', 'src/ipam/config.ts') as z.ZodMiniObject).shape.ipam as z.ZodMiniType), {
     id: 'the allocation key (the ECS agent sets the ENI MAC); default: CNI_CONTAINERID/CNI_IFNAME',
     dataDir: 'absolute path of the address store; default: $IPAM_DB_PATH, else /var/lib/tasknet/ipam',
-    'ipv4-subnet': 'IPv4 subnet (CIDR, no host bits) to allocate from, e.g. 169.254.172.0/22; longest /30',
+    'ipv4-subnet': 'IPv4 subnet (CIDR, no host bits, unicast) to allocate from, e.g. 169.254.172.0/22; /1 to /30',
     'ipv4-address': 'this exact address (with or without the subnet\'s prefix) instead of the next free one',
     'ipv4-gateway': 'the gateway (the bridge\'s address); default: the subnet\'s first address',
     'ipv4-routes': ROUTES,
-    'ipv6-subnet': 'IPv6 subnet (CIDR, no host bits) to allocate from; longest /126',
+    'ipv6-subnet': 'IPv6 subnet (CIDR, no host bits, unicast) to allocate from; /1 to /126',
     'ipv6-address': 'this exact address instead of the next free one',
     'ipv6-gateway': 'the gateway; default: the subnet\'s first address',
     'ipv6-routes': ROUTES,
@@ -82,6 +97,11 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
     if: { properties: { type: { const: 'ecs-ipam' } }, required: ['type'] },
     then: { $ref: 'ecs-ipam.json' },
   };
+  // ecs-ipam gives an IPv6 address from an ipv6-subnet: ADD refuses an MTU IPv6 cannot run on.
+  bridgeJson.allOf = [{
+    if: has('ipam', { type: 'object', properties: { type: { const: 'ecs-ipam' }, 'ipv6-subnet': {} }, required: ['type', 'ipv6-subnet'] }),
+    then: IPV6_MTU,
+  }];
   const ecsBridge = pluginSchema('ecs-bridge', 'tasknet ecs-bridge: a veth from the task to a host bridge', bridgeJson);
 
   const ecsEni = pluginSchema('ecs-eni', 'tasknet ecs-eni: an ENI (found by MAC or name) moved into the task netns', describe(
@@ -98,8 +118,23 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
       gatewayIPAddresses: 'vpc-eni dialect: at most one gateway per family; CNI_ARGS GatewayIPAddresses overrides them',
       blockInstanceMetadata: 'vpc-eni dialect: blackhole routes to 169.254.169.254 and fd00:ec2::254',
       opStateDown: 'vpc-eni dialect: move and rename the ENI, nothing else',
+      'ipv4-address': 'pre-2020 ecs-eni format: the IPv4 address, CIDR, or bare with subnetgateway-ipv4-address',
+      'ipv6-address': 'pre-2020 ecs-eni format: the IPv6 address, CIDR, or bare meaning /64',
+      'subnetgateway-ipv4-address': 'pre-2020 ecs-eni format: the subnet (10.0.1.0/24) or its gateway (10.0.1.1/24); the gateway is the network address + 1',
       mtu: `${MTU} (leave the ENI's); else 68-65535, at least 1280 with an IPv6 address`,
     }, 'ecs-eni'));
+  // Between fields: one dialect; the pre-2020 keys need ipv4-address (a bare one needs the subnet)
+  // and do not mix with the ecs-eni lists that replaced them; no IPv6 address under 1280.
+  const [ecsKeys, vpcKeys] = (['ecs-eni', 'vpc-eni'] as const).map((dialect) => Object.values(eni.FIELDS[dialect]));
+  const legacyKeys = ['ipv4-address', 'ipv6-address', 'subnetgateway-ipv4-address'];
+  const addressKeys = [eni.FIELDS['ecs-eni'].addresses!, eni.FIELDS['vpc-eni'].addresses!];
+  ecsEni.allOf = [
+    { not: { allOf: [anyOfKeys(ecsKeys!), anyOfKeys(vpcKeys!)] } },
+    { not: { allOf: [anyOfKeys(legacyKeys), anyOfKeys([eni.FIELDS['ecs-eni'].addresses!, eni.FIELDS['ecs-eni'].gateways!])] } },
+    { if: anyOfKeys(legacyKeys), then: has('ipv4-address') },
+    { if: has('ipv4-address', { type: 'string', pattern: '^[^/]*$' }), then: has('subnetgateway-ipv4-address') },
+    { if: { anyOf: [...addressKeys.map((key) => has(key, { type: 'array', contains: { type: 'string', pattern: ':' } })), has('ipv6-address')] }, then: IPV6_MTU },
+  ];
 
   const listJson = describe(toJson(exported(runtime, 'conflistSchema', 'src/cni/runtime.ts')), {
     cniVersion: 'the CNI spec version of the list; tasknet speaks 0.1.0 to 1.1.0',
@@ -116,8 +151,21 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
       then: { $ref: `${type}.json` },
     })),
   };
+  // tasknet's runtime picks the highest version it speaks among cniVersion and cniVersions; none
+  // given is 0.1.0, as libcni reads it.
+  const versions = { enum: [...SUPPORTED_VERSIONS] };
+  listJson.anyOf = [
+    { not: anyOfKeys(['cniVersion', 'cniVersions']) },
+    has('cniVersion', versions),
+    has('cniVersions', { type: 'array', contains: versions }),
+  ];
   const { $schema, ...list } = listJson;
-  const conflist = { $schema, title: 'a CNI network configuration list (.conflist), tasknet\'s plugins checked', ...list };
+  const conflist = {
+    $schema,
+    $id: `${SCHEMA_BASE}conflist.json`,
+    title: 'a CNI network configuration list (.conflist), tasknet\'s plugins checked',
+    ...list,
+  };
 
   return { 'conflist.json': conflist, 'ecs-bridge.json': ecsBridge, 'ecs-eni.json': ecsEni, 'ecs-ipam.json': ecsIpam };
 };

@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
 import { CniError, ErrorCode, invalidConfig } from '../cni/errors.js';
 import type { Route } from '../cni/result.js';
+import { described, ipPattern, PATTERNS } from '../cni/json-schema.js';
 import { parseConfig } from '../cni/schema.js';
 import {
   bitsOf, contains, formatIp, formatSubnet, hostBitsSet, isReservedByDefault, parseCidr, parseIp, subnetOf,
@@ -28,9 +29,11 @@ export interface IpamConfig {
 }
 
 const uint = z.number().check(z.int(), z.nonnegative());
-const routeSchema = z.looseObject({
-  dst: z.string(),
-  gw: z.optional(z.string()),
+// The shapes in described(...) are for JSON Schema (schemas/) only: loadIpamConfig checks every
+// value itself, with messages that name the problem.
+const routeSchema = (family: 4 | 6) => z.looseObject({
+  dst: described(z.string(), { pattern: PATTERNS[`ipv${family}Cidr`] }),
+  gw: z.optional(described(z.string(), { pattern: ipPattern(family) })),
   mtu: z.optional(uint),
   advmss: z.optional(uint),
   priority: z.optional(uint),
@@ -44,15 +47,15 @@ export const ipamConfigSchema = z.looseObject({
   ipam: z.looseObject({
     type: z.optional(z.string()),
     id: z.optional(z.string().check(z.maxLength(1024))),
-    dataDir: z.optional(z.string()),
-    'ipv4-subnet': z.optional(z.string()),
-    'ipv4-address': z.optional(z.string()),
-    'ipv4-gateway': z.optional(z.string()),
-    'ipv4-routes': z.optional(z.array(routeSchema)),
-    'ipv6-subnet': z.optional(z.string()),
-    'ipv6-address': z.optional(z.string()),
-    'ipv6-gateway': z.optional(z.string()),
-    'ipv6-routes': z.optional(z.array(routeSchema)),
+    dataDir: z.optional(described(z.string(), { pattern: PATTERNS.absolutePath })),
+    'ipv4-subnet': z.optional(described(z.string(), { pattern: PATTERNS.ipv4Pool })),
+    'ipv4-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv4MaybeCidr })),
+    'ipv4-gateway': z.optional(described(z.string(), { pattern: PATTERNS.ipv4 })),
+    'ipv4-routes': z.optional(z.array(routeSchema(4))),
+    'ipv6-subnet': z.optional(described(z.string(), { pattern: PATTERNS.ipv6Pool })),
+    'ipv6-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv6MaybeCidr })),
+    'ipv6-gateway': z.optional(described(z.string(), { pattern: PATTERNS.ipv6 })),
+    'ipv6-routes': z.optional(z.array(routeSchema(6))),
   }),
 });
 
@@ -184,7 +187,7 @@ const parseAddressIn = (field: string, text: string, subnet: Subnet, form: 'plai
   return ip.value;
 };
 
-const parseRoute = (field: string, route: z.infer<typeof routeSchema>, family: Family): Route => {
+const parseRoute = (field: string, route: z.infer<ReturnType<typeof routeSchema>>, family: Family): Route => {
   const dst = parseCidr(route.dst);
   if (!dst) throw invalidConfig(`${field}.dst`, route.dst, 'must be an address with a prefix length (CIDR)');
   if (dst.family !== family) throw invalidConfig(`${field}.dst`, route.dst, `must be an IPv${family} destination`);
