@@ -92,7 +92,7 @@ export const eniConfigSchema = z.looseObject({
   mtu: z.optional(described(z.number().check(z.refine(
     (n) => Number.isInteger(n) && (n === 0 || (n >= 68 && n <= 65535)),
     'must be an integer, 0 (leave unchanged) or between 68 and 65535',
-  ), z.int(), z.minimum(0), z.maximum(65535)), { not: { minimum: 1, maximum: 67 } })),
+  ), z.int(), z.minimum(0), z.maximum(65535)), { not: { type: 'integer', minimum: 1, maximum: 67 } })),
 });
 type Raw = z.infer<typeof eniConfigSchema>;
 
