@@ -10,19 +10,13 @@ import { describeOptions } from '../../src/agent/cli/common.js';
 import { commandSpecs, POSITIONALS } from '../../src/agent/cli/completion.js';
 import { COMMANDS } from '../../src/agent/cli/index.js';
 import { tempDir, writeFile } from '../cni/temp.js';
+import { bashComplete } from './bash-complete.js';
 import { tasknet } from './harness.js';
 
 const script = async (shell: 'bash' | 'zsh'): Promise<string> => {
   const r = await tasknet(['completion', shell]);
   if (r.code !== 0) throw new Error(`tasknet completion ${shell} failed: ${r.stderr}`);
   return r.stdout;
-};
-
-// COMPREPLY of _tasknet for these words, the cursor on the last one (as bash sets them).
-export const bashComplete = (file: string, words: string[]): string[] => {
-  const r = spawnSync('bash', ['-c', 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _tasknet; printf "%s\\n" "${COMPREPLY[@]}"', 'bash', file, ...words], { encoding: 'utf8' });
-  if (r.status !== 0 || r.stderr) throw new Error(`bash completion failed for ${words.join(' ')}: ${r.stderr}`);
-  return r.stdout.split('\n').filter(Boolean);
 };
 
 t.test('every command and every option it parses is in the tables the script is made from', async (t) => {
@@ -62,6 +56,11 @@ t.test('tasknet help lists every command; help CMD answers for each', async (t) 
   const help = await tasknet(['help']);
   t.equal(help.code, 0);
   for (const name of Object.keys(COMMANDS)) t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `tasknet help lists ${name}`);
+  for (const name of ['status', 'completion']) {
+    const bogus = await tasknet([name, '--bogus']);
+    t.equal(bogus.code, 2, `tasknet ${name} --bogus exits 2`);
+    t.equal(bogus.stderr, `tasknet ${name}: Unknown option '--bogus' (--help lists the options)\n`, 'in one line');
+  }
   const bad = await tasknet(['completion', 'fish']);
   t.equal(bad.code, 2, 'an unknown shell is a usage error');
   t.equal(bad.stderr, 'tasknet completion: expected bash or zsh (tasknet help completion)\n');

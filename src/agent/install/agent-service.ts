@@ -22,6 +22,9 @@ export const AGENT_VARIABLES: readonly { name: string; flag: string; what: strin
   { name: 'ECS_CONTAINER_STOP_TIMEOUT', flag: '--stop-timeout', what: 'SIGTERM -> SIGKILL grace for containers without stopTimeout (a duration: 45s, 2m)', example: '30s' },
   { name: 'ECS_CLUSTER', flag: '--cluster', what: 'the cluster name in ARNs and metadata', example: 'tasknet' },
   { name: 'AWS_REGION', flag: '--region', what: 'the region in ARNs and metadata', example: 'us-east-1' },
+  { name: 'ECS_LOGLEVEL', flag: '--log-level', what: 'the agent\'s log level: crit, error, warn, info or debug', example: 'info' },
+  { name: 'ECS_LOG_OUTPUT_FORMAT', flag: '--log-format', what: 'logfmt (text) or json (one JSON object per line)', example: 'logfmt' },
+  { name: 'TASKNET_METRICS_ADDRESS', flag: '--metrics-address', what: '/metrics and /health over TCP too, on a loopback PORT or HOST:PORT', example: '127.0.0.1:9464' },
 ];
 
 // /etc/tasknet/agent.env: every setting, commented out (the defaults apply until one is set).
