@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fileProvider, labProvider } from '../../src/agent/daemon/endpoint/credentials.js';
 import { createEndpointServer } from '../../src/agent/daemon/endpoint/server.js';
+import { lineLog } from '../../src/agent/daemon/log.js';
 import { makeEniSpec } from '../../src/agent/task/eni.js';
 import { parseTaskDefinition } from '../../src/agent/task/definition.js';
 import type { TaskRecord } from '../../src/agent/task/record.js';
@@ -47,7 +48,7 @@ const serve = async (t: Test, tasks: TaskRecord[], provider = labProvider()) => 
     },
     provider,
     identity: { cluster: 'tasknet', region: 'us-east-1', availabilityZone: 'us-east-1a' },
-    log: (line) => logs.push(line),
+    log: lineLog((line) => logs.push(line)),
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => { server.close(); });

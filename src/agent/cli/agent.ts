@@ -1,7 +1,9 @@
 // `tasknet agent`: the daemon's command line. Options are read and checked here; the daemon
 // itself (daemon/main.ts) gets a checked configuration.
+import { isIP } from 'node:net';
 import { DEFAULT_LIMITS } from '../daemon/endpoint/server.js';
 import { fileProvider, labProvider, type CredentialsProvider } from '../daemon/endpoint/credentials.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../daemon/log.js';
 import { runDaemon, type DaemonConfig } from '../daemon/main.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
 import { resolveStateDir } from '../state/layout.js';
@@ -35,10 +37,16 @@ Options:
                              (default: $ECS_CONTAINER_STOP_TIMEOUT, a duration such as 45s or 2m, or 30)
   --cluster NAME             cluster name in ARNs and metadata (default: $ECS_CLUSTER or tasknet)
   --region REGION            region in ARNs and metadata (default: $AWS_REGION or us-east-1)
+  --log-level LEVEL          error, warn, info or debug (default: $ECS_LOGLEVEL or info)
+  --log-format text|json     json: one JSON object per line (default: $ECS_LOG_OUTPUT_FORMAT or text)
+  --metrics-address ADDR     also serve /metrics and /health over TCP on ADDR: PORT (127.0.0.1:PORT),
+                             HOST:PORT or [IPV6]:PORT, a loopback address (default: $TASKNET_METRICS_ADDRESS;
+                             /metrics is always on the control socket)
+  --metrics-allow-remote     let --metrics-address be a non-loopback address (metrics open to the network)
 
 The ECS agent's own settings are read where tasknet has the same knob (a flag wins):
-ECS_AWSVPC_BLOCK_IMDS, ECS_CONTAINER_STOP_TIMEOUT, ECS_CLUSTER, and ECS_DATADIR after
-$TASKNET_STATE_DIR for the state dir.`;
+ECS_AWSVPC_BLOCK_IMDS, ECS_CONTAINER_STOP_TIMEOUT, ECS_CLUSTER, ECS_LOGLEVEL, ECS_LOG_OUTPUT_FORMAT,
+and ECS_DATADIR after $TASKNET_STATE_DIR for the state dir.`;
 
 // The ECS agent's boolean settings take what Go's strconv.ParseBool takes.
 const ecsBool = (name: string): boolean | undefined => {
@@ -56,6 +64,55 @@ export const goDurationSeconds = (name: string, value: string): number => {
   let seconds = 0;
   for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) seconds += Number(m[1]) * GO_UNITS[m[2]!]!;
   return seconds;
+};
+
+// The log level: --log-level, else the ECS agent's ECS_LOGLEVEL (crit, error, warn, info, debug;
+// crit is error: the agent logs nothing above error), else info.
+const ECS_LOG_LEVELS: Record<string, LogLevel> = { crit: 'error', error: 'error', warn: 'warn', info: 'info', debug: 'debug' };
+const logLevel = (flag: string | undefined): LogLevel => {
+  if (flag !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(flag)) throw new CliError(`invalid --log-level ${JSON.stringify(flag)}: expected ${LOG_LEVELS.join(', ')}`, true);
+    return flag as LogLevel;
+  }
+  const env = process.env.ECS_LOGLEVEL;
+  if (env === undefined || env === '') return 'info';
+  const level = ECS_LOG_LEVELS[env.trim().toLowerCase()];
+  if (!level) throw new CliError(`invalid ECS_LOGLEVEL=${JSON.stringify(env)}: expected crit, error, warn, info or debug`, true);
+  return level;
+};
+
+// The log format: --log-format, else ECS_LOG_OUTPUT_FORMAT (json, or logfmt: tasknet's text).
+const logFormat = (flag: string | undefined): LogFormat => {
+  if (flag !== undefined) {
+    if (!(LOG_FORMATS as readonly string[]).includes(flag)) throw new CliError(`invalid --log-format ${JSON.stringify(flag)}: expected text or json`, true);
+    return flag as LogFormat;
+  }
+  const env = process.env.ECS_LOG_OUTPUT_FORMAT;
+  if (env === undefined || env === '') return 'text';
+  if (env === 'json') return 'json';
+  if (env === 'logfmt') return 'text';
+  throw new CliError(`invalid ECS_LOG_OUTPUT_FORMAT=${JSON.stringify(env)}: expected logfmt or json`, true);
+};
+
+// --metrics-address: PORT, HOST:PORT or [IPV6]:PORT, HOST an IP address or localhost. Metrics
+// tell anyone who reads them what runs on the host: a non-loopback address needs
+// --metrics-allow-remote, said in so many words.
+export const metricsAddress = (value: string, allowRemote: boolean, variable?: string): { host: string; port: number } => {
+  const shown = variable ? `${variable}=${JSON.stringify(value)}` : `--metrics-address ${JSON.stringify(value)}`;
+  const bad = (why: string): CliError => new CliError(`invalid ${shown}: ${why}`, true);
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(value);
+  if (!m) throw bad('expected PORT, HOST:PORT or [IPV6]:PORT');
+  const port = Number(m[3]);
+  if (port > 65535) throw bad('the port must be 0-65535');
+  const given = m[1] ?? m[2];
+  const host = given === undefined || given === 'localhost' ? '127.0.0.1' : given;
+  if (host === '') throw bad('give the address to listen on (127.0.0.1:PORT for this host only)');
+  if (isIP(host) === 0) throw bad('the host must be an IP address or localhost');
+  const loopback = isIP(host) === 4 ? host.startsWith('127.') : new URL(`http://[${host}]/`).hostname === '[::1]';
+  if (!loopback && !allowRemote) {
+    throw bad(`${host} is not a loopback address, so metrics would be open to the network (add --metrics-allow-remote if that is meant)`);
+  }
+  return { host, port };
 };
 
 export const agentCommand = async (argv: string[]): Promise<number> => {
@@ -86,6 +143,10 @@ export const agentConfig = (argv: string[]): DaemonConfig | 'help' => {
       'endpoint-max-connections-per-task': { type: 'string' },
       cluster: { type: 'string' },
       region: { type: 'string' },
+      'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
+      'metrics-address': { type: 'string' },
+      'metrics-allow-remote': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -114,6 +175,12 @@ export const agentConfig = (argv: string[]): DaemonConfig | 'help' => {
   if (!RUNTIME_KINDS.includes(defaultRuntime)) throw new CliError(`invalid --runtime ${JSON.stringify(values.runtime)}: expected engine or process`, true);
   if (defaultRuntime === 'engine' && !engineSocket) throw new CliError('--runtime engine needs --engine-socket PATH (or $TASKNET_ENGINE_SOCKET)', true);
   const region = values.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  const log = { level: logLevel(values['log-level']), format: logFormat(values['log-format']) };
+  const envMetrics = process.env.TASKNET_METRICS_ADDRESS || undefined;
+  const allowRemote = values['metrics-allow-remote'] ?? false;
+  const metrics = values['metrics-address'] !== undefined ? metricsAddress(values['metrics-address'], allowRemote)
+    : envMetrics !== undefined ? metricsAddress(envMetrics, allowRemote, 'TASKNET_METRICS_ADDRESS') : undefined;
+  if (allowRemote && !metrics) throw new CliError('--metrics-allow-remote needs --metrics-address', true);
   return {
     stateDir,
     chainMode,
@@ -126,5 +193,7 @@ export const agentConfig = (argv: string[]): DaemonConfig | 'help' => {
     stopTimeoutMs: stopTimeout * 1000,
     limits,
     identity: { cluster: values.cluster ?? (process.env.ECS_CLUSTER || 'tasknet'), region, availabilityZone: `${region}a` },
+    log,
+    ...(metrics ? { metricsAddress: metrics } : {}),
   };
 };

@@ -15,6 +15,8 @@ import { AgentError } from './errors.js';
 import type { CredentialsProvider } from './endpoint/credentials.js';
 import { accountOf, type ClusterIdentity } from './endpoint/metadata.js';
 import type { EndpointLookup } from './endpoint/server.js';
+import type { AgentLog } from './log.js';
+import type { AgentMetrics } from './metrics.js';
 import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from '../task/eni.js';
 import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './host-wiring.js';
 import { readLab, type Lab } from '../lab/lab-file.js';
@@ -42,7 +44,8 @@ export interface AgentOptions {
   defaultRuntime: RuntimeKind;
   engineSocket?: string;
   identity: ClusterIdentity;
-  log: (line: string) => void;
+  log: AgentLog;
+  metrics?: Pick<AgentMetrics, 'taskStarted' | 'pluginCalled'>;
 }
 
 export interface RunRequest {
@@ -77,7 +80,15 @@ export class Agent implements EndpointLookup {
   constructor(readonly options: AgentOptions) {
     this.layout = stateLayout(options.stateDir);
     this.gone = new StoppedTasks(this.layout);
-    this.network = new TaskNetwork({ cacheDir: this.layout.cniCacheDir, cniPath: options.cniPath });
+    const { metrics } = options;
+    this.network = new TaskNetwork({
+      cacheDir: this.layout.cniCacheDir,
+      cniPath: options.cniPath,
+      observe: (call) => {
+        metrics?.pluginCalled(call);
+        options.log.debug(`cni ${call.verb} ${call.plugin}: ${round(call.seconds * 1000)} ms${call.code === undefined ? '' : `, failed with code ${call.code}`}`, { ...call });
+      },
+    });
   }
 
   // Adopt what survived the last agent, tear down what did not, collect CNI leftovers.
@@ -183,6 +194,7 @@ export class Agent implements EndpointLookup {
       await this.save(task); // before the guard: a crash after it still finds what to unguard
       await guardPort(portGuardOf(attachment));
       const t1 = performance.now();
+      this.options.log.debug(`task ${id}: network ready (${attachment.bridgeAddress}) in ${round(t1 - t0)} ms`, { taskId: id });
       await this.startContainers(task, environments);
       this.checkAbort(task);
       const t2 = performance.now();
@@ -190,11 +202,14 @@ export class Agent implements EndpointLookup {
       record.startedAt = new Date().toISOString();
       record.timings = { networkMs: round(t1 - t0), containersMs: round(t2 - t1), totalMs: round(t2 - t0) };
       await this.save(task);
-      this.options.log(`task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`);
+      this.options.metrics?.taskStarted(runtime.kind, (t2 - t0) / 1000, true);
+      this.options.log.info(`task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`,
+        { taskId: id, family: definition.family, runtime: runtime.kind, ms: record.timings.totalMs });
       return summarize(record);
     } catch (error) {
       const reason = task.abort.signal.aborted ? String(task.abort.signal.reason) : (error as Error).message;
-      this.options.log(`task ${id} failed to start: ${reason}`);
+      this.options.metrics?.taskStarted(runtime.kind, (performance.now() - t0) / 1000, false);
+      this.options.log.error(`task ${id} failed to start: ${reason}`, { taskId: id });
       await this.teardown(task, `failed to start: ${reason}`).catch(() => { /* logged by teardown */ });
       throw new AgentError('failed', `task ${id} failed to start: ${reason}`);
     }
@@ -331,7 +346,7 @@ export class Agent implements EndpointLookup {
       c.finishedAt = new Date().toISOString();
       if (!task.stopping) {
         await this.save(task).catch(() => { /* the task may be going away */ });
-        this.options.log(`task ${task.record.id}: container ${c.name} exited with ${c.exitCode ?? 'unknown status'}`);
+        this.options.log.info(`task ${task.record.id}: container ${c.name} exited with ${c.exitCode ?? 'unknown status'}`, { taskId: task.record.id, container: c.name, exitCode: c.exitCode });
         if (def.essential) {
           void this.stop(task.record.id, `Essential container in task exited (${c.name}: exit code ${c.exitCode ?? 'unknown'})`).catch(() => { /* logged */ });
         }
@@ -350,7 +365,7 @@ export class Agent implements EndpointLookup {
         alive = isAlive(task.record.pause?.process);
       } catch (error) {
         // Not knowing is not "exited": look again at the next tick.
-        this.options.log(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`);
+        this.options.log.warn(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`, { taskId: task.record.id });
         continue;
       }
       if (!alive) void this.stop(task.record.id, 'pause container exited').catch(() => { /* logged */ });
@@ -402,7 +417,7 @@ export class Agent implements EndpointLookup {
         const timeout = def.stopTimeout !== undefined ? def.stopTimeout * 1000 : this.options.stopTimeoutMs;
         try {
           const how = await runtime.stop(c, timeout);
-          if (how === 'killed') this.options.log(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`);
+          if (how === 'killed') this.options.log.warn(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`, { taskId: record.id, container: c.name });
         } catch (error) {
           errors.push((error as Error).message);
         }
@@ -411,7 +426,7 @@ export class Agent implements EndpointLookup {
     await Promise.race([Promise.all(task.exits.values()), sleepMs(2000)]);
     for (const c of record.containers) {
       await runtime.saveLogs(c, this.layout.logFile(record.id, c.name))
-        .catch((error: Error) => this.options.log(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`));
+        .catch((error: Error) => this.options.log.warn(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`, { taskId: record.id, container: c.name }));
       await runtime.remove(c).catch((error: Error) => errors.push(error.message));
     }
     phase('containers');
@@ -420,7 +435,7 @@ export class Agent implements EndpointLookup {
     if (record.attachment) {
       // A pin left behind is overwritten by the next task given the address, and pruned at start.
       await unguardPort(portGuardOf(record.attachment))
-        .catch((error: Error) => this.options.log(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`));
+        .catch((error: Error) => this.options.log.warn(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`, { taskId: record.id }));
     }
     try {
       await this.network.del(record.id, path, record.lists, record.chainMode);
@@ -442,7 +457,7 @@ export class Agent implements EndpointLookup {
       record.stoppedReason = `${record.stoppedReason}; teardown failed: ${errors.join('; ')}`;
       await this.save(task).catch(() => { /* nothing more to do */ });
       task.stopping = undefined;
-      this.options.log(`task ${record.id}: teardown failed: ${errors.join('; ')}`);
+      this.options.log.error(`task ${record.id}: teardown failed: ${errors.join('; ')}`, { taskId: record.id });
       throw new AgentError('failed', `task ${record.id}: teardown failed: ${errors.join('; ')}`);
     }
     record.status = 'STOPPED';
@@ -454,7 +469,7 @@ export class Agent implements EndpointLookup {
     this.options.provider?.forget?.(record.id);
     await this.gone.add(summarize(record));
     phase('done');
-    this.options.log(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`);
+    this.options.log.info(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`, { taskId: record.id });
   }
 
   // A task's dir goes in one step: renamed out of the way (atomic), then removed. An agent killed
@@ -507,9 +522,9 @@ export class Agent implements EndpointLookup {
         // Idempotent; also guards a task started by an agent from before the guard existed.
         if (record.attachment) {
           await guardPort(portGuardOf(record.attachment))
-            .catch((error: Error) => this.options.log(`task ${id}: guarding its bridge port: ${error.message}`));
+            .catch((error: Error) => this.options.log.warn(`task ${id}: guarding its bridge port: ${error.message}`, { taskId: id }));
         }
-        this.options.log(`task ${id} adopted (${record.containers.filter((c) => c.status === 'RUNNING').length} containers running)`);
+        this.options.log.info(`task ${id} adopted (${record.containers.filter((c) => c.status === 'RUNNING').length} containers running)`, { taskId: id });
       } else {
         const why = record.status === 'RUNNING' ? 'pause container exited while the agent was down' : `agent restarted while the task was ${record.status}`;
         await this.teardown(task, why).catch(() => { /* kept for a retry; logged */ });
@@ -519,18 +534,18 @@ export class Agent implements EndpointLookup {
     const live = new Set(this.tasks.keys());
     for (const runtime of Object.values(this.options.runtimes)) {
       await runtime.removeStrays(live).then(
-        (gone) => { if (gone.length > 0) this.options.log(`removed containers of no known task: ${gone.join(' ')}`); },
-        (error: Error) => this.options.log(`${runtime.kind} runtime: removing stray containers: ${error.message}`),
+        (gone) => { if (gone.length > 0) this.options.log.info(`removed containers of no known task: ${gone.join(' ')}`); },
+        (error: Error) => this.options.log.warn(`${runtime.kind} runtime: removing stray containers: ${error.message}`),
       );
     }
     // Attachments no adopted task owns (a crash between ADD and the record) go too.
     const sample = buildTaskLists({ id: 'eni-0', mac: '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
       { ipamDir: this.layout.ipamDir, blockInstanceMetadata: false });
-    await this.network.gc(sample, [...this.tasks.keys()]).catch((error: Error) => this.options.log(`CNI GC: ${error.message}`));
+    await this.network.gc(sample, [...this.tasks.keys()]).catch((error: Error) => this.options.log.warn(`CNI GC: ${error.message}`));
     const held = new Set([...this.tasks.values()].flatMap((t) => (t.record.attachment ? [t.record.attachment.bridgeAddress] : [])));
     await prunePinnedAddresses(held).then(
-      (stale) => { if (stale.length > 0) this.options.log(`unpinned ${stale.join(' ')}: no live task holds them`); },
-      (error: Error) => this.options.log(`pruning pinned addresses: ${error.message}`),
+      (stale) => { if (stale.length > 0) this.options.log.info(`unpinned ${stale.join(' ')}: no live task holds them`); },
+      (error: Error) => this.options.log.warn(`pruning pinned addresses: ${error.message}`),
     );
   }
 
@@ -558,7 +573,7 @@ export class Agent implements EndpointLookup {
     await this.removeTaskDir(id);
     const reason = `task record unreadable (${why}): kept at ${kept}; ${outcome}`;
     await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => { /* the log has it */ });
-    this.options.log(`task ${id}: ${reason}`);
+    this.options.log.error(`task ${id}: ${reason}`, { taskId: id });
     this.gone.markFailed(id, reason);
   }
 

@@ -38,6 +38,8 @@ const readBody = async (req: IncomingMessage): Promise<unknown> => {
 
 export interface ControlHooks {
   shutdown(stopTasks: boolean): void;
+  // GET /metrics: the Prometheus text exposition and its content type.
+  metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
 export const createControlServer = (agent: Agent, hooks: ControlHooks): Server => {
@@ -56,6 +58,12 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
         startedAt: new Date(Date.now() - uptime * 1000).toISOString(), uptimeSeconds: Math.floor(uptime),
         tasks, endpoint: `${ENDPOINT_ADDRESS}:80`,
       });
+      return;
+    }
+    if (method === 'GET' && url.pathname === '/metrics' && hooks.metrics) {
+      const { contentType, body } = await hooks.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
       return;
     }
     if (method === 'POST' && url.pathname === '/shutdown') {

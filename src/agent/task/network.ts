@@ -3,10 +3,12 @@
 // each plugin needs its own CNI_IFNAME (upstream agent#1151). Both go through tasknet's conflist
 // runtime, which caches results under the state dir so a restarted agent can still DEL.
 import { basename, dirname, join } from 'node:path';
-import { CniError } from '../../cni/errors.js';
+import { findPlugin } from '../../cni/delegate.js';
+import { CniError, ErrorCode, toCniError } from '../../cni/errors.js';
+import { execPlugin } from '../../cni/exec.js';
 import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../../cni/runtime.js';
 import type { Result } from '../../cni/result.js';
-import { runPlugin, type PluginDefinition } from '../../cni/skel.js';
+import { runPlugin, type PluginDefinition, type PluginOutput } from '../../cni/skel.js';
 import { listLinks } from '../../netlink/index.js';
 import { parseAlias } from '../../plugins/eni/record.js';
 import type { EniSpec } from './eni.js';
@@ -85,11 +87,47 @@ export const ownBinDir = (): string => {
   return basename(dir) === 'dist' ? join(dir, '..', 'bin') : dir;
 };
 
+// One plugin call as the agent made it (for metrics): `code` is the CNI error code of a failure.
+export interface PluginCall {
+  plugin: string;
+  verb: string;
+  seconds: number;
+  code?: number;
+}
+
 export interface TaskNetworkOptions {
   cacheDir: string;
   cniPath: string[];
   env?: Record<string, string>;
+  observe?: (call: PluginCall) => void;
 }
+
+// The CNI error code in a failed plugin's output, read as the runtime reads it (delegate.ts:
+// readPluginOutput): the error JSON's code, else 103 for output that is not one.
+const failureCode = (out: PluginOutput): number | undefined => {
+  if (out.exitCode === 0) return undefined;
+  try {
+    const code = (JSON.parse(out.stdout) as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+  } catch { /* not a CNI error */ }
+  return ErrorCode.Delegate;
+};
+
+// An invoker that times every call it passes on and reports how it ended.
+const observed = (invoke: PluginInvoker, observe: (call: PluginCall) => void): PluginInvoker => async (type, env, stdin) => {
+  const t0 = performance.now();
+  const report = (code: number | undefined): void => {
+    observe({ plugin: type, verb: env.CNI_COMMAND ?? '', seconds: (performance.now() - t0) / 1000, ...(code === undefined ? {} : { code }) });
+  };
+  try {
+    const out = await invoke(type, env, stdin);
+    report(failureCode(out));
+    return out;
+  } catch (error) {
+    report(toCniError(error).code);
+    throw error;
+  }
+};
 
 // ADD and DEL of one task's chain, in-process or exec'd; the agent picks the mode per task.
 export class TaskNetwork {
@@ -97,9 +135,12 @@ export class TaskNetwork {
 
   constructor(options: TaskNetworkOptions) {
     const base = { cniPath: options.cniPath, cacheDir: options.cacheDir, rollbackOnFailure: true, ...(options.env ? { env: options.env } : {}) };
+    // Observed, exec is the runtime's own default spelled out, so it can be wrapped.
+    const exec: PluginInvoker = (type, env, stdin) => execPlugin(findPlugin(type, options.cniPath), env, stdin);
+    const { observe } = options;
     this.runtimes = {
-      'in-process': new CniRuntime({ ...base, invoke: inProcessInvoker }),
-      exec: new CniRuntime(base),
+      'in-process': new CniRuntime({ ...base, invoke: observe ? observed(inProcessInvoker, observe) : inProcessInvoker }),
+      exec: new CniRuntime(observe ? { ...base, invoke: observed(exec, observe) } : base),
     };
   }
 

@@ -4,6 +4,7 @@
 // task learns nothing about other tasks' ids (no oracle) and nothing else leaks in errors.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ContainerRecord, TaskRecord } from '../../task/record.js';
+import type { AgentLog } from '../log.js';
 import type { CredentialsProvider } from './credentials.js';
 import { containerMetadata, taskMetadata, type ClusterIdentity } from './metadata.js';
 
@@ -18,8 +19,9 @@ export interface EndpointOptions {
   lookup: EndpointLookup;
   provider: CredentialsProvider | undefined;
   identity: ClusterIdentity;
-  log: (line: string) => void;
+  log: AgentLog;
   limits?: Partial<ConnectionLimits>;
+  answered?: (path: string, status: number) => void; // every response sent (metrics)
 }
 
 // One task must not be able to starve the others (or the agent's file descriptors): connections
@@ -53,6 +55,9 @@ const TASK = new RegExp(`^/v4/${ID}/task$`);
 const CONTAINER_STATS = new RegExp(`^/v4/${ID}/stats$`);
 const TASK_STATS = new RegExp(`^/v4/${ID}/task/stats$`);
 
+// A path as the log may show it: ids are a task's secrets, so only what kind of request it was.
+const pathKind = (path: string): string => (path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64));
+
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -67,14 +72,14 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     if (credentials) {
       const task = lookup.byCredentialsId(credentials[1]!);
       if (!task || !task.definition.taskRoleArn || task.attachment?.bridgeAddress !== source || !options.provider) {
-        log(`endpoint: refused credentials request from ${source}`);
+        log.info(`endpoint: refused credentials request from ${source}`);
         send(res, 400, CREDENTIALS_NOT_FOUND);
         return;
       }
       try {
         send(res, 200, await options.provider.credentials(task.definition.taskRoleArn, task.id));
       } catch (error) {
-        log(`endpoint: credentials for task ${task.id}: ${(error as Error).message}`);
+        log.error(`endpoint: credentials for task ${task.id}: ${(error as Error).message}`, { taskId: task.id });
         send(res, 500, CREDENTIALS_FAILED);
       }
       return;
@@ -98,8 +103,13 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     }
   };
   const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.headersTimeoutMs * 2, keepAliveTimeout: limits.idleTimeoutMs }, (req, res) => {
+    const path = (req.url ?? '').split('?')[0]!;
+    res.once('finish', () => {
+      options.answered?.(path, res.statusCode);
+      log.debug(`endpoint: ${req.method} ${pathKind(path)} from ${req.socket.remoteAddress}: ${res.statusCode}`);
+    });
     handle(req, res).catch((error: Error) => {
-      log(`endpoint: ${error.message}`);
+      log.error(`endpoint: ${error.message}`);
       if (!res.headersSent) send(res, 500, { code: 'InternalServerException', message: 'Internal error' });
     });
   });
@@ -112,7 +122,7 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     const mine = open.get(source) ?? 0;
     if (mine >= limits.perSource || total >= limits.total) {
       // Once per source until it is back under its limit: a flood must not flood the log too.
-      if (!refusedLogged.has(source)) log(`endpoint: refusing connections from ${source}: ${mine >= limits.perSource ? `${mine} open (limit ${limits.perSource})` : `${total} open in all (limit ${limits.total})`}`);
+      if (!refusedLogged.has(source)) log.warn(`endpoint: refusing connections from ${source}: ${mine >= limits.perSource ? `${mine} open (limit ${limits.perSource})` : `${total} open in all (limit ${limits.total})`}`);
       refusedLogged.add(source);
       socket.destroy();
       return;
