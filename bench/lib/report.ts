@@ -1,4 +1,5 @@
 // bench/RESULTS.md and bench/results.json from the sections' results.
+import { charts, sectionChart } from './charts.js';
 import type { SectionResult, Target } from './recorder.js';
 
 export interface Meta {
@@ -51,6 +52,7 @@ export const renderMarkdown = (r: Results): string => {
   for (const s of r.sections) {
     out.push(`## ${s.title}`, '');
     out.push(`Setup: ${s.setup}. ${s.runs} runs, ${s.seconds} s, load average ${s.loadavg.start[0]} → ${s.loadavg.end[0]}.`, '');
+    if (sectionChart(s)) out.push(`![${esc(s.title)}: median and p95 per case, tasknet beside its peer](charts/${s.id}.svg)`, '');
     if (s.rows.length) {
       out.push('| case | side | median | p95 | min | max | n | failures |', '|---|---|---|---|---|---|---|---|');
       for (const row of s.rows) {
@@ -81,3 +83,7 @@ export const renderMarkdown = (r: Results): string => {
   }
   return `${out.join('\n')}\n`;
 };
+
+// Every file a run's report consists of, by path relative to the results dir: RESULTS.md and the
+// charts it shows. bench/run.ts writes them after a run, bench/render.ts again from results.json.
+export const reportFiles = (r: Results): Map<string, string> => new Map([['RESULTS.md', renderMarkdown(r)], ...charts(r.sections)]);
