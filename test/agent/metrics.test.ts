@@ -4,7 +4,7 @@
 // port of --metrics-address, inside the lab's host netns.
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -118,6 +118,25 @@ t.test('a non-loopback metrics address is refused unless asked for', { skip: nee
     { encoding: 'utf8', timeout: 60_000 });
   t.equal(r.status, 2, 'a usage error');
   t.equal(r.stderr, 'tasknet agent: invalid --metrics-address "0.0.0.0:9464": 0.0.0.0 is not a loopback address, so metrics would be open to the network (add --metrics-allow-remote if that is meant)\n');
+});
+
+t.test('a metrics port already taken fails the start in one line, and the agent exits', { skip: needsRoot }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tasknet-metrics-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // In a netns of its own, a holder of the port that then starts the agent and reports how it ended.
+  const HOLD = `const { spawnSync } = require('node:child_process');
+    spawnSync('ip', ['link', 'set', 'lo', 'up']);
+    const holder = require('node:net').createServer().listen(${PORT}, '127.0.0.1', () => {
+      const r = spawnSync(process.argv[1], ['agent', '--state-dir', process.argv[2], '--runtime', 'process', '--metrics-address', '${PORT}'], { encoding: 'utf8', timeout: 60000 });
+      console.log(JSON.stringify({ status: r.status, signal: r.signal, stderr: r.stderr }));
+      holder.close();
+    });`;
+  const state = join(dir, 'state');
+  const r = spawnSync('unshare', ['--net', process.execPath, '-e', HOLD, TASKNET, state], { encoding: 'utf8', timeout: 90_000 });
+  const agent = JSON.parse(r.stdout.trim() || '{}');
+  t.equal(agent.status, 1, `the agent exits (not left running: ${agent.signal ?? 'no signal'})`);
+  t.equal(agent.stderr, `tasknet agent: cannot listen on 127.0.0.1:${PORT} for metrics: listen EADDRINUSE: address already in use 127.0.0.1:${PORT}\n`);
+  t.notOk(existsSync(join(state, 'agent.sock')) || existsSync(join(state, 'agent.pid')), 'no control socket and no lock left');
 });
 
 t.test('--metrics-address forms', async (t) => {

@@ -107,6 +107,9 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
       servers.push(metricsServer);
     }
   } catch (error) {
+    // The servers already listening would keep the process alive after the error is reported.
+    for (const server of servers) server.close();
+    await rm(layout.socket, { force: true }); // ours: the lock is held
     await releaseLock(layout.pidFile, lock);
     throw error;
   }
