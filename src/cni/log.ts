@@ -24,6 +24,8 @@ const write = (level: Level, message: string): void => {
 };
 
 export const logger = {
+  /** Whether a line of this level would be written: callers that build costly lines ask first. */
+  enabled: (level: Level): boolean => LEVELS[level] >= levelFromEnv(),
   debug: (message: string) => write('debug', message),
   info: (message: string) => write('info', message),
   warn: (message: string) => write('warn', message),

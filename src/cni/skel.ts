@@ -4,6 +4,7 @@ import { parseNetConf, type NetConfObject } from './config.js';
 import { parseCniEnv, type Verb } from './env.js';
 import { CniError, ErrorCode, toCniError } from './errors.js';
 import { logger } from './log.js';
+import { phaseClock, startPhases, NO_PHASES, type Phases } from './phases.js';
 import { formatResult, type Result } from './result.js';
 import { readStdin, takeHandedOverStdin, writeFd } from './stdio.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from './version.js';
@@ -21,6 +22,8 @@ export interface PluginRequest {
   config: NetConfObject;
   stdin: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** Debug-level timing: handlers mark the end of each of their phases (phases.ts). */
+  phases: Phases;
 }
 
 export interface PluginHandlers {
@@ -64,12 +67,17 @@ const versionOutput = (stdin: string | Buffer, supported: readonly string[]): Pl
 // (the agent, ecs-bridge's IPAM delegation) share this, so their answers cannot differ.
 export const runPlugin = async (def: PluginDefinition, call: PluginCall): Promise<PluginOutput> => {
   const supported = def.supportedVersions ?? SUPPORTED_VERSIONS;
+  const start = phaseClock();
+  let phases = NO_PHASES;
   let cniVersion: string = CURRENT_VERSION;
   try {
     const env = parseCniEnv(call.env, def.knownArgs);
     if (env.command === 'VERSION') return versionOutput(call.stdin, supported);
+    phases = startPhases(def.name, env.command, start);
+    phases.mark('env');
     const config = parseNetConf(call.stdin, env.command, supported);
     cniVersion = config.cniVersion;
+    phases.mark('config-decode');
     const request: PluginRequest = {
       ...env,
       command: env.command,
@@ -77,12 +85,17 @@ export const runPlugin = async (def: PluginDefinition, call: PluginCall): Promis
       config,
       stdin: call.stdin.toString(),
       env: call.env,
+      phases,
     };
     const handlers = await def.load();
+    phases.mark('load');
     switch (request.command) {
       case 'ADD': {
         const result = await handlers.add(request);
-        return { exitCode: 0, stdout: `${JSON.stringify(formatResult(result, cniVersion))}\n` };
+        const stdout = `${JSON.stringify(formatResult(result, cniVersion))}\n`;
+        phases.mark('result');
+        phases.done();
+        return { exitCode: 0, stdout };
       }
       case 'DEL':
         await handlers.del(request);
@@ -97,9 +110,12 @@ export const runPlugin = async (def: PluginDefinition, call: PluginCall): Promis
         await handlers.gc?.(request); // no GC handler: the plugin holds nothing to collect
         break;
     }
+    phases.done();
     return { exitCode: 0, stdout: '' };
   } catch (error) {
-    return errorOutput(error, cniVersion);
+    const out = errorOutput(error, cniVersion);
+    phases.done(toCniError(error).code);
+    return out;
   }
 };
 

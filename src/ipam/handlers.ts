@@ -12,23 +12,35 @@ import { attachmentId } from './store/record.js';
 import { IpamStore, type StoreOptions } from './store/store.js';
 
 // ecs-ipam: one address per configured family for a key (`id`, else container id + ifname),
-// kept in the store described in docs/ipam-store.md.
+// kept in the store described in docs/ipam-store.md. Each verb marks the end of its phases for
+// the debug timing (docs/plugin-logs.md); the store's first step, holding the key's gate, is
+// "store-lock".
 export const createHandlers = (options: StoreOptions = {}): PluginHandlers => {
   const open = (req: PluginRequest): { config: IpamConfig; store: IpamStore } => {
     const config = loadIpamConfig(req.config, req.env);
-    return { config, store: IpamStore.open(config, { ...options, ...testHooks(req.env) }) };
+    req.phases.mark('config');
+    const hooks = testHooks(req.env);
+    const step = (name: string): void => {
+      if (name === 'gate') req.phases.mark('store-lock');
+      hooks.step?.(name);
+    };
+    const store = IpamStore.open(config, { ...options, ...hooks, step });
+    req.phases.mark('store-open');
+    return { config, store };
   };
 
   return {
     add: (req) => storeCall(async () => {
       const { config, store } = open(req);
       const addresses = await store.allocate(keyOf(config, req), attachmentOf(req));
+      req.phases.mark('store-write');
       return resultOf(config, addresses, req.cniVersion);
     }),
 
     del: (req) => storeCall(async () => {
       const { config, store } = open(req);
       await store.release(keyOf(config, req), attachmentOf(req));
+      req.phases.mark('store-write');
     }),
 
     check: (req) => storeCall(async () => {
@@ -39,7 +51,9 @@ export const createHandlers = (options: StoreOptions = {}): PluginHandlers => {
       const { config, store } = open(req);
       const key = keyOf(config, req);
       const listed = new Set((prev.ips ?? []).map((ip) => canonicalCidr(ip.address)));
-      store.lookup(key).forEach((address, i) => {
+      const held = store.lookup(key);
+      req.phases.mark('store-read');
+      held.forEach((address, i) => {
         const pool = config.pools[i]!;
         const subnet = `${formatIp(pool.family, pool.subnet.network)}/${pool.subnet.prefix}`;
         if (address === undefined) {
@@ -57,6 +71,7 @@ export const createHandlers = (options: StoreOptions = {}): PluginHandlers => {
     // SPEC 1.1.0 STATUS: code 50 when an ADD could not succeed (pool full, store unusable).
     status: (req) => storeCall(async () => {
       const config = loadIpamConfig(req.config, req.env);
+      req.phases.mark('config');
       try {
         IpamStore.open(config, options).status();
       } catch (error) {
@@ -64,11 +79,13 @@ export const createHandlers = (options: StoreOptions = {}): PluginHandlers => {
         if (cause instanceof CniError && cause.code === ErrorCode.NotReady) throw cause;
         throw new CniError(ErrorCode.NotReady, `ecs-ipam store unusable: ${(cause as Error).message}`);
       }
+      req.phases.mark('store-status');
     }),
 
     gc: (req) => storeCall(async () => {
       const { store } = open(req);
       store.gc(validAttachments(req.config));
+      req.phases.mark('store-gc');
     }),
   };
 };

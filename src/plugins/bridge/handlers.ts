@@ -179,11 +179,15 @@ const configureContainer = async (req: PluginRequest, netns: string, ips: IpConf
 };
 
 export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHandlers => ({
+  // Each verb marks the end of its phases for the debug timing (docs/plugin-logs.md).
   async add(req) {
+    const { phases } = req;
     const conf = parseBridgeConfig(req.config);
     const ipamType = requireIpamType(conf, 'ADD');
+    phases.mark('config');
     const netns = await requireNetns(req.netns);
     await refuseOwnNetns(netns, hostNs);
+    phases.mark('netns-check');
     // IFALIASZ: the kernel keeps at most 255 bytes of alias, and DEL and GC match it exactly.
     if (Buffer.byteLength(vethAlias(req.containerId, req.ifname)) > 255) {
       throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_CONTAINERID ${JSON.stringify(req.containerId.slice(0, 40))}...: longer than the ${255 - ALIAS_PREFIX.length - req.ifname.length - 1} bytes the host veth alias can record`);
@@ -212,6 +216,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
         }
       });
       rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
+      phases.mark('veth-create');
       failpoint(req.env, 'bridge:after-veth');
 
       const ipam = await delegate(ipamType, 'ADD', req, delegateOptions);
@@ -221,9 +226,11 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       if (v6 && conf.mtu < IPV6_MIN_MTU) {
         throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid mtu ${conf.mtu}: IPv6 (${ipamType} gave ${v6.address}) needs at least ${IPV6_MIN_MTU}`);
       }
+      phases.mark('ipam-delegate');
       failpoint(req.env, 'bridge:after-ipam');
 
       const bridge = await netlinkStep(`setting up bridge ${conf.bridge}`, () => ensureBridge(conf, ips, hostNs));
+      phases.mark('bridge-ensure');
       failpoint(req.env, 'bridge:after-bridge');
 
       // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
@@ -234,10 +241,12 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
         .linkSet(hostVeth, { bridgePort: { isolated: true } })
         .linkSet(conf.bridge, { up: true })
         .run());
+      phases.mark('bridge-attach');
       failpoint(req.env, 'bridge:after-attach');
 
       const mac = containerMac(ips);
       await netlinkStep(`configuring ${req.ifname} in ${netns}`, () => configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu));
+      phases.mark('address-route-set');
       failpoint(req.env, 'bridge:after-container');
 
       const interfaces: Interface[] = [
@@ -264,12 +273,16 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
   // Always release the address (also with the netns gone: upstream leaked it), then the veth.
   // Every part is idempotent; an IPAM failure is still reported, after the veth is gone.
   async del(req) {
+    const { phases } = req;
     const conf = parseBridgeConfig(req.config);
+    phases.mark('config');
     const netns = await netnsIfPresent(req.netns);
     if (netns) await refuseOwnNetns(netns, hostNs);
+    phases.mark('netns-check');
     let ipamError: unknown;
     if (conf.ipamType) {
       await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => { ipamError = error; });
+      phases.mark('ipam-delegate');
     }
     const hostVeth = hostVethName(req.containerId, req.ifname);
     await netlinkStep(`deleting the veth of ${req.ifname}`, async () => {
@@ -283,39 +296,57 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
         if (netns && container?.kind === 'veth') await deleteLink(req.ifname, netns).catch(ignoreNotFound);
       }
     });
+    phases.mark('veth-delete');
     if (ipamError) throw ipamError;
   },
 
   async check(req) {
+    const { phases } = req;
     const conf = parseBridgeConfig(req.config);
     const ipamType = requireIpamType(conf, 'CHECK');
+    phases.mark('config');
     const netns = await requireNetns(req.netns);
     await refuseOwnNetns(netns, hostNs);
+    phases.mark('netns-check');
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
     await delegate(ipamType, 'CHECK', req, delegateOptions);
+    phases.mark('ipam-delegate');
     await netlinkStep(`CHECK ${conf.bridge}/${req.ifname}`, () => checkAttachment(req, conf, netns, prev, hostNs));
+    phases.mark('attachment-check');
   },
 
   async status(req) {
+    const { phases } = req;
     const conf = parseBridgeConfig(req.config);
+    phases.mark('config');
     const link = await netlinkStep(`looking up bridge ${conf.bridge}`, () => getLink(conf.bridge, hostNs, { details: true }));
     if (link && link.kind !== 'bridge') {
       throw new CniError(ErrorCode.NotReady, `interface ${conf.bridge} exists but is not a bridge (kind ${link.kind ?? 'unknown'})`);
     }
-    if (conf.ipamType) await delegate(conf.ipamType, 'STATUS', req, delegateOptions);
+    phases.mark('bridge-check');
+    if (conf.ipamType) {
+      await delegate(conf.ipamType, 'STATUS', req, delegateOptions);
+      phases.mark('ipam-delegate');
+    }
   },
 
   // Host veths on our bridge carry their attachment in the alias; the ones of attachments the
   // runtime no longer knows are removed, then IPAM collects its own.
   async gc(req) {
+    const { phases } = req;
     const conf = parseBridgeConfig(req.config);
     const keep = new Set(validAttachments(req.config).map((a) => `${ALIAS_PREFIX}${attachmentKey(a.containerId, a.ifname)}`));
+    phases.mark('config');
     const errors: string[] = [];
-    if (conf.ipamType) await delegate(conf.ipamType, 'GC', req, delegateOptions).catch((e: Error) => errors.push(e.message));
+    if (conf.ipamType) {
+      await delegate(conf.ipamType, 'GC', req, delegateOptions).catch((e: Error) => errors.push(e.message));
+      phases.mark('ipam-delegate');
+    }
     const ports = await netlinkStep(`listing the ports of bridge ${conf.bridge}`, () => listLinks(hostNs));
     const stale = ports.filter((l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias));
     for (const link of stale) await deleteLink(link.name, hostNs).catch((e: Error) => { if (!isNotFound(e)) errors.push(e.message); });
+    phases.mark('veth-gc');
     if (errors.length > 0) throw new CniError(ErrorCode.Plugin, `GC: ${errors.join('; ')}`);
   },
 });

@@ -142,21 +142,27 @@ const buildResult = (req: PluginRequest, conf: EniConfig, eni: Link, prev: Resul
 const eniLabel = (conf: EniConfig, eni: Link): string =>
   `ENI ${conf.eniId ? `${conf.eniId} ` : ''}${eni.mac} (${eni.name})`;
 
+// Each verb marks the end of its phases for the debug timing (docs/plugin-logs.md).
 export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers => ({
   async add(req) {
+    const { phases } = req;
     const conf = readConfig(req, { requireEni: true });
     refuseUnreportable(conf, req.cniVersion);
+    phases.mark('config');
     const netns = await requireNetns(req.netns);
     await refuseOwnNetns(netns, hostNs);
+    phases.mark('netns-check');
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     for (const warning of missingGatewayWarnings(req.config, conf)) logger.warn(`ecs-eni: ${warning}`);
     const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
+    phases.mark('eni-find');
     if (!eni) {
       // Not in the host: maybe a repeated ADD whose first run went through (repeat.ts).
       const placed = await findInPlace(conf, req.ifname, netns).catch((e: unknown) => {
         throw netlinkError(`looking for the ENI in ${netns} as ${req.ifname}`, e);
       });
       if (!placed) throw notAttached(conf);
+      phases.mark('in-place-check');
       logger.info(`ecs-eni: ENI ${placed.mac} is already in ${netns} as ${req.ifname}, as the config says: a repeated ADD, same result`);
       return buildResult(req, conf, placed, prev);
     }
@@ -165,6 +171,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       throw netlinkError(`reading the routes of ${netns}`, e);
     });
     const record = recordFor(eni, blackholes);
+    if (conf.blockInstanceMetadata && !conf.stayDown) phases.mark('routes-read');
 
     const rollback = new Rollback();
     // Registered before the move: a move that fails half way (see move.ts) leaves the ENI in the
@@ -181,6 +188,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
         }
         throw netlinkError(`moving ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}`, e);
       });
+      phases.mark('eni-move');
       failpoint(req.env, 'eni:after-move');
       // stay-down / opStateDown (upstream: the link's user, e.g. a microVM, configures it): moved
       // and renamed, nothing else.
@@ -188,6 +196,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
         await configureTask(req, conf, record, netns).catch((e: unknown) => {
           throw netlinkError(`configuring ${req.ifname} in ${netns}`, e);
         });
+        phases.mark('address-route-set');
         failpoint(req.env, 'eni:after-configure');
       }
       rollback.commit();
@@ -203,11 +212,14 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   // it had, and the blackholes its ADD added leave the task netns. Idempotent: a netns
   // that is gone, an interface that is not there (already given back, never added) is success.
   async del(req) {
+    const { phases } = req;
     const conf = readConfig(req, { requireEni: false });
+    phases.mark('config');
     try {
       const netns = await netnsIfPresent(req.netns);
+      if (netns) await refuseOwnNetns(netns, hostNs);
+      phases.mark('netns-check');
       if (netns) {
-        await refuseOwnNetns(netns, hostNs);
         const noNetns = (e: unknown): null => { if (isNoNetns(e)) return null; throw e; };
         const named = await getLink(req.ifname, netns).catch(noNetns);
         let link = named && (parseAlias(named.alias) || (conf.mac && named.mac?.toLowerCase() === conf.mac)) ? named : null;
@@ -219,12 +231,14 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
           const stray = await findLinkByMac(conf.mac, netns).catch(noNetns);
           if (stray && parseAlias(stray.alias)) link = stray;
         }
+        phases.mark('eni-find');
         if (link) {
           const name = await giveBack(netns, hostNs, {
             current: link.name,
             mac: (link.mac ?? '').toLowerCase(),
             record: parseAlias(link.alias),
           });
+          phases.mark('eni-give-back');
           logger.info(`ecs-eni: gave ENI ${link.mac} back to the host netns as ${name}`);
           return;
         }
@@ -234,6 +248,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       // the ENI is not in it: make sure the ENI, if in the host, has its host name back.
       if (conf.mac || conf.name) {
         await restoreHostName(hostNs, (l) => (conf.mac ? l.mac?.toLowerCase() === conf.mac : parseAlias(l.alias)?.name === conf.name));
+        phases.mark('host-name-restore');
       }
     } catch (error) {
       throw netlinkError(`giving the ENI of ${req.ifname} back to the host`, error);
@@ -244,8 +259,11 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   // routes (prevResult, not the config, so later plugins' changes are honoured: G.52), plus the
   // metadata blackholes when the config asks for them (they are not in the result).
   async check(req) {
+    const { phases } = req;
     const conf = readConfig(req, { requireEni: false });
+    phases.mark('config');
     const netns = await requireNetns(req.netns);
+    phases.mark('netns-check');
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
     const fail = (what: string): never => { throw new CniError(ErrorCode.Plugin, `CHECK ${req.ifname}: ${what}`); };
@@ -258,7 +276,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       if (expected.mac && link.mac?.toLowerCase() !== expected.mac.toLowerCase()) {
         fail(`interface has MAC ${link.mac ?? 'none'}, prevResult says ${expected.mac}`);
       }
-      if (conf.stayDown) return;
+      if (conf.stayDown) return phases.mark('interface-check');
       if (!link.up) fail('interface is down');
       const addresses = new Set((await listAddresses({ dev: req.ifname }, netns)).map((a) => canonicalCidr(a.cidr)));
       for (const ip of prev.ips ?? []) {
@@ -277,6 +295,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
           }
         }
       }
+      phases.mark('interface-check');
     } catch (error) {
       throw netlinkError(`CHECK ${req.ifname} in ${netns}`, error);
     }
@@ -287,6 +306,7 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
   async status(req) {
     try {
       readConfig(req, { requireEni: false });
+      req.phases.mark('config');
     } catch (error) {
       if (!isCniError(error)) throw error;
       throw new CniError(ErrorCode.NotReady, `cannot serve ADD: ${error.message}`);
