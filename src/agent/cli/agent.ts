@@ -71,7 +71,9 @@ export const goDurationSeconds = (name: string, value: string): number => {
 const ECS_LOG_LEVELS: Record<string, LogLevel> = { crit: 'error', error: 'error', warn: 'warn', info: 'info', debug: 'debug' };
 const logLevel = (flag: string | undefined): LogLevel => {
   if (flag !== undefined) {
-    if (!(LOG_LEVELS as readonly string[]).includes(flag)) throw new CliError(`invalid --log-level ${JSON.stringify(flag)}: expected ${LOG_LEVELS.join(', ')}`, true);
+    if (!(LOG_LEVELS as readonly string[]).includes(flag)) {
+      throw new CliError(`invalid --log-level ${JSON.stringify(flag)}: expected ${LOG_LEVELS.join(', ')}`, true);
+    }
     return flag as LogLevel;
   }
   const env = process.env.ECS_LOGLEVEL;
@@ -84,7 +86,9 @@ const logLevel = (flag: string | undefined): LogLevel => {
 // The log format: --log-format, else ECS_LOG_OUTPUT_FORMAT (json, or logfmt: tasknet's text).
 const logFormat = (flag: string | undefined): LogFormat => {
   if (flag !== undefined) {
-    if (!(LOG_FORMATS as readonly string[]).includes(flag)) throw new CliError(`invalid --log-format ${JSON.stringify(flag)}: expected text or json`, true);
+    if (!(LOG_FORMATS as readonly string[]).includes(flag)) {
+      throw new CliError(`invalid --log-format ${JSON.stringify(flag)}: expected text or json`, true);
+    }
     return flag as LogFormat;
   }
   const env = process.env.ECS_LOG_OUTPUT_FORMAT;

@@ -86,7 +86,8 @@ export class Agent implements EndpointLookup {
       cniPath: options.cniPath,
       observe: (call) => {
         metrics?.pluginCalled(call);
-        options.log.debug(`cni ${call.verb} ${call.plugin}: ${round(call.seconds * 1000)} ms${call.code === undefined ? '' : `, failed with code ${call.code}`}`, { ...call });
+        const failed = call.code === undefined ? '' : `, failed with code ${call.code}`;
+        options.log.debug(`cni ${call.verb} ${call.plugin}: ${round(call.seconds * 1000)} ms${failed}`, { ...call });
       },
     });
   }
@@ -417,7 +418,9 @@ export class Agent implements EndpointLookup {
         const timeout = def.stopTimeout !== undefined ? def.stopTimeout * 1000 : this.options.stopTimeoutMs;
         try {
           const how = await runtime.stop(c, timeout);
-          if (how === 'killed') this.options.log.warn(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`, { taskId: record.id, container: c.name });
+          if (how === 'killed') {
+            this.options.log.warn(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`, { taskId: record.id, container: c.name });
+          }
         } catch (error) {
           errors.push((error as Error).message);
         }
@@ -426,7 +429,8 @@ export class Agent implements EndpointLookup {
     await Promise.race([Promise.all(task.exits.values()), sleepMs(2000)]);
     for (const c of record.containers) {
       await runtime.saveLogs(c, this.layout.logFile(record.id, c.name))
-        .catch((error: Error) => this.options.log.warn(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`, { taskId: record.id, container: c.name }));
+        .catch((error: Error) => this.options.log.warn(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`,
+          { taskId: record.id, container: c.name }));
       await runtime.remove(c).catch((error: Error) => errors.push(error.message));
     }
     phase('containers');
@@ -435,7 +439,8 @@ export class Agent implements EndpointLookup {
     if (record.attachment) {
       // A pin left behind is overwritten by the next task given the address, and pruned at start.
       await unguardPort(portGuardOf(record.attachment))
-        .catch((error: Error) => this.options.log.warn(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`, { taskId: record.id }));
+        .catch((error: Error) => this.options.log.warn(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`,
+          { taskId: record.id }));
     }
     try {
       await this.network.del(record.id, path, record.lists, record.chainMode);

@@ -116,7 +116,9 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
   process.on('SIGTERM', () => { void shutdown(false, 0); });
   process.on('SIGINT', () => { void shutdown(false, 0); });
   const metricsAt = metricsServer ? `, metrics http://${hostPort(metricsServer.address() as AddressInfo)}/metrics` : '';
-  log.info(`agent ${process.pid} ready: state ${stateDir}, runtime ${defaultRuntime}${engineSocket ? ` (engine ${engineSocket})` : ''}, chain ${chainMode}, credentials ${provider?.kind ?? 'none'}, endpoint ${ENDPOINT_ADDRESS}:80${metricsAt}`);
+  const engineAt = engineSocket ? ` (engine ${engineSocket})` : '';
+  log.info(`agent ${process.pid} ready: state ${stateDir}, runtime ${defaultRuntime}${engineAt}, chain ${chainMode}, credentials ${provider?.kind ?? 'none'}, `
+    + `endpoint ${ENDPOINT_ADDRESS}:80${metricsAt}`);
   if (defaultRuntime === 'process') {
     log.warn('the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users');
   }

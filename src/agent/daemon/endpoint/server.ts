@@ -56,7 +56,8 @@ const CONTAINER_STATS = new RegExp(`^/v4/${ID}/stats$`);
 const TASK_STATS = new RegExp(`^/v4/${ID}/task/stats$`);
 
 // A path as the log may show it: ids are a task's secrets, so only what kind of request it was.
-const pathKind = (path: string): string => (path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64));
+const pathKind = (path: string): string =>
+  (path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64));
 
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
