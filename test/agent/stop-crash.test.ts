@@ -163,7 +163,7 @@ const waitReached = async (lab: Lab, id: string, pids: number[], event: Event, t
 
 interface Kill { chain: Chain; shape: Shape; after: Event; offsetMs: number }
 
-t.test('agent kill -9 in the middle of stop: the next agent adopts the task or finishes the stop', { skip: needsRoot, timeout: 240_000 + RANDOM_KILLS * 15_000 }, async (t) => {
+t.test('agent kill -9 in the middle of stop: the next agent adopts the task or finishes the stop', { skip: needsRoot, timeout: 480_000 + RANDOM_KILLS * 15_000 }, async (t) => {
   const lab = await makeLab(t, { enis: 1 });
   const MAC = '0e:74:6e:00:00:00';
   const eniBefore = eniState(lab, MAC);

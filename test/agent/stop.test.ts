@@ -47,7 +47,8 @@ t.test('task endings', { skip: needsRoot }, async (t) => {
     const stop = await lab.tn(['stop', task.id]);
     const took = Date.now() - t0;
     t.equal(stop.code, 0, stop.stderr);
-    t.ok(took >= 1000 && took < 6000, `stop took ${took} ms: the 1 s stopTimeout, then SIGKILL`);
+    // At least the 1 s stopTimeout; well under the 30 s default it would take if stopTimeout were ignored.
+    t.ok(took >= 1000 && took < 20_000, `stop took ${took} ms: the 1 s stopTimeout, then SIGKILL`);
     const stopped = await status(lab, task.id);
     t.same(stopped.containers.map((c: any) => [c.name, c.exitCode]), [['stubborn', 137], ['polite', 143]], 'SIGKILL (137) and SIGTERM (143)');
     t.match((await lab.tn(['logs', task.id, 'stubborn'])).stdout, /ignoring TERM/);

@@ -43,6 +43,8 @@ export interface ControlHooks {
 }
 
 export const createControlServer = (agent: Agent, hooks: ControlHooks): Server => {
+  // The process's start, fixed once: derived anew per request it would drift by milliseconds.
+  const startedAtMs = Date.now() - process.uptime() * 1000;
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://agent');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -51,11 +53,10 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
       // What `tasknet status` prints; every field is in docs/agent.md ("GET /health").
       const tasks: Record<string, number> = { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, FAILED: 0 };
       for (const t of agent.list(true)) tasks[t.status] = (tasks[t.status] ?? 0) + 1;
-      const uptime = process.uptime();
       send(res, 200, {
         ok: true, pid: process.pid, stateDir: agent.layout.root, chainMode: agent.options.chainMode, build: buildInfo(),
         runtime: agent.options.defaultRuntime, ...(agent.engineSocket() ? { engineSocket: agent.engineSocket() } : {}),
-        startedAt: new Date(Date.now() - uptime * 1000).toISOString(), uptimeSeconds: Math.floor(uptime),
+        startedAt: new Date(startedAtMs).toISOString(), uptimeSeconds: Math.floor((Date.now() - startedAtMs) / 1000),
         tasks, endpoint: `${ENDPOINT_ADDRESS}:80`,
       });
       return;
