@@ -16,4 +16,8 @@ if (check && differ.length) {
   console.error(`bench report out of date with results.json: ${differ.join(', ')} (run: npm run bench:render)`);
   process.exit(1);
 }
-console.log(check ? 'bench report up to date' : `bench report: ${differ.length ? `wrote ${differ.join(', ')}` : 'nothing to change'}`);
+console.log(
+  check
+    ? 'bench report up to date'
+    : `bench report: ${differ.length ? `wrote ${differ.join(', ')}` : 'nothing to change'}`,
+);

@@ -12,7 +12,19 @@
 // by default the bench builds a snapshot of the working tree with scripts/build.mjs). Needs root: everything runs in throwaway network namespaces
 // (tnbench<pid>-*), deleted after each section and on exit, ctrl-c or a crash.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, installCleanupHooks, PREFIX, PYTHON, REPO, runnerKind, sweepStale } from './lib/lab.js';
@@ -31,8 +43,15 @@ import { ipcount } from './sections/ipcount.js';
 import { profile } from './sections/profile.js';
 
 const SECTIONS: [string, (ctx: Ctx) => Promise<Recorder>][] = [
-  ['startup', startup], ['chain', chain], ['eni', eni], ['task', task], ['concurrency', concurrency],
-  ['scale', scale], ['memory', memory], ['ipcount', ipcount], ['profile', profile],
+  ['startup', startup],
+  ['chain', chain],
+  ['eni', eni],
+  ['task', task],
+  ['concurrency', concurrency],
+  ['scale', scale],
+  ['memory', memory],
+  ['ipcount', ipcount],
+  ['profile', profile],
 ];
 
 const args = new Map<string, string>();
@@ -45,20 +64,28 @@ for (const a of process.argv.slice(2)) {
   args.set(m[1]!, m[2] ?? 'true');
 }
 const opt = (name: string, env: string, fallback: string): string => args.get(name) ?? process.env[env] ?? fallback;
-const log = (msg: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`); };
+const log = (msg: string): void => {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+};
 
 const selected = ((): string[] => {
   const raw = opt('sections', 'BENCH_SECTIONS', 'all');
   if (raw === 'all') return SECTIONS.map(([n]) => n);
-  return raw.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const byNumber = /^\d+$/.test(s) ? SECTIONS[Number(s) - 1]?.[0] : undefined;
-    const name = byNumber ?? s;
-    if (!SECTIONS.some(([n]) => n === name)) {
-      process.stderr.write(`bench: unknown section ${s}; one of ${SECTIONS.map(([n], i) => `${i + 1} ${n}`).join(', ')}\n`);
-      process.exit(2);
-    }
-    return name;
-  });
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const byNumber = /^\d+$/.test(s) ? SECTIONS[Number(s) - 1]?.[0] : undefined;
+      const name = byNumber ?? s;
+      if (!SECTIONS.some(([n]) => n === name)) {
+        process.stderr.write(
+          `bench: unknown section ${s}; one of ${SECTIONS.map(([n], i) => `${i + 1} ${n}`).join(', ')}\n`,
+        );
+        process.exit(2);
+      }
+      return name;
+    });
 })();
 const runs = Number(opt('runs', 'BENCH_RUNS', '30'));
 const warmup = Number(opt('warmup', 'BENCH_WARMUP', '2'));
@@ -89,7 +116,11 @@ const ensurePackage = (file: string, pkg: string): void => {
 const newestMtime = (dir: string): number => {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) newest = Math.max(newest, statSync(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).mtimeMs);
+    if (e.isFile())
+      newest = Math.max(
+        newest,
+        statSync(join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).mtimeMs,
+      );
   }
   return newest;
 };
@@ -108,19 +139,36 @@ const snapshot = async (): Promise<{ root: string; bin: string; dist: string; pr
   if (args.has('use-dist')) cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
   else {
     execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], {
-      cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GIT_DIR: join(REPO, '.git'), GIT_WORK_TREE: REPO },
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, GIT_DIR: join(REPO, '.git'), GIT_WORK_TREE: REPO },
     });
   }
   const profBin = join(root, 'prof/bin');
   cpSync(join(root, 'bin'), profBin, { recursive: true });
   const { build } = await import('esbuild');
-  const buildInfo = { version: '0.0.0-bench-profile', dirty: true, gitShortHash: sh('git', ['-C', REPO, 'rev-parse', '--short=8', 'HEAD']) || 'unknown' };
+  const buildInfo = {
+    version: '0.0.0-bench-profile',
+    dirty: true,
+    gitShortHash: sh('git', ['-C', REPO, 'rev-parse', '--short=8', 'HEAD']) || 'unknown',
+  };
   await build({
     absWorkingDir: root,
-    entryPoints: { 'ecs-eni': 'src/plugins/eni/main.ts', 'ecs-bridge': 'src/plugins/bridge/main.ts', 'ecs-ipam': 'src/ipam/main.ts', tasknet: 'src/agent/main.ts' },
+    entryPoints: {
+      'ecs-eni': 'src/plugins/eni/main.ts',
+      'ecs-bridge': 'src/plugins/bridge/main.ts',
+      'ecs-ipam': 'src/ipam/main.ts',
+      tasknet: 'src/agent/main.ts',
+    },
     outdir: join(root, 'prof/dist'),
     outExtension: { '.js': '.cjs' },
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: false, legalComments: 'none', logLevel: 'warning',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: false,
+    legalComments: 'none',
+    logLevel: 'warning',
     define: { __TASKNET_BUILD__: JSON.stringify(buildInfo) },
   });
   return { root, bin: join(root, 'bin'), dist: join(root, 'dist'), profBin };
@@ -143,34 +191,62 @@ const main = async (): Promise<void> => {
     log('npm run build');
     execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
   }
-  const distNewerThanSrc = !args.has('use-dist') || Math.min(...readdirSync(join(REPO, 'dist')).filter((x) => x.endsWith('.cjs'))
-    .map((x) => statSync(join(REPO, 'dist', x)).mtimeMs)) >= newestMtime(join(REPO, 'src'));
+  const distNewerThanSrc =
+    !args.has('use-dist') ||
+    Math.min(
+      ...readdirSync(join(REPO, 'dist'))
+        .filter((x) => x.endsWith('.cjs'))
+        .map((x) => statSync(join(REPO, 'dist', x)).mtimeMs),
+    ) >= newestMtime(join(REPO, 'src'));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = join(REPO, 'bench/out', stamp);
   mkdirSync(outDir, { recursive: true });
-  log(args.has('use-dist') ? 'snapshot of bin/ + dist/ + src/' : 'snapshot of src/ + bin/, built with scripts/build.mjs');
+  log(
+    args.has('use-dist') ? 'snapshot of bin/ + dist/ + src/' : 'snapshot of src/ + bin/, built with scripts/build.mjs',
+  );
   const snap = await snapshot();
   process.env.BENCH_SRC = join(snap.root, 'src'); // the agents run the same sources in-process
   const caFile = process.env.NODE_EXTRA_CA_CERTS || '/etc/ssl/certs/ca-certificates.crt';
 
-  const ctx: Ctx = { runs, warmup, concurrency: conc, scaleSizes, ourBin: snap.bin, ourDist: snap.dist, profBin: snap.profBin, outDir, caFile, log };
+  const ctx: Ctx = {
+    runs,
+    warmup,
+    concurrency: conc,
+    scaleSizes,
+    ourBin: snap.bin,
+    ourDist: snap.dist,
+    profBin: snap.profBin,
+    outDir,
+    caFile,
+    log,
+  };
   const dirty = sh('git', ['-C', REPO, 'status', '--porcelain']).split('\n').filter(Boolean);
   const meta: Results['meta'] = {
     date: new Date().toISOString(),
     command: ['npm run bench', ...process.argv.slice(2)].join(' '),
-    runs, warmup, sections: selected,
+    runs,
+    warmup,
+    sections: selected,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memGB: Math.round(totalmem() / 2 ** 30),
       kernel: sh('uname', ['-r']),
-      os: (/PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]) ?? 'unknown',
+      os: /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'unknown',
     },
     versions: {
       node: process.version,
       iproute2: sh('ip', ['-V']),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a template
       'containernetworking-plugins': sh('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins']),
-      'Go plugins (CNI versions)': sh('/usr/lib/cni/bridge', ['--version']).split('\n')[0] || (JSON.parse(execFileSync('/usr/lib/cni/bridge', { env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' })) as { supportedVersions: string[] }).supportedVersions.join(','),
+      'Go plugins (CNI versions)':
+        sh('/usr/lib/cni/bridge', ['--version']).split('\n')[0] ||
+        (
+          JSON.parse(execFileSync('/usr/lib/cni/bridge', { env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' })) as {
+            supportedVersions: string[];
+          }
+        ).supportedVersions.join(','),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a template
       'GNU time': sh('dpkg-query', ['-W', '-f=${Version}', 'time']),
       'exec runner': `${runnerKind}${PYTHON ? `, ${sh(PYTHON, ['--version'])}` : ''}`,
     },
@@ -178,7 +254,7 @@ const main = async (): Promise<void> => {
       gitHash: sh('git', ['-C', REPO, 'rev-parse', 'HEAD']),
       gitDirty: dirty.length > 0,
       dirtyFiles: dirty.length,
-      build: `${args.has('use-dist') ? 'the repo\'s dist/' : 'built from a snapshot of the working tree at the start'}: ${sh(join(snap.bin, 'ecs-bridge'), ['--version'])}`,
+      build: `${args.has('use-dist') ? "the repo's dist/" : 'built from a snapshot of the working tree at the start'}: ${sh(join(snap.bin, 'ecs-bridge'), ['--version'])}`,
       distNewerThanSrc,
     },
     loadavg: { start: load0, end: [], samples1m: { mean: 0, max: 0, min: 0, n: 0 } },
@@ -187,8 +263,13 @@ const main = async (): Promise<void> => {
       'The machine is shared: other work may run during the bench. Pairs (ours, theirs) are interleaved so both sides see the same load; compare ratios, not absolute times, across runs.',
     ],
   };
-  if (!distNewerThanSrc) meta.notes.push('dist/ is older than some file in src/: the exec\'d numbers are of the last build, the in-process ones of the current sources.');
-  log(`bench: sections ${selected.join(', ')}; ${runs} runs (+${warmup} warm-up); netns prefix ${PREFIX}; artefacts in ${outDir}`);
+  if (!distNewerThanSrc)
+    meta.notes.push(
+      "dist/ is older than some file in src/: the exec'd numbers are of the last build, the in-process ones of the current sources.",
+    );
+  log(
+    `bench: sections ${selected.join(', ')}; ${runs} runs (+${warmup} warm-up); netns prefix ${PREFIX}; artefacts in ${outDir}`,
+  );
 
   const sections: SectionResult[] = [];
   const errors: Results['errors'] = [];
@@ -207,7 +288,12 @@ const main = async (): Promise<void> => {
   clearInterval(sampler);
   meta.loadavg.end = loadavg();
   meta.loadavg.samples1m = samples.length
-    ? { mean: samples.reduce((a, b) => a + b, 0) / samples.length, max: Math.max(...samples), min: Math.min(...samples), n: samples.length }
+    ? {
+        mean: samples.reduce((a, b) => a + b, 0) / samples.length,
+        max: Math.max(...samples),
+        min: Math.min(...samples),
+        n: samples.length,
+      }
     : { mean: load0[0]!, max: load0[0]!, min: load0[0]!, n: 1 };
   meta.seconds = Math.round((Date.now() - t0) / 1000);
   const results: Results = { meta, targets: sections.flatMap((s) => s.targets), sections, errors };

@@ -24,11 +24,16 @@ const git = (...args) => {
 // Outside a git checkout (the Vagrant VM builds from an rsync copy without .git) whoever copied
 // the sources says which commit they are: TASKNET_GIT_HASH, and TASKNET_GIT_DIRTY=0 if clean.
 const gitHash = git('rev-parse', '--short=8', 'HEAD');
-const givenHash = /^[0-9a-f]{7,40}$/.test(process.env.TASKNET_GIT_HASH ?? '') ? process.env.TASKNET_GIT_HASH.slice(0, 8) : undefined;
+const givenHash = /^[0-9a-f]{7,40}$/.test(process.env.TASKNET_GIT_HASH ?? '')
+  ? process.env.TASKNET_GIT_HASH.slice(0, 8)
+  : undefined;
 const hash = gitHash ?? givenHash;
 const buildInfo = {
   version: pkg.version,
-  dirty: gitHash !== undefined ? (git('status', '--porcelain') ?? '') !== '' : hash === undefined || process.env.TASKNET_GIT_DIRTY !== '0',
+  dirty:
+    gitHash !== undefined
+      ? (git('status', '--porcelain') ?? '') !== ''
+      : hash === undefined || process.env.TASKNET_GIT_DIRTY !== '0',
   gitShortHash: hash ?? 'unknown',
 };
 
@@ -70,25 +75,35 @@ const common = {
 const frontEntries = {
   name: 'tasknet-fronts',
   setup(b) {
-    b.onResolve({ filter: /^tasknet-front:/ }, (args) => ({ path: args.path.slice('tasknet-front:'.length), namespace: 'tasknet-front' }));
+    b.onResolve({ filter: /^tasknet-front:/ }, (args) => ({
+      path: args.path.slice('tasknet-front:'.length),
+      namespace: 'tasknet-front',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'tasknet-front' }, ({ path: name }) => {
       const full = JSON.stringify(`./${name}.full.cjs`);
-      const contents = name in definitions
-        ? `import { plugin } from ${JSON.stringify(`./${definitions[name]}`)};\n`
-          + `import { pluginFront } from './src/cni/front.ts';\n`
-          + `pluginFront(plugin, () => require(${full}));\n`
-        : `import { agentFront } from './src/cni/front.ts';\nagentFront(() => require(${full}));\n`;
+      const contents =
+        name in definitions
+          ? `import { plugin } from ${JSON.stringify(`./${definitions[name]}`)};\n` +
+            `import { pluginFront } from './src/cni/front.ts';\n` +
+            `pluginFront(plugin, () => require(${full}));\n`
+          : `import { agentFront } from './src/cni/front.ts';\nagentFront(() => require(${full}));\n`;
       return { contents, loader: 'ts', resolveDir: root };
     });
     b.onResolve({ filter: /\.full\.cjs$/ }, (args) => ({ path: args.path, external: true }));
-    b.onResolve({ filter: /.*/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+    b.onResolve({ filter: /.*/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
+    );
   },
 };
 
 await Promise.all([
   // dockerode stays a runtime dependency (node_modules), loaded only where an engine is used: it
   // brings gRPC and an SSH client that bundle poorly and that no plugin should parse.
-  build({ ...common, external: ['dockerode'], entryPoints: Object.fromEntries(Object.entries(entries).map(([name, main]) => [`${name}.full`, main])) }),
+  build({
+    ...common,
+    external: ['dockerode'],
+    entryPoints: Object.fromEntries(Object.entries(entries).map(([name, main]) => [`${name}.full`, main])),
+  }),
   build({
     ...common,
     entryPoints: Object.fromEntries(Object.keys(entries).map((name) => [name, `tasknet-front:${name}`])),
@@ -99,6 +114,8 @@ await Promise.all([
 for (const name of Object.keys(entries)) {
   const size = statSync(`${root}dist/${name}.cjs`).size;
   if (size > FRONT_MAX_BYTES) {
-    throw new Error(`dist/${name}.cjs (the start-up front) is ${size} bytes, over ${FRONT_MAX_BYTES}: a static import in src/cni/front.ts or a plugin definition pulls in code the front must not load`);
+    throw new Error(
+      `dist/${name}.cjs (the start-up front) is ${size} bytes, over ${FRONT_MAX_BYTES}: a static import in src/cni/front.ts or a plugin definition pulls in code the front must not load`,
+    );
   }
 }

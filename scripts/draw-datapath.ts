@@ -36,19 +36,102 @@ const STYLE = {
 } as const;
 
 const boxes: Record<string, Box> = {
-  vpc: { x: 30, y: 16, w: 260, h: 58, kind: 'outside', title: 'VPC subnet', lines: ['its gateway: the task\'s default route'] },
-  imds: { x: 650, y: 16, w: 260, h: 58, kind: 'blocked', title: 'IMDS 169.254.169.254', lines: ['blackholed in the task on request'] },
-  task: { x: 10, y: 120, w: 920, h: 180, kind: 'zone', title: 'task netns: held by the pause container; the task\'s containers join it' },
-  eth0: { x: 30, y: 140, w: 260, h: 110, kind: 'part', title: 'eth0: the ENI', lines: ['found on the host by its MAC,', 'moved in by ecs-eni with its', 'addresses and a default route', 'via the subnet gateway'] },
-  apps: { x: 340, y: 140, w: 260, h: 110, kind: 'part', title: 'containers', lines: ['one network stack per task:', 'each other on 127.0.0.1,', 'the VPC through eth0, the agent', 'through ecs-eth0'] },
-  veth: { x: 650, y: 140, w: 260, h: 110, kind: 'part', title: 'ecs-eth0: a veth end', lines: ['made by ecs-bridge; its address', '169.254.172.N/22 leased by', 'ecs-ipam; a route to 169.254.170.2', 'via 169.254.172.1'] },
+  vpc: {
+    x: 30,
+    y: 16,
+    w: 260,
+    h: 58,
+    kind: 'outside',
+    title: 'VPC subnet',
+    lines: ["its gateway: the task's default route"],
+  },
+  imds: {
+    x: 650,
+    y: 16,
+    w: 260,
+    h: 58,
+    kind: 'blocked',
+    title: 'IMDS 169.254.169.254',
+    lines: ['blackholed in the task on request'],
+  },
+  task: {
+    x: 10,
+    y: 120,
+    w: 920,
+    h: 180,
+    kind: 'zone',
+    title: "task netns: held by the pause container; the task's containers join it",
+  },
+  eth0: {
+    x: 30,
+    y: 140,
+    w: 260,
+    h: 110,
+    kind: 'part',
+    title: 'eth0: the ENI',
+    lines: [
+      'found on the host by its MAC,',
+      'moved in by ecs-eni with its',
+      'addresses and a default route',
+      'via the subnet gateway',
+    ],
+  },
+  apps: {
+    x: 340,
+    y: 140,
+    w: 260,
+    h: 110,
+    kind: 'part',
+    title: 'containers',
+    lines: [
+      'one network stack per task:',
+      'each other on 127.0.0.1,',
+      'the VPC through eth0, the agent',
+      'through ecs-eth0',
+    ],
+  },
+  veth: {
+    x: 650,
+    y: 140,
+    w: 260,
+    h: 110,
+    kind: 'part',
+    title: 'ecs-eth0: a veth end',
+    lines: [
+      'made by ecs-bridge; its address',
+      '169.254.172.N/22 leased by',
+      'ecs-ipam; a route to 169.254.170.2',
+      'via 169.254.172.1',
+    ],
+  },
   host: { x: 10, y: 340, w: 920, h: 175, kind: 'zone', title: 'host netns' },
-  agent: { x: 30, y: 360, w: 420, h: 115, kind: 'part', title: 'tasknet agent: 169.254.170.2:80 on lo', lines: ['credentials and task metadata, answered only for', 'the task whose bridge address asks (its veth is', 'pinned to that address); a control socket for', 'tasknet run, ls, stop, status'] },
-  bridge: { x: 650, y: 360, w: 260, h: 115, kind: 'part', title: 'bridge ecs-bridge', lines: ['169.254.172.1/22: the gateway of', 'every task\'s ecs-eth0; the host', 'end of each task\'s veth is on it'] },
+  agent: {
+    x: 30,
+    y: 360,
+    w: 420,
+    h: 115,
+    kind: 'part',
+    title: 'tasknet agent: 169.254.170.2:80 on lo',
+    lines: [
+      'credentials and task metadata, answered only for',
+      'the task whose bridge address asks (its veth is',
+      'pinned to that address); a control socket for',
+      'tasknet run, ls, stop, status',
+    ],
+  },
+  bridge: {
+    x: 650,
+    y: 360,
+    w: 260,
+    h: 115,
+    kind: 'part',
+    title: 'bridge ecs-bridge',
+    lines: ['169.254.172.1/22: the gateway of', "every task's ecs-eth0; the host", "end of each task's veth is on it"],
+  },
 };
 
 const links: Link[] = [
-  { from: ['vpc', 'bottom'], to: ['eth0', 'top'], label: 'the ENI\'s traffic' },
+  { from: ['vpc', 'bottom'], to: ['eth0', 'top'], label: "the ENI's traffic" },
   { from: ['eth0', 'right'], to: ['apps', 'left'], label: '' },
   { from: ['apps', 'right'], to: ['veth', 'left'], label: '' },
   { from: ['veth', 'bottom'], to: ['bridge', 'top'], label: 'veth pair' },
@@ -56,7 +139,8 @@ const links: Link[] = [
   { from: ['apps', 'top', 0.85], to: ['imds', 'bottom', 0.15], label: 'dropped', blocked: true },
 ];
 
-const xml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const xml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const anchor = ([id, side, at = 0.5]: [string, Side, number?]): [number, number] => {
   const b = boxes[id];
@@ -76,7 +160,9 @@ const drawBox = (b: Box): string[] => {
     `<rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" rx="${zone ? 10 : 6}" fill="${s.fill}" stroke="${s.stroke}"${zone ? ' stroke-dasharray="6 4"' : ''}/>`,
     `<text x="${b.x + 12}" y="${titleY}" font-weight="bold" fill="${s.title}">${xml(b.title)}</text>`,
   ];
-  (b.lines ?? []).forEach((line, i) => out.push(`<text x="${b.x + 12}" y="${b.y + 40 + i * 17}" font-size="12" fill="#1f2937">${xml(line)}</text>`));
+  (b.lines ?? []).forEach((line, i) => {
+    out.push(`<text x="${b.x + 12}" y="${b.y + 40 + i * 17}" font-size="12" fill="#1f2937">${xml(line)}</text>`);
+  });
   return out;
 };
 
@@ -85,12 +171,19 @@ const drawLink = (l: Link): string[] => {
   const [x2, y2] = anchor(l.to);
   const colour = l.blocked ? '#dc2626' : '#1f2937';
   // Traffic flows both ways on every link but the blocked one, which ends in a cross.
-  const ends = l.blocked ? ' stroke-dasharray="5 4" marker-end="url(#stop)"' : ' marker-start="url(#arrow)" marker-end="url(#arrow)"';
+  const ends = l.blocked
+    ? ' stroke-dasharray="5 4" marker-end="url(#stop)"'
+    : ' marker-start="url(#arrow)" marker-end="url(#arrow)"';
   const out = [`<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${colour}" stroke-width="2"${ends}/>`];
   // A label beside a vertical link, above a horizontal one.
   const vertical = Math.abs(x2 - x1) < Math.abs(y2 - y1);
-  const [lx, ly, align] = vertical ? [(x1 + x2) / 2 + 10, (y1 + y2) / 2 + 4, 'start'] : [(x1 + x2) / 2, (y1 + y2) / 2 - 8, 'middle'];
-  if (l.label) out.push(`<text x="${lx}" y="${ly}" text-anchor="${align}" fill="${colour}" font-style="italic">${xml(l.label)}</text>`);
+  const [lx, ly, align] = vertical
+    ? [(x1 + x2) / 2 + 10, (y1 + y2) / 2 + 4, 'start']
+    : [(x1 + x2) / 2, (y1 + y2) / 2 - 8, 'middle'];
+  if (l.label)
+    out.push(
+      `<text x="${lx}" y="${ly}" text-anchor="${align}" fill="${colour}" font-style="italic">${xml(l.label)}</text>`,
+    );
   return out;
 };
 

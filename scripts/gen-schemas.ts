@@ -28,7 +28,8 @@ export const SCHEMA_BASE = 'https://tasknet.invalid/schemas/';
 // The schemas by the names their modules export them under (a missing export fails here, naming it).
 const exported = (module: Record<string, unknown>, name: string, file: string): z.ZodMiniType => {
   const schema = module[name];
-  if (!schema || typeof schema !== 'object' || !('_zod' in schema)) throw new Error(`${file} must export its zod schema as ${name}`);
+  if (!schema || typeof schema !== 'object' || !('_zod' in schema))
+    throw new Error(`${file} must export its zod schema as ${name}`);
   return schema as z.ZodMiniType;
 };
 
@@ -56,7 +57,10 @@ const pluginSchema = (type: string, title: string, schema: JsonSchema): JsonSche
     $id: `${SCHEMA_BASE}${type}.json`,
     title,
     type: 'object',
-    properties: { type: { const: type, description: 'the plugin: an executable of this name in the CNI bin dir' }, ...own },
+    properties: {
+      type: { const: type, description: 'the plugin: an executable of this name in the CNI bin dir' },
+      ...own,
+    },
     required: ['type', ...((required as string[] | undefined) ?? []).filter((r) => r !== 'type')],
     ...rest,
   };
@@ -64,33 +68,44 @@ const pluginSchema = (type: string, title: string, schema: JsonSchema): JsonSche
 
 const MTU = 'link MTU; 0 or absent: the default';
 // "the object has KEY" (the `properties` entry keeps Ajv's strict mode content), and "any of KEYS".
-const has = (key: string, schema: JsonSchema = {}): JsonSchema =>
-  ({ properties: { [key]: schema }, required: [key] });
+const has = (key: string, schema: JsonSchema = {}): JsonSchema => ({ properties: { [key]: schema }, required: [key] });
 const anyOfKeys = (keys: readonly string[]): JsonSchema => ({ anyOf: keys.map((key) => has(key)) });
 // Below 1280 the kernel turns IPv6 off on a link: the plugins refuse such an MTU with IPv6.
 const IPV6_MTU = { properties: { mtu: { not: { type: 'number', minimum: 1, maximum: 1279 } } } };
 const ROUTES = 'routes for the task, each {"dst": CIDR, "gw"?: IP}; without gw, via the gateway';
 
 export const generateSchemas = (): Record<string, JsonSchema> => {
-  const ipamSection = describe(toJson((exported(ipam, 'ipamConfigSchema', 'src/ipam/config.ts') as z.ZodMiniObject).shape.ipam as z.ZodMiniType), {
-    id: 'the allocation key (the ECS agent sets the ENI MAC); default: CNI_CONTAINERID/CNI_IFNAME',
-    dataDir: 'absolute path of the address store; default: $IPAM_DB_PATH, else /var/lib/tasknet/ipam',
-    'ipv4-subnet': 'IPv4 subnet (CIDR, no host bits, unicast) to allocate from, e.g. 169.254.172.0/22; /1 to /30',
-    'ipv4-address': 'this exact address (with or without the subnet\'s prefix) instead of the next free one',
-    'ipv4-gateway': 'the gateway (the bridge\'s address); default: the subnet\'s first address',
-    'ipv4-routes': ROUTES,
-    'ipv6-subnet': 'IPv6 subnet (CIDR, no host bits, unicast) to allocate from; /1 to /126',
-    'ipv6-address': 'this exact address instead of the next free one',
-    'ipv6-gateway': 'the gateway; default: the subnet\'s first address',
-    'ipv6-routes': ROUTES,
-  }, 'ecs-ipam');
-  const ecsIpam = pluginSchema('ecs-ipam', 'tasknet ecs-ipam: the ipam section of a config (ecs-bridge\'s "ipam")', ipamSection);
+  const ipamSection = describe(
+    toJson((exported(ipam, 'ipamConfigSchema', 'src/ipam/config.ts') as z.ZodMiniObject).shape.ipam as z.ZodMiniType),
+    {
+      id: 'the allocation key (the ECS agent sets the ENI MAC); default: CNI_CONTAINERID/CNI_IFNAME',
+      dataDir: 'absolute path of the address store; default: $IPAM_DB_PATH, else /var/lib/tasknet/ipam',
+      'ipv4-subnet': 'IPv4 subnet (CIDR, no host bits, unicast) to allocate from, e.g. 169.254.172.0/22; /1 to /30',
+      'ipv4-address': "this exact address (with or without the subnet's prefix) instead of the next free one",
+      'ipv4-gateway': "the gateway (the bridge's address); default: the subnet's first address",
+      'ipv4-routes': ROUTES,
+      'ipv6-subnet': 'IPv6 subnet (CIDR, no host bits, unicast) to allocate from; /1 to /126',
+      'ipv6-address': 'this exact address instead of the next free one',
+      'ipv6-gateway': "the gateway; default: the subnet's first address",
+      'ipv6-routes': ROUTES,
+    },
+    'ecs-ipam',
+  );
+  const ecsIpam = pluginSchema(
+    'ecs-ipam',
+    'tasknet ecs-ipam: the ipam section of a config (ecs-bridge\'s "ipam")',
+    ipamSection,
+  );
 
-  const bridgeJson = describe(toJson(exported(bridge, 'bridgeConfigSchema', 'src/plugins/bridge/config.ts')), {
-    bridge: 'the host bridge, created on first use (an interface name: 1-15 bytes, no "/", ":" or spaces)',
-    mtu: `${MTU} (1500); else 68-65535`,
-    ipam: 'the IPAM plugin and its config; "type": "ecs-ipam" is checked against ecs-ipam.json',
-  }, 'ecs-bridge');
+  const bridgeJson = describe(
+    toJson(exported(bridge, 'bridgeConfigSchema', 'src/plugins/bridge/config.ts')),
+    {
+      bridge: 'the host bridge, created on first use (an interface name: 1-15 bytes, no "/", ":" or spaces)',
+      mtu: `${MTU} (1500); else 68-65535`,
+      ipam: 'the IPAM plugin and its config; "type": "ecs-ipam" is checked against ecs-ipam.json',
+    },
+    'ecs-bridge',
+  );
   const ipamProperty = bridgeJson.properties!.ipam!;
   bridgeJson.properties!.ipam = {
     ...ipamProperty,
@@ -98,31 +113,47 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
     then: { $ref: 'ecs-ipam.json' },
   };
   // ecs-ipam gives an IPv6 address from an ipv6-subnet: ADD refuses an MTU IPv6 cannot run on.
-  bridgeJson.allOf = [{
-    if: has('ipam', { type: 'object', properties: { type: { const: 'ecs-ipam' }, 'ipv6-subnet': {} }, required: ['type', 'ipv6-subnet'] }),
-    then: IPV6_MTU,
-  }];
+  bridgeJson.allOf = [
+    {
+      if: has('ipam', {
+        type: 'object',
+        properties: { type: { const: 'ecs-ipam' }, 'ipv6-subnet': {} },
+        required: ['type', 'ipv6-subnet'],
+      }),
+      then: IPV6_MTU,
+    },
+  ];
   const ecsBridge = pluginSchema('ecs-bridge', 'tasknet ecs-bridge: a veth from the task to a host bridge', bridgeJson);
 
-  const ecsEni = pluginSchema('ecs-eni', 'tasknet ecs-eni: an ENI (found by MAC or name) moved into the task netns', describe(
-    toJson(exported(eni, 'eniConfigSchema', 'src/plugins/eni/config.ts')), {
-      eni: 'ecs-eni dialect: the ENI id (eni-...), for log lines only',
-      mac: 'ecs-eni dialect: the ENI\'s MAC address; CNI_ARGS ENIMACAddress overrides it',
-      'ip-addresses': 'ecs-eni dialect: the task\'s addresses (CIDR); CNI_ARGS ENIIPAddresses overrides them',
-      'gateway-ip-addresses': 'ecs-eni dialect: at most one gateway per family, each a default route; CNI_ARGS GatewayIPAddresses',
-      'block-instance-metadata': 'ecs-eni dialect: blackhole routes to 169.254.169.254 and fd00:ec2::254',
-      'stay-down': 'ecs-eni dialect: move and rename the ENI, nothing else',
-      eniName: 'vpc-eni dialect: the ENI\'s link name in the host netns; CNI_ARGS ENIName overrides it',
-      eniMACAddress: 'vpc-eni dialect: the ENI\'s MAC address; CNI_ARGS ENIMACAddress overrides it',
-      eniIPAddresses: 'vpc-eni dialect: the task\'s addresses (CIDR); CNI_ARGS ENIIPAddresses overrides them',
-      gatewayIPAddresses: 'vpc-eni dialect: at most one gateway per family; CNI_ARGS GatewayIPAddresses overrides them',
-      blockInstanceMetadata: 'vpc-eni dialect: blackhole routes to 169.254.169.254 and fd00:ec2::254',
-      opStateDown: 'vpc-eni dialect: move and rename the ENI, nothing else',
-      'ipv4-address': 'pre-2020 ecs-eni format: the IPv4 address, CIDR, or bare with subnetgateway-ipv4-address',
-      'ipv6-address': 'pre-2020 ecs-eni format: the IPv6 address, CIDR, or bare meaning /64',
-      'subnetgateway-ipv4-address': 'pre-2020 ecs-eni format: the subnet (10.0.1.0/24) or its gateway (10.0.1.1/24); the gateway is the network address + 1',
-      mtu: `${MTU} (leave the ENI's); else 68-65535, at least 1280 with an IPv6 address`,
-    }, 'ecs-eni'));
+  const ecsEni = pluginSchema(
+    'ecs-eni',
+    'tasknet ecs-eni: an ENI (found by MAC or name) moved into the task netns',
+    describe(
+      toJson(exported(eni, 'eniConfigSchema', 'src/plugins/eni/config.ts')),
+      {
+        eni: 'ecs-eni dialect: the ENI id (eni-...), for log lines only',
+        mac: "ecs-eni dialect: the ENI's MAC address; CNI_ARGS ENIMACAddress overrides it",
+        'ip-addresses': "ecs-eni dialect: the task's addresses (CIDR); CNI_ARGS ENIIPAddresses overrides them",
+        'gateway-ip-addresses':
+          'ecs-eni dialect: at most one gateway per family, each a default route; CNI_ARGS GatewayIPAddresses',
+        'block-instance-metadata': 'ecs-eni dialect: blackhole routes to 169.254.169.254 and fd00:ec2::254',
+        'stay-down': 'ecs-eni dialect: move and rename the ENI, nothing else',
+        eniName: "vpc-eni dialect: the ENI's link name in the host netns; CNI_ARGS ENIName overrides it",
+        eniMACAddress: "vpc-eni dialect: the ENI's MAC address; CNI_ARGS ENIMACAddress overrides it",
+        eniIPAddresses: "vpc-eni dialect: the task's addresses (CIDR); CNI_ARGS ENIIPAddresses overrides them",
+        gatewayIPAddresses:
+          'vpc-eni dialect: at most one gateway per family; CNI_ARGS GatewayIPAddresses overrides them',
+        blockInstanceMetadata: 'vpc-eni dialect: blackhole routes to 169.254.169.254 and fd00:ec2::254',
+        opStateDown: 'vpc-eni dialect: move and rename the ENI, nothing else',
+        'ipv4-address': 'pre-2020 ecs-eni format: the IPv4 address, CIDR, or bare with subnetgateway-ipv4-address',
+        'ipv6-address': 'pre-2020 ecs-eni format: the IPv6 address, CIDR, or bare meaning /64',
+        'subnetgateway-ipv4-address':
+          'pre-2020 ecs-eni format: the subnet (10.0.1.0/24) or its gateway (10.0.1.1/24); the gateway is the network address + 1',
+        mtu: `${MTU} (leave the ENI's); else 68-65535, at least 1280 with an IPv6 address`,
+      },
+      'ecs-eni',
+    ),
+  );
   // Between fields: one dialect; the pre-2020 keys need ipv4-address (a bare one needs the subnet)
   // and do not mix with the ecs-eni lists that replaced them; no IPv6 address under 1280.
   const [ecsKeys, vpcKeys] = (['ecs-eni', 'vpc-eni'] as const).map((dialect) => Object.values(eni.FIELDS[dialect]));
@@ -130,18 +161,34 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
   const addressKeys = [eni.FIELDS['ecs-eni'].addresses!, eni.FIELDS['vpc-eni'].addresses!];
   ecsEni.allOf = [
     { not: { allOf: [anyOfKeys(ecsKeys!), anyOfKeys(vpcKeys!)] } },
-    { not: { allOf: [anyOfKeys(legacyKeys), anyOfKeys([eni.FIELDS['ecs-eni'].addresses!, eni.FIELDS['ecs-eni'].gateways!])] } },
+    {
+      not: {
+        allOf: [anyOfKeys(legacyKeys), anyOfKeys([eni.FIELDS['ecs-eni'].addresses!, eni.FIELDS['ecs-eni'].gateways!])],
+      },
+    },
     { if: anyOfKeys(legacyKeys), then: has('ipv4-address') },
     { if: has('ipv4-address', { type: 'string', pattern: '^[^/]*$' }), then: has('subnetgateway-ipv4-address') },
-    { if: { anyOf: [...addressKeys.map((key) => has(key, { type: 'array', contains: { type: 'string', pattern: ':' } })), has('ipv6-address')] }, then: IPV6_MTU },
+    {
+      if: {
+        anyOf: [
+          ...addressKeys.map((key) => has(key, { type: 'array', contains: { type: 'string', pattern: ':' } })),
+          has('ipv6-address'),
+        ],
+      },
+      then: IPV6_MTU,
+    },
   ];
 
-  const listJson = describe(toJson(exported(runtime, 'conflistSchema', 'src/cni/runtime.ts')), {
-    cniVersion: 'the CNI spec version of the list; tasknet speaks 0.1.0 to 1.1.0',
-    cniVersions: 'CNI 1.1.0: the versions the list can be used with; a runtime picks the highest it speaks',
-    name: 'the network name (also the ecs-ipam store\'s directory)',
-    plugins: 'the chain, run in order on ADD and in reverse on DEL',
-  }, 'conflist');
+  const listJson = describe(
+    toJson(exported(runtime, 'conflistSchema', 'src/cni/runtime.ts')),
+    {
+      cniVersion: 'the CNI spec version of the list; tasknet speaks 0.1.0 to 1.1.0',
+      cniVersions: 'CNI 1.1.0: the versions the list can be used with; a runtime picks the highest it speaks',
+      name: "the network name (also the ecs-ipam store's directory)",
+      plugins: 'the chain, run in order on ADD and in reverse on DEL',
+    },
+    'conflist',
+  );
   const plugins = listJson.properties!.plugins!;
   // ecs-ipam is delegated to (ecs-bridge's "ipam"), never a link of the chain itself.
   plugins.items = {
@@ -163,7 +210,7 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
   const conflist = {
     $schema,
     $id: `${SCHEMA_BASE}conflist.json`,
-    title: 'a CNI network configuration list (.conflist), tasknet\'s plugins checked',
+    title: "a CNI network configuration list (.conflist), tasknet's plugins checked",
     ...list,
   };
 
@@ -171,16 +218,21 @@ export const generateSchemas = (): Record<string, JsonSchema> => {
 };
 
 export const renderSchemas = (): Record<string, string> =>
-  Object.fromEntries(Object.entries(generateSchemas()).map(([name, schema]) => [name, `${JSON.stringify(schema, null, 2)}\n`]));
+  Object.fromEntries(
+    Object.entries(generateSchemas()).map(([name, schema]) => [name, `${JSON.stringify(schema, null, 2)}\n`]),
+  );
 
 // The generated files that differ from (or are missing in) schemas/.
-export const staleSchemas = (): string[] => Object.entries(renderSchemas()).filter(([name, text]) => {
-  try {
-    return readFileSync(join(SCHEMA_DIR, name), 'utf8') !== text;
-  } catch {
-    return true;
-  }
-}).map(([name]) => name);
+export const staleSchemas = (): string[] =>
+  Object.entries(renderSchemas())
+    .filter(([name, text]) => {
+      try {
+        return readFileSync(join(SCHEMA_DIR, name), 'utf8') !== text;
+      } catch {
+        return true;
+      }
+    })
+    .map(([name]) => name);
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv.includes('--check')) {

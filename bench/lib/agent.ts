@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
-import type { ChainResult, Cmd, ExecManyResult, ExecResult, InprocResult, IpamCountedResult, IpTrace, Request } from './protocol.js';
+import type {
+  ChainResult,
+  Cmd,
+  ExecManyResult,
+  ExecResult,
+  InprocResult,
+  IpamCountedResult,
+  IpTrace,
+  Request,
+} from './protocol.js';
 
 // Every child of this process goes through this spawn; while an in-process operation is traced,
 // the `ip`/`nsenter` children it starts are recorded with their stdin (the -batch lines) and
@@ -23,7 +32,12 @@ const tracedSpawn = function (this: unknown, ...args: unknown[]): ChildProcess {
   const child = (originalSpawn as (...a: unknown[]) => ChildProcess).apply(this, args);
   const t = tracing;
   if (t) {
-    const rec: IpTrace = { argv: [String(args[0]), ...((Array.isArray(args[1]) ? args[1] : []) as string[])], startMs: start - t.t0, ms: 0, syncMs: performance.now() - start };
+    const rec: IpTrace = {
+      argv: [String(args[0]), ...((Array.isArray(args[1]) ? args[1] : []) as string[])],
+      startMs: start - t.t0,
+      ms: 0,
+      syncMs: performance.now() - start,
+    };
     t.calls.push(rec);
     const stdin = child.stdin;
     if (stdin) {
@@ -33,7 +47,9 @@ const tracedSpawn = function (this: unknown, ...args: unknown[]): ChildProcess {
         return end(...a);
       };
     }
-    child.once('close', () => { rec.ms = performance.now() - start; });
+    child.once('close', () => {
+      rec.ms = performance.now() - start;
+    });
   }
   return child;
 };
@@ -51,7 +67,8 @@ const { TaskNetwork } = await load<typeof import('../../src/agent/task/network.j
 const { bridgePlugin } = await load<typeof import('../../src/plugins/bridge/plugin.js')>('plugins/bridge/plugin.ts');
 const { eniPlugin } = await load<typeof import('../../src/plugins/eni/plugin.js')>('plugins/eni/plugin.ts');
 const { plugin: ipamPlugin } = await load<typeof import('../../src/ipam/plugin.js')>('ipam/plugin.ts');
-const { createHandlers: createIpamHandlers } = await load<typeof import('../../src/ipam/handlers.js')>('ipam/handlers.ts');
+const { createHandlers: createIpamHandlers } =
+  await load<typeof import('../../src/ipam/handlers.js')>('ipam/handlers.ts');
 const { nodeStoreFs } = await load<typeof import('../../src/ipam/store/fs.js')>('ipam/store/fs.ts');
 type PluginDefinition = import('../../src/cni/skel.js').PluginDefinition;
 type StoreFs = import('../../src/ipam/store/fs.js').StoreFs;
@@ -63,28 +80,47 @@ const OWN: Record<string, PluginDefinition> = {
   'ecs-ipam': ipamPlugin,
 };
 
-const execOne = (cmd: Cmd): Promise<ExecResult> => new Promise((resolve) => {
-  const options: SpawnOptions = { env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] };
-  const t0 = performance.now();
-  const child = originalSpawn(cmd.file, cmd.args ?? [], options);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const timer = setTimeout(() => child.kill('SIGKILL'), cmd.timeoutMs ?? 120_000);
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => err.push(d));
-  child.on('error', (e) => {
-    clearTimeout(timer);
-    const t1 = performance.now();
-    resolve({ ms: t1 - t0, startEpoch: performance.timeOrigin + t0, endEpoch: performance.timeOrigin + t1, code: -1, signal: null, stdout: '', stderr: String(e) });
+const execOne = (cmd: Cmd): Promise<ExecResult> =>
+  new Promise((resolve) => {
+    const options: SpawnOptions = { env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] };
+    const t0 = performance.now();
+    const child = originalSpawn(cmd.file, cmd.args ?? [], options);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), cmd.timeoutMs ?? 120_000);
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      const t1 = performance.now();
+      resolve({
+        ms: t1 - t0,
+        startEpoch: performance.timeOrigin + t0,
+        endEpoch: performance.timeOrigin + t1,
+        code: -1,
+        signal: null,
+        stdout: '',
+        stderr: String(e),
+      });
+    });
+    child.on('close', (code, signal) => {
+      const t1 = performance.now();
+      clearTimeout(timer);
+      resolve({
+        ms: t1 - t0,
+        startEpoch: performance.timeOrigin + t0,
+        endEpoch: performance.timeOrigin + t1,
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString().slice(0, 4000),
+      });
+    });
+    child.stdin!.on('error', () => {
+      /* a plugin may exit without reading stdin */
+    });
+    child.stdin!.end(cmd.input ?? '');
   });
-  child.on('close', (code, signal) => {
-    const t1 = performance.now();
-    clearTimeout(timer);
-    resolve({ ms: t1 - t0, startEpoch: performance.timeOrigin + t0, endEpoch: performance.timeOrigin + t1, code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString().slice(0, 4000) });
-  });
-  child.stdin!.on('error', () => { /* a plugin may exit without reading stdin */ });
-  child.stdin!.end(cmd.input ?? '');
-});
 
 // CPU profile of this process around one operation (node:inspector), written as a .cpuprofile.
 const session = new Session();
@@ -102,7 +138,10 @@ const profiled = async <T>(path: string | undefined, fn: () => Promise<T>): Prom
   }
 };
 
-const traced = async <T>(on: boolean | undefined, fn: () => Promise<T>): Promise<{ value: T; ms: number; ipCalls: number; trace?: IpTrace[] }> => {
+const traced = async <T>(
+  on: boolean | undefined,
+  fn: () => Promise<T>,
+): Promise<{ value: T; ms: number; ipCalls: number; trace?: IpTrace[] }> => {
   const calls0 = netlink.ipCalls();
   const t0 = performance.now();
   if (on) tracing = { t0, calls: [] };
@@ -116,23 +155,30 @@ const traced = async <T>(on: boolean | undefined, fn: () => Promise<T>): Promise
 };
 
 // Counts and times the IPAM store's file operations by kind (as test/ipam/cost.test.ts counts them).
-const countingFs = (counts: Record<string, number>, ms: Record<string, number>): StoreFs => Object.fromEntries(
-  Object.entries(nodeStoreFs).map(([name, fn]) => [name, (...a: unknown[]) => {
-    counts[name] = (counts[name] ?? 0) + 1;
-    const t0 = performance.now();
-    try {
-      return (fn as (...x: unknown[]) => unknown)(...a);
-    } finally {
-      ms[name] = (ms[name] ?? 0) + performance.now() - t0;
-    }
-  }]),
-) as unknown as StoreFs;
+const countingFs = (counts: Record<string, number>, ms: Record<string, number>): StoreFs =>
+  Object.fromEntries(
+    Object.entries(nodeStoreFs).map(([name, fn]) => [
+      name,
+      (...a: unknown[]) => {
+        counts[name] = (counts[name] ?? 0) + 1;
+        const t0 = performance.now();
+        try {
+          return (fn as (...x: unknown[]) => unknown)(...a);
+        } finally {
+          ms[name] = (ms[name] ?? 0) + performance.now() - t0;
+        }
+      },
+    ]),
+  ) as unknown as StoreFs;
 
 const networks = new Map<string, InstanceType<typeof TaskNetwork>>();
 const taskNetworkFor = (cniPath: string[], cacheDir: string, env?: Record<string, string>) => {
   const key = JSON.stringify([cniPath, cacheDir, env]);
   let net = networks.get(key);
-  if (!net) networks.set(key, net = new TaskNetwork({ cniPath, cacheDir, ...(env ? { env } : {}) }));
+  if (!net) {
+    net = new TaskNetwork({ cniPath, cacheDir, ...(env ? { env } : {}) });
+    networks.set(key, net);
+  }
   return net;
 };
 
@@ -157,20 +203,41 @@ const handle = async (req: Request): Promise<unknown> => {
       const t0 = performance.now();
       await Promise.all(Array.from({ length: Math.max(1, req.concurrency) }, worker));
       const failures = results.filter((r) => r.code !== 0);
-      return { wallMs: performance.now() - t0, n: results.length, failures: failures.length, firstFailure: failures[0]?.stdout ?? failures[0]?.stderr };
+      return {
+        wallMs: performance.now() - t0,
+        n: results.length,
+        failures: failures.length,
+        firstFailure: failures[0]?.stdout ?? failures[0]?.stderr,
+      };
     }
     case 'inproc': {
       const def = OWN[req.plugin]!;
       const r = await traced(req.trace, () => skel.runPlugin(def, { env: req.env, stdin: req.stdin }));
-      return { ms: r.ms, exitCode: r.value.exitCode, stdout: r.value.stdout, ipCalls: r.ipCalls, ...(r.trace ? { trace: r.trace } : {}) } satisfies InprocResult;
+      return {
+        ms: r.ms,
+        exitCode: r.value.exitCode,
+        stdout: r.value.stdout,
+        ipCalls: r.ipCalls,
+        ...(r.trace ? { trace: r.trace } : {}),
+      } satisfies InprocResult;
     }
     case 'ipamCounted': {
       const fsOps: Record<string, number> = {};
       const fsMs: Record<string, number> = {};
-      const def: PluginDefinition = { name: 'ecs-ipam', about: 'counted', load: async () => createIpamHandlers({ io: countingFs(fsOps, fsMs) }) };
+      const def: PluginDefinition = {
+        name: 'ecs-ipam',
+        about: 'counted',
+        load: async () => createIpamHandlers({ io: countingFs(fsOps, fsMs) }),
+      };
       const t0 = performance.now();
       const out = await skel.runPlugin(def, { env: req.env, stdin: req.stdin });
-      return { ms: performance.now() - t0, exitCode: out.exitCode, stdout: out.stdout, fsOps, fsMs } satisfies IpamCountedResult;
+      return {
+        ms: performance.now() - t0,
+        exitCode: out.exitCode,
+        stdout: out.stdout,
+        fsOps,
+        fsMs,
+      } satisfies IpamCountedResult;
     }
     case 'ipamFill': {
       let failures = 0;
@@ -178,7 +245,10 @@ const handle = async (req: Request): Promise<unknown> => {
       const t0 = performance.now();
       for (const id of req.ids) {
         const out = await skel.runPlugin(ipamPlugin, { env: { ...req.env, CNI_CONTAINERID: id }, stdin: req.stdin });
-        if (out.exitCode !== 0) { failures++; first ??= out.stdout; }
+        if (out.exitCode !== 0) {
+          failures++;
+          first ??= out.stdout;
+        }
       }
       return { wallMs: performance.now() - t0, n: req.ids.length, failures, firstFailure: first };
     }
@@ -188,18 +258,25 @@ const handle = async (req: Request): Promise<unknown> => {
       const net = taskNetworkFor(req.cniPath, req.cacheDir, req.env);
       const lists = { eni: req.eniList, bridge: req.bridgeList };
       let bridgeAddress: string | undefined;
-      const r = await traced(req.trace, () => profiled(req.cpuProfile, async (): Promise<string | undefined> => {
-        try {
-          if (req.action === 'add') bridgeAddress = (await net.add(req.containerId, req.netns, lists, req.mode)).bridgeAddress;
-          else await net.del(req.containerId, req.netns, lists, req.mode);
-          return undefined;
-        } catch (error) {
-          return (error as Error).message;
-        }
-      }));
+      const r = await traced(req.trace, () =>
+        profiled(req.cpuProfile, async (): Promise<string | undefined> => {
+          try {
+            if (req.action === 'add')
+              bridgeAddress = (await net.add(req.containerId, req.netns, lists, req.mode)).bridgeAddress;
+            else await net.del(req.containerId, req.netns, lists, req.mode);
+            return undefined;
+          } catch (error) {
+            return (error as Error).message;
+          }
+        }),
+      );
       return {
-        ms: r.ms, ok: r.value === undefined, ...(r.value ? { error: r.value } : {}), ipCalls: r.ipCalls,
-        ...(r.trace ? { trace: r.trace } : {}), ...(bridgeAddress ? { bridgeAddress } : {}),
+        ms: r.ms,
+        ok: r.value === undefined,
+        ...(r.value ? { error: r.value } : {}),
+        ipCalls: r.ipCalls,
+        ...(r.trace ? { trace: r.trace } : {}),
+        ...(bridgeAddress ? { bridgeAddress } : {}),
       } satisfies ChainResult;
     }
     case 'exit':

@@ -18,10 +18,14 @@ export const ENI_GW = '10.0.1.1';
 export const baseEnv = (): Record<string, string> => {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('npm_') || k.startsWith('CNI_') || k === 'NODE_OPTIONS' || k === 'INIT_CWD') continue;
+    if (v === undefined || k.startsWith('npm_') || k.startsWith('CNI_') || k === 'NODE_OPTIONS' || k === 'INIT_CWD')
+      continue;
     env[k] = v;
   }
-  env.PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((p) => !p.includes('node_modules')).join(':');
+  env.PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .filter((p) => !p.includes('node_modules'))
+    .join(':');
   return env;
 };
 
@@ -121,5 +125,12 @@ export const cmd = (file: string, env: Record<string, string>, config?: unknown,
 });
 
 // A plugin's exit code and stdout as success or a short reason.
-export const failureOf = (r: { code: number | null; stdout: string; stderr: string; signal?: string | null }): string | undefined =>
-  r.code === 0 ? undefined : `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${(r.stdout || r.stderr).trim().slice(0, 300)}`;
+export const failureOf = (r: {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  signal?: string | null;
+}): string | undefined =>
+  r.code === 0
+    ? undefined
+    : `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${(r.stdout || r.stderr).trim().slice(0, 300)}`;

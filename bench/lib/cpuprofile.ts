@@ -23,15 +23,17 @@ interface CpuProfile {
 // Line index (0-based) -> source module, from esbuild's `// path/to/file.ts` markers.
 export const bundleModules = (bundleFile: string): ((line: number) => string) => {
   const marks: { line: number; name: string }[] = [];
-  readFileSync(bundleFile, 'utf8').split('\n').forEach((l, i) => {
-    // `// src/cni/skel.ts`, `// node_modules/zod/...` or, for a symlinked node_modules,
-    // `// ../../work/main/node_modules/zod/...`
-    const m = /^\s*\/\/ (\S+\.(?:ts|js|mjs|cjs|json))$/.exec(l);
-    if (!m) return;
-    const path = m[1]!;
-    const nm = path.lastIndexOf('node_modules/');
-    marks.push({ line: i, name: nm >= 0 ? path.slice(nm) : path.replace(/^(\.\.\/)+/, '') });
-  });
+  readFileSync(bundleFile, 'utf8')
+    .split('\n')
+    .forEach((l, i) => {
+      // `// src/cni/skel.ts`, `// node_modules/zod/...` or, for a symlinked node_modules,
+      // `// ../../work/main/node_modules/zod/...`
+      const m = /^\s*\/\/ (\S+\.(?:ts|js|mjs|cjs|json))$/.exec(l);
+      if (!m) return;
+      const path = m[1]!;
+      const nm = path.lastIndexOf('node_modules/');
+      marks.push({ line: i, name: nm >= 0 ? path.slice(nm) : path.replace(/^(\.\.\/)+/, '') });
+    });
   return (line: number) => {
     let lo = 0;
     let hi = marks.length - 1;
@@ -53,9 +55,16 @@ const categoryOf = (cf: CallFrame, moduleOf: ((line: number) => string) | undefi
   if (fn === '(garbage collector)') return 'V8: garbage collector';
   if (fn === '(idle)') return 'idle (waiting for ip children / I/O)';
   if (fn === '(program)' || fn === '(root)') return 'V8/native (program: compile, natives)';
-  if (url.startsWith('node:internal/modules') || url.startsWith('node:internal/main') || url === 'node:internal/bootstrap/realm') return 'Node: module loader';
-  if ((fn === 'spawn' || fn === 'ChildProcess.spawn') && url === 'node:internal/child_process') return 'native spawn(): parent blocked in fork + exec';
-  if (url.includes('child_process') || url.includes('node:net') || url.includes('stream')) return 'Node: child_process, streams (JS)';
+  if (
+    url.startsWith('node:internal/modules') ||
+    url.startsWith('node:internal/main') ||
+    url === 'node:internal/bootstrap/realm'
+  )
+    return 'Node: module loader';
+  if ((fn === 'spawn' || fn === 'ChildProcess.spawn') && url === 'node:internal/child_process')
+    return 'native spawn(): parent blocked in fork + exec';
+  if (url.includes('child_process') || url.includes('node:net') || url.includes('stream'))
+    return 'Node: child_process, streams (JS)';
   if (url.startsWith('node:')) return 'Node: other internals';
   if (moduleOf && url.includes(bundleUrlPart)) {
     const mod = moduleOf(cf.lineNumber);
@@ -68,7 +77,8 @@ const categoryOf = (cf: CallFrame, moduleOf: ((line: number) => string) | undefi
     // Sources run through tsx (the bench agent's in-process plugins).
     const path = url.slice('file://'.length);
     if (path.includes('/node_modules/zod/')) return 'zod';
-    if (path.includes('/node_modules/tsx/') || path.includes('/node_modules/esbuild/')) return 'tsx loader (bench agent only)';
+    if (path.includes('/node_modules/tsx/') || path.includes('/node_modules/esbuild/'))
+      return 'tsx loader (bench agent only)';
     if (path.includes('/node_modules/')) return `dep: ${path.split('/node_modules/')[1]!.split('/')[0]}`;
     const m = /\/(src\/(?:plugins\/[^/]+|[^/]+))\//.exec(path);
     if (m) return `ours: ${m[1]}`;
@@ -93,7 +103,9 @@ export const summarizeProfile = (file: string, bundleFile: string | undefined): 
   const moduleOf = bundleFile ? bundleModules(bundleFile) : undefined;
   const part = bundleFile ? bundleFile.split('/').slice(-3).join('/') : '\0';
   const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  p.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
   const byCategory: Record<string, number> = {};
   const fns = new Map<string, { fn: string; where: string; ms: number }>();
   for (const [id, us] of self) {
@@ -101,7 +113,10 @@ export const summarizeProfile = (file: string, bundleFile: string | undefined): 
     if (!n) continue;
     const cat = categoryOf(n.callFrame, moduleOf, part);
     byCategory[cat] = (byCategory[cat] ?? 0) + us / 1000;
-    const where = moduleOf && n.callFrame.url.includes(part) ? moduleOf(n.callFrame.lineNumber) : n.callFrame.url.replace(/^file:\/\/.*?\/(src|node_modules|bench)\//, '$1/');
+    const where =
+      moduleOf && n.callFrame.url.includes(part)
+        ? moduleOf(n.callFrame.lineNumber)
+        : n.callFrame.url.replace(/^file:\/\/.*?\/(src|node_modules|bench)\//, '$1/');
     const key = `${n.callFrame.functionName}@${where}`;
     const f = fns.get(key) ?? { fn: n.callFrame.functionName || '(anonymous)', where, ms: 0 };
     f.ms += us / 1000;

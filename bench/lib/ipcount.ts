@@ -7,7 +7,22 @@ import { execFileSync } from 'node:child_process';
 import type { IpTrace } from './protocol.js';
 
 const OPTS_WITH_ARG = new Set(['-n', '-netns', '-f', '-family', '-b', '-batch', '-rc', '-rcvbuf', '-l', '-loops']);
-const ACTIONS = new Set(['show', 'list', 'lst', 'add', 'del', 'delete', 'set', 'replace', 'change', 'flush', 'get', 'exec', 'save', 'restore']);
+const ACTIONS = new Set([
+  'show',
+  'list',
+  'lst',
+  'add',
+  'del',
+  'delete',
+  'set',
+  'replace',
+  'change',
+  'flush',
+  'get',
+  'exec',
+  'save',
+  'restore',
+]);
 
 // "link show", "addr add", ... from the words after `ip` and its options.
 const verbOf = (words: string[]): string => {
@@ -41,7 +56,16 @@ export const classifyIpArgs = (args: string[], batchLines: string[] | undefined,
   }
   const where = via === 'local' && netnsOpt ? '-n' : via;
   if (batch) {
-    const verbs = (batchLines ?? []).filter((l) => l.trim() !== '').map((l) => verbOf(l.trim().split(/\s+/).filter((w) => !w.startsWith('-'))));
+    const verbs = (batchLines ?? [])
+      .filter((l) => l.trim() !== '')
+      .map((l) =>
+        verbOf(
+          l
+            .trim()
+            .split(/\s+/)
+            .filter((w) => !w.startsWith('-')),
+        ),
+      );
     return { via: where, verb: `batch[${verbs.join(', ')}]`, json };
   }
   return { via: where, verb: verbOf(words), json };
@@ -61,7 +85,8 @@ export const classifyTrace = (t: IpTrace): IpCall | undefined => {
   return classifyIpArgs(rest.slice(1), t.input?.split('\n'), via);
 };
 
-export const callKey = (c: IpCall): string => `${c.via === 'local' ? '' : c.via === '-n' ? 'ip -n NS ' : 'nsenter ip '}${c.json ? '-j ' : ''}${c.verb}`;
+export const callKey = (c: IpCall): string =>
+  `${c.via === 'local' ? '' : c.via === '-n' ? 'ip -n NS ' : 'nsenter ip '}${c.json ? '-j ' : ''}${c.verb}`;
 
 export const tally = (calls: IpCall[]): Record<string, number> => {
   const out: Record<string, number> = {};
@@ -75,7 +100,9 @@ export const writeShim = (dir: string): { pathPrefix: string; log: string } => {
   const realNsenter = execFileSync('sh', ['-c', 'command -v nsenter'], { encoding: 'utf8' }).trim();
   const log = join(dir, 'ip.log');
   writeFileSync(log, '');
-  writeFileSync(join(dir, 'ip'), `#!/bin/bash
+  writeFileSync(
+    join(dir, 'ip'),
+    `#!/bin/bash
 # bench shim: logs one line per ip process (via<TAB>args<TAB>batch lines joined by ';')
 via=\${BENCH_VIA_NSENTER:+nsenter}
 unset BENCH_VIA_NSENTER
@@ -88,21 +115,29 @@ if [ -n "$batch" ]; then
 fi
 printf '%s\\t%s\\t\\n' "$via" "$*" >> "\${BENCH_IP_LOG:-/dev/null}"
 exec ${realIp} "$@"
-`);
-  writeFileSync(join(dir, 'nsenter'), `#!/bin/bash
+`,
+  );
+  writeFileSync(
+    join(dir, 'nsenter'),
+    `#!/bin/bash
 export BENCH_VIA_NSENTER=1
 exec ${realNsenter} "$@"
-`);
+`,
+  );
   chmodSync(join(dir, 'ip'), 0o755);
   chmodSync(join(dir, 'nsenter'), 0o755);
   return { pathPrefix: dir, log };
 };
 
-export const readShimLog = (log: string): IpCall[] => readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => {
-  const [via, args, batch] = line.split('\t');
-  const argv = (args ?? '').split(' ').filter(Boolean);
-  const v: IpCall['via'] = via === 'nsenter' ? 'nsenter' : 'local';
-  return classifyIpArgs(argv, batch ? batch.split(';') : undefined, v);
-});
+export const readShimLog = (log: string): IpCall[] =>
+  readFileSync(log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [via, args, batch] = line.split('\t');
+      const argv = (args ?? '').split(' ').filter(Boolean);
+      const v: IpCall['via'] = via === 'nsenter' ? 'nsenter' : 'local';
+      return classifyIpArgs(argv, batch ? batch.split(';') : undefined, v);
+    });
 
 export const resetShimLog = (log: string): void => writeFileSync(log, '');

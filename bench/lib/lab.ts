@@ -60,7 +60,9 @@ export const cleanupAll = (): void => {
   for (const a of liveAgents) {
     try {
       if (a.pid !== undefined) process.kill(a.pid, 'SIGKILL');
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   liveAgents.clear();
   for (const name of [...liveNetns, ...listNetns().filter((n) => n.startsWith(PREFIX))]) delNetnsSync(name);
@@ -126,7 +128,11 @@ export const delNetns = (name: string): void => delNetnsSync(name);
 
 // A section's `finally`: its agents and runners first (a netns lives on while a process is in
 // it), then its namespaces and temp dirs.
-export const releaseSection = async (processes: readonly { close(): Promise<void> }[], namespaces: readonly string[], dirs: readonly string[] = []): Promise<void> => {
+export const releaseSection = async (
+  processes: readonly { close(): Promise<void> }[],
+  namespaces: readonly string[],
+  dirs: readonly string[] = [],
+): Promise<void> => {
   for (const p of processes) await p.close();
   for (const ns of namespaces) delNetnsSync(ns);
   for (const d of dirs) removeDir(d);
@@ -134,23 +140,34 @@ export const releaseSection = async (processes: readonly { close(): Promise<void
 
 export const delNetnsMany = async (names: readonly string[], parallel = 8): Promise<void> => {
   for (let i = 0; i < names.length; i += parallel) {
-    await Promise.all(names.slice(i, i + parallel).map(async (name) => {
-      await run('ip', ['netns', 'del', name], { check: false });
-      liveNetns.delete(name);
-    }));
+    await Promise.all(
+      names.slice(i, i + parallel).map(async (name) => {
+        await run('ip', ['netns', 'del', name], { check: false });
+        liveNetns.delete(name);
+      }),
+    );
   }
 };
 
-export const run = (file: string, args: string[], opts: { input?: string; check?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> =>
+export const run = (
+  file: string,
+  args: string[],
+  opts: { input?: string; check?: boolean } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => {
-      if ((code ?? 1) !== 0 && opts.check !== false) reject(new Error(`${file} ${args.join(' ')}: exit ${code}: ${stderr.trim()}`));
+      if ((code ?? 1) !== 0 && opts.check !== false)
+        reject(new Error(`${file} ${args.join(' ')}: exit ${code}: ${stderr.trim()}`));
       else resolve({ code: code ?? 1, stdout, stderr });
     });
     child.stdin.on('error', () => undefined);
@@ -158,7 +175,11 @@ export const run = (file: string, args: string[], opts: { input?: string; check?
   });
 
 // `ip` inside a throwaway netns (never the machine's own).
-export const ipIn = (ns: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> => {
+export const ipIn = (
+  ns: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> => {
   if (!ns.startsWith(PREFIX)) throw new Error(`refusing to run ip outside a bench netns: ${ns}`);
   return run('ip', ['-n', ns, ...args], input === undefined ? {} : { input });
 };
@@ -170,14 +191,28 @@ export const sysctlIn = (ns: string, settings: string[]): Promise<unknown> => {
 };
 
 // Many `ip` commands in one process inside ns (building 1000 tasks' worth of veths).
-export const ipBatchIn = (ns: string, lines: string[]): Promise<unknown> => ipIn(ns, ['-batch', '-'], `${lines.join('\n')}\n`);
+export const ipBatchIn = (ns: string, lines: string[]): Promise<unknown> =>
+  ipIn(ns, ['-batch', '-'], `${lines.join('\n')}\n`);
 
 export const randomMac = (): string =>
-  ['0e', ...Array.from({ length: 5 }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, '0'))].join(':');
+  [
+    '0e',
+    ...Array.from({ length: 5 }, () =>
+      Math.floor(Math.random() * 256)
+        .toString(16)
+        .padStart(2, '0'),
+    ),
+  ].join(':');
 
 // A fake ENI (docs/architecture.md "Lab stand-ins"): one end of a veth with an ENI-like MAC in `host`, the
 // other end in `vpc`, which holds the subnet gateway.
-export const makeFakeEni = async (host: string, vpc: string, name: string, mac: string, gw = '10.0.1.1/24'): Promise<void> => {
+export const makeFakeEni = async (
+  host: string,
+  vpc: string,
+  name: string,
+  mac: string,
+  gw = '10.0.1.1/24',
+): Promise<void> => {
   await ipIn(host, ['link', 'add', name, 'address', mac, 'type', 'veth', 'peer', 'name', 'vpc0', 'netns', vpc]);
   await ipIn(vpc, ['addr', 'add', gw, 'dev', 'vpc0']);
   await ipIn(vpc, ['link', 'set', 'vpc0', 'up']);
@@ -191,7 +226,11 @@ export class Agent {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;
 
-  constructor(readonly ns: string, argv: string[], env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    readonly ns: string,
+    argv: string[],
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     if (!ns.startsWith(PREFIX) || !existsSync(netnsPath(ns))) throw new Error(`no bench netns ${ns}`);
     this.child = spawn('nsenter', [`--net=${netnsPath(ns)}`, ...argv], {
       cwd: REPO,
@@ -201,7 +240,10 @@ export class Agent {
     liveAgents.add(this.child);
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => { readyResolve = res; readyReject = rej; });
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
     this.pending.set(0, { resolve: () => readyResolve(), reject: readyReject });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       let msg: { id: number; ok: boolean; result?: unknown; error?: string };
@@ -252,7 +294,9 @@ export const startAgent = async (ns: string): Promise<Agent> => {
 // undefined when there is none, and the Node agent times the execs instead.
 export const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p));
 
-export const runnerKind = PYTHON ? `python3 runner (${PYTHON}, subprocess with vfork)` : 'Node agent (python3 not found: fork() cost of a Node parent included)';
+export const runnerKind = PYTHON
+  ? `python3 runner (${PYTHON}, subprocess with vfork)`
+  : 'Node agent (python3 not found: fork() cost of a Node parent included)';
 
 export const startRunner = async (ns: string): Promise<Agent> => {
   if (!PYTHON) return startAgent(ns);

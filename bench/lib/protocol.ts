@@ -52,23 +52,29 @@ export type Request =
   | { op: 'exec'; cmd: Cmd }
   | { op: 'execMany'; cmds: Cmd[] }
   | { op: 'execPool'; cmds: Cmd[]; concurrency: number }
-  | { op: 'inproc'; plugin: 'ecs-bridge' | 'ecs-eni' | 'ecs-ipam'; env: Record<string, string>; stdin: string; trace?: boolean }
+  | {
+      op: 'inproc';
+      plugin: 'ecs-bridge' | 'ecs-eni' | 'ecs-ipam';
+      env: Record<string, string>;
+      stdin: string;
+      trace?: boolean;
+    }
   | { op: 'ipamCounted'; env: Record<string, string>; stdin: string }
   | { op: 'ipamFill'; env: Record<string, string>; stdin: string; ids: string[] }
   | {
-    op: 'chain';
-    action: 'add' | 'del';
-    mode: ChainMode;
-    cniPath: string[];
-    cacheDir: string;
-    eniList: string;
-    bridgeList: string;
-    containerId: string;
-    netns: string;
-    env?: Record<string, string>;
-    trace?: boolean;
-    cpuProfile?: string; // write a .cpuprofile of this operation here
-  }
+      op: 'chain';
+      action: 'add' | 'del';
+      mode: ChainMode;
+      cniPath: string[];
+      cacheDir: string;
+      eniList: string;
+      bridgeList: string;
+      containerId: string;
+      netns: string;
+      env?: Record<string, string>;
+      trace?: boolean;
+      cpuProfile?: string; // write a .cpuprofile of this operation here
+    }
   | { op: 'exit' };
 
 export interface ExecManyResult {

@@ -68,7 +68,12 @@ export class Recorder {
   private readonly t0 = Date.now();
   private readonly load0 = loadavg();
 
-  constructor(readonly id: string, readonly title: string, readonly setup: string, readonly runs: number) {}
+  constructor(
+    readonly id: string,
+    readonly title: string,
+    readonly setup: string,
+    readonly runs: number,
+  ) {}
 
   private get(name: string, side: Side, unit: string): Series {
     let s = this.series.get(name);
@@ -125,13 +130,27 @@ export class Recorder {
     };
     const stats: number[] = [];
     for (let b = 0; b < 2000; b++) {
-      stats.push(fn(series.map((s) => summarize(Array.from({ length: s.length }, () => s[Math.floor(random() * s.length)]!)).median)));
+      stats.push(
+        fn(
+          series.map(
+            (s) => summarize(Array.from({ length: s.length }, () => s[Math.floor(random() * s.length)]!)).median,
+          ),
+        ),
+      );
     }
     stats.sort((x, y) => x - y);
-    return { value, ci: [round(stats[Math.floor(0.025 * stats.length)]!, 2), round(stats[Math.floor(0.975 * stats.length)]!, 2)] };
+    return {
+      value,
+      ci: [round(stats[Math.floor(0.025 * stats.length)]!, 2), round(stats[Math.floor(0.975 * stats.length)]!, 2)],
+    };
   }
 
-  ratioOf(name: string, names: readonly string[], fn: (medians: number[]) => number = (m) => m[0]! / m[1]!, note?: string): number {
+  ratioOf(
+    name: string,
+    names: readonly string[],
+    fn: (medians: number[]) => number = (m) => m[0]! / m[1]!,
+    note?: string,
+  ): number {
     const { value, ci } = this.stat(names, fn);
     this.ratios.push({ name, value: round(value, 2), ...(ci ? { ci } : {}), ...(note ? { note } : {}) });
     return value;
@@ -139,12 +158,25 @@ export class Recorder {
 
   target(id: string, target: string, measured: string, value: number, limit: number, ci?: [number, number]): void {
     this.targets.push({
-      id, target, measured, value: round(value, 2), ...(ci ? { ci } : {}), limit, met: Number.isFinite(value) && value <= limit,
+      id,
+      target,
+      measured,
+      value: round(value, 2),
+      ...(ci ? { ci } : {}),
+      limit,
+      met: Number.isFinite(value) && value <= limit,
       ...(ci && ci[0] <= limit && ci[1] > limit ? { uncertain: true } : {}),
     });
   }
 
-  targetOf(id: string, target: string, measured: string, names: readonly string[], fn: (medians: number[]) => number, limit: number): void {
+  targetOf(
+    id: string,
+    target: string,
+    measured: string,
+    names: readonly string[],
+    fn: (medians: number[]) => number,
+    limit: number,
+  ): void {
     const { value, ci } = this.stat(names, fn);
     this.target(id, target, measured, value, limit, ci);
   }
@@ -157,17 +189,28 @@ export class Recorder {
     const rows: Row[] = [...this.series.entries()].map(([name, s]) => {
       const sum = summarize(s.samples);
       return {
-        name, side: s.side, unit: s.unit, failures: s.failures,
+        name,
+        side: s.side,
+        unit: s.unit,
+        failures: s.failures,
         ...(s.firstFailure ? { firstFailure: s.firstFailure } : {}),
         ...(s.note ? { note: s.note } : {}),
-        ...Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, k === 'n' ? v : round(v, 2)])) as unknown as Summary,
+        ...(Object.fromEntries(
+          Object.entries(sum).map(([k, v]) => [k, k === 'n' ? v : round(v, 2)]),
+        ) as unknown as Summary),
       };
     });
     return {
-      id: this.id, title: this.title, setup: this.setup, runs: this.runs,
+      id: this.id,
+      title: this.title,
+      setup: this.setup,
+      runs: this.runs,
       seconds: Math.round((Date.now() - this.t0) / 1000),
       loadavg: { start: this.load0, end: loadavg() },
-      rows, ratios: this.ratios, targets: this.targets, notes: this.notes,
+      rows,
+      ratios: this.ratios,
+      targets: this.targets,
+      notes: this.notes,
       ...(this.tables.length ? { tables: this.tables } : {}),
       ...(Object.keys(this.extra).length ? { extra: this.extra } : {}),
     };

@@ -13,9 +13,10 @@ const trace = { preload: performance.now(), spawns: [] };
 const patchChildProcess = (childProcess) => {
   if (childProcess.spawn.benchTraced) return;
   const spawn = childProcess.spawn;
-  const traced = function tracedSpawn(file, args) {
+  const traced = function tracedSpawn(...spawnArgs) {
+    const [file, args] = spawnArgs;
     const rec = { argv: [file, ...(Array.isArray(args) ? args : [])], start: performance.now() };
-    const child = spawn.apply(this, arguments);
+    const child = spawn.apply(this, spawnArgs);
     rec.spawned = performance.now();
     trace.spawns.push(rec);
     if (child.stdin) {
@@ -25,7 +26,9 @@ const patchChildProcess = (childProcess) => {
         return end(...a);
       };
     }
-    child.once('close', () => { rec.end = performance.now(); });
+    child.once('close', () => {
+      rec.end = performance.now();
+    });
     return child;
   };
   traced.benchTraced = true;
@@ -33,19 +36,21 @@ const patchChildProcess = (childProcess) => {
 };
 
 const require_ = Module.prototype.require;
-Module.prototype.require = function tracedRequire(id) {
-  const exported = require_.apply(this, arguments);
+Module.prototype.require = function tracedRequire(...requireArgs) {
+  const [id] = requireArgs;
+  const exported = require_.apply(this, requireArgs);
   if (id === 'node:child_process' || id === 'child_process') patchChildProcess(exported);
   return exported;
 };
 
 const compile = Module.prototype._compile;
-Module.prototype._compile = function tracedCompile(content, filename) {
-  if (!/\/dist\/[^/]+\.cjs$/.test(filename)) return compile.apply(this, arguments);
+Module.prototype._compile = function tracedCompile(...compileArgs) {
+  const filename = compileArgs[1];
+  if (!/\/dist\/[^/]+\.cjs$/.test(filename)) return compile.apply(this, compileArgs);
   trace.bundle = filename;
   trace.compileStart = performance.now();
   try {
-    return compile.apply(this, arguments);
+    return compile.apply(this, compileArgs);
   } finally {
     trace.compileEnd = performance.now();
   }

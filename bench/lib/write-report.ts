@@ -9,9 +9,13 @@ export const writeReport = (results: Results, dir: string, check = false): strin
   const files = reportFiles(results);
   const chartsDir = join(dir, 'charts');
   const stale = existsSync(chartsDir)
-    ? readdirSync(chartsDir).filter((f) => f.endsWith('.svg') && !files.has(`charts/${f}`)).map((f) => `charts/${f}`)
+    ? readdirSync(chartsDir)
+        .filter((f) => f.endsWith('.svg') && !files.has(`charts/${f}`))
+        .map((f) => `charts/${f}`)
     : [];
-  const differ = [...files].filter(([path, text]) => !existsSync(join(dir, path)) || readFileSync(join(dir, path), 'utf8') !== text).map(([path]) => path);
+  const differ = [...files]
+    .filter(([path, text]) => !existsSync(join(dir, path)) || readFileSync(join(dir, path), 'utf8') !== text)
+    .map(([path]) => path);
   if (!check) {
     for (const path of differ) {
       mkdirSync(dirname(join(dir, path)), { recursive: true });

@@ -8,8 +8,12 @@ import { exec, progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
 
 export async function chain(ctx: Ctx): Promise<Recorder> {
-  const rec = new Recorder('chain', '2. Chain ADD and DEL, exec\'d (ecs-bridge + ecs-ipam vs bridge + host-local)',
-    'one test host netns and exec runner per side; per run a fresh task netns per side; ADD then DEL, CNI_IFNAME ecs-eth0, subnet 169.254.172.0/22, /32 route to 169.254.170.2; order of the pair flips every run', ctx.runs);
+  const rec = new Recorder(
+    'chain',
+    "2. Chain ADD and DEL, exec'd (ecs-bridge + ecs-ipam vs bridge + host-local)",
+    'one test host netns and exec runner per side; per run a fresh task netns per side; ADD then DEL, CNI_IFNAME ecs-eth0, subnet 169.254.172.0/22, /32 route to 169.254.170.2; order of the pair flips every run',
+    ctx.runs,
+  );
   const ourHost = addNetns('ch-ours');
   const goHost = addNetns('ch-go');
   const ours = await startRunner(ourHost);
@@ -34,7 +38,10 @@ export async function chain(ctx: Ctx): Promise<Recorder> {
           if (run >= 0) rec.record('node -e 0 (floor)', 'floor', r.ms, failureOf(r));
         },
         oursAdd: async () => {
-          const r = await exec(ours, cmd(join(ctx.ourBin, 'ecs-bridge'), env('ADD', ourTask, ctx.ourBin), ourBridgeConf(ourData)));
+          const r = await exec(
+            ours,
+            cmd(join(ctx.ourBin, 'ecs-bridge'), env('ADD', ourTask, ctx.ourBin), ourBridgeConf(ourData)),
+          );
           if (run >= 0) rec.record('ours ADD', 'ours', r.ms, failureOf(r));
         },
         goAdd: async () => {
@@ -42,7 +49,10 @@ export async function chain(ctx: Ctx): Promise<Recorder> {
           if (run >= 0) rec.record('Go ADD', 'go', r.ms, failureOf(r));
         },
         oursDel: async () => {
-          const r = await exec(ours, cmd(join(ctx.ourBin, 'ecs-bridge'), env('DEL', ourTask, ctx.ourBin), ourBridgeConf(ourData)));
+          const r = await exec(
+            ours,
+            cmd(join(ctx.ourBin, 'ecs-bridge'), env('DEL', ourTask, ctx.ourBin), ourBridgeConf(ourData)),
+          );
           if (run >= 0) rec.record('ours DEL', 'ours', r.ms, failureOf(r));
         },
         goDel: async () => {
@@ -64,10 +74,21 @@ export async function chain(ctx: Ctx): Promise<Recorder> {
     rec.ratioOf('ours ADD / Go ADD', ['ours ADD', 'Go ADD']);
     rec.ratioOf('ours DEL / Go DEL', ['ours DEL', 'Go DEL']);
     const overFloor = (m: number[]) => (m[0]! - m[1]!) / m[2]!;
-    rec.ratioOf('(ours ADD - node -e 0) / Go ADD', ['ours ADD', 'node -e 0 (floor)', 'Go ADD'], overFloor, 'what we add on top of the Node floor, in Go ADDs');
+    rec.ratioOf(
+      '(ours ADD - node -e 0) / Go ADD',
+      ['ours ADD', 'node -e 0 (floor)', 'Go ADD'],
+      overFloor,
+      'what we add on top of the Node floor, in Go ADDs',
+    );
     rec.ratioOf('(ours DEL - node -e 0) / Go DEL', ['ours DEL', 'node -e 0 (floor)', 'Go DEL'], overFloor);
-    rec.targetOf('chain:add', 'exec\'d chain ADD: (ours - node -e 0) <= 1.0x Go ADD',
-      `(${oa.toFixed(1)} - ${floor.toFixed(1)}) ms / ${ga.toFixed(1)} ms; plain ratio ${(oa / ga).toFixed(2)}x`, ['ours ADD', 'node -e 0 (floor)', 'Go ADD'], overFloor, 1.0);
+    rec.targetOf(
+      'chain:add',
+      "exec'd chain ADD: (ours - node -e 0) <= 1.0x Go ADD",
+      `(${oa.toFixed(1)} - ${floor.toFixed(1)}) ms / ${ga.toFixed(1)} ms; plain ratio ${(oa / ga).toFixed(2)}x`,
+      ['ours ADD', 'node -e 0 (floor)', 'Go ADD'],
+      overFloor,
+      1.0,
+    );
   } finally {
     await ours.close();
     await go.close();

@@ -1,7 +1,17 @@
 // 5. Concurrency: N (64) chain ADDs exec'd at once against one bridge, ours vs Go: wall time from
 // the first spawn to the last exit, and failures. Then the N DELs, also at once (reported too).
 import { join } from 'node:path';
-import { addNetnsMany, addNetns, delNetns, delNetnsMany, netnsPath, startRunner, tempDir, removeDir, ipIn } from '../lib/lab.js';
+import {
+  addNetnsMany,
+  addNetns,
+  delNetns,
+  delNetnsMany,
+  netnsPath,
+  startRunner,
+  tempDir,
+  removeDir,
+  ipIn,
+} from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, ourBridgeConf } from '../lib/cni.js';
 import { progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
@@ -10,8 +20,12 @@ import { median } from '../lib/stats.js';
 
 export async function concurrency(ctx: Ctx): Promise<Recorder> {
   const n = ctx.concurrency;
-  const rec = new Recorder('concurrency', `5. Concurrency: ${n} chain ADDs started at once against one bridge`,
-    `per side a test host netns with its bridge already made, ${n} task netns (reused across runs, emptied by the DELs); per run the agent spawns all ${n} ADDs in one go and waits for the last; then all ${n} DELs the same way`, ctx.runs);
+  const rec = new Recorder(
+    'concurrency',
+    `5. Concurrency: ${n} chain ADDs started at once against one bridge`,
+    `per side a test host netns with its bridge already made, ${n} task netns (reused across runs, emptied by the DELs); per run the agent spawns all ${n} ADDs in one go and waits for the last; then all ${n} DELs the same way`,
+    ctx.runs,
+  );
   const ourHost = addNetns('cc-ours');
   const goHost = addNetns('cc-go');
   const ours = await startRunner(ourHost);
@@ -28,12 +42,19 @@ export async function concurrency(ctx: Ctx): Promise<Recorder> {
     rec.declare(`Go ${n} ADDs (wall)`, 'go');
     rec.declare(`ours ${n} DELs (wall)`, 'ours');
     rec.declare(`Go ${n} DELs (wall)`, 'go');
-    const batch = (side: 'ours' | 'go', command: 'ADD' | 'DEL', run: number) => (side === 'ours' ? ourTasks : goTasks).map((t, i) => {
-      const env = cniEnv({ command, containerId: `cc-${run}-${i}`, netns: netnsPath(t), ifname: 'ecs-eth0', cniPath: side === 'ours' ? ctx.ourBin : GO_CNI });
-      return side === 'ours'
-        ? cmd(join(ctx.ourBin, 'ecs-bridge'), env, ourBridgeConf(ourData))
-        : cmd(join(GO_CNI, 'bridge'), env, goBridgeConf(goData));
-    });
+    const batch = (side: 'ours' | 'go', command: 'ADD' | 'DEL', run: number) =>
+      (side === 'ours' ? ourTasks : goTasks).map((t, i) => {
+        const env = cniEnv({
+          command,
+          containerId: `cc-${run}-${i}`,
+          netns: netnsPath(t),
+          ifname: 'ecs-eth0',
+          cniPath: side === 'ours' ? ctx.ourBin : GO_CNI,
+        });
+        return side === 'ours'
+          ? cmd(join(ctx.ourBin, 'ecs-bridge'), env, ourBridgeConf(ourData))
+          : cmd(join(GO_CNI, 'bridge'), env, goBridgeConf(goData));
+      });
     let failures = { ours: 0, go: 0 };
     for (let run = -ctx.warmup; run < ctx.runs; run++) {
       const id = run + ctx.warmup;
@@ -49,15 +70,27 @@ export async function concurrency(ctx: Ctx): Promise<Recorder> {
             failures = { ...failures, [side]: failures[side] + failed.length };
             (side === 'ours' ? perCallOurs : perCallGo).push(...r.results.map((x) => x.ms));
           }
-          if (failed.length > 0) for (const f of failed) rec.fail(`${side === 'ours' ? 'ours' : 'Go'} ${command}s: failed calls`, side, f, 'count');
+          if (failed.length > 0)
+            for (const f of failed)
+              rec.fail(`${side === 'ours' ? 'ours' : 'Go'} ${command}s: failed calls`, side, f, 'count');
         }
       }
       if (run >= 0) progress(ctx, 'concurrency', run, ctx.runs);
     }
     // Nothing left behind: every task netns is back to lo only.
-    const leftovers = (await Promise.all([...ourTasks.slice(0, 4), ...goTasks.slice(0, 4)].map(async (t) => (await ipIn(t, ['-o', 'link', 'show'])).stdout.trim().split('\n').length - 1))).reduce((a, b) => a + b, 0);
-    rec.note(`failed ADD calls over all runs: ours ${failures.ours}, Go ${failures.go} (of ${n * ctx.runs} each); links left in 8 sampled task netns after the DELs: ${leftovers}`);
-    rec.note(`median single-call time inside the burst: ours ${median(perCallOurs).toFixed(0)} ms, Go ${median(perCallGo).toFixed(0)} ms`);
+    const leftovers = (
+      await Promise.all(
+        [...ourTasks.slice(0, 4), ...goTasks.slice(0, 4)].map(
+          async (t) => (await ipIn(t, ['-o', 'link', 'show'])).stdout.trim().split('\n').length - 1,
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
+    rec.note(
+      `failed ADD calls over all runs: ours ${failures.ours}, Go ${failures.go} (of ${n * ctx.runs} each); links left in 8 sampled task netns after the DELs: ${leftovers}`,
+    );
+    rec.note(
+      `median single-call time inside the burst: ours ${median(perCallOurs).toFixed(0)} ms, Go ${median(perCallGo).toFixed(0)} ms`,
+    );
     rec.extra.failedAdds = failures;
     rec.ratioOf(`ours ${n} ADDs / Go ${n} ADDs (wall)`, [`ours ${n} ADDs (wall)`, `Go ${n} ADDs (wall)`]);
     rec.ratioOf(`ours ${n} DELs / Go ${n} DELs (wall)`, [`ours ${n} DELs (wall)`, `Go ${n} DELs (wall)`]);

@@ -8,8 +8,12 @@ import { exec, progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
 
 export async function eni(ctx: Ctx): Promise<Recorder> {
-  const rec = new Recorder('eni', '3. ENI ADD and DEL, exec\'d (ecs-eni vs host-device + static)',
-    'per side a test host netns holding a fake ENI (veth, ENI-like MAC, peer in a VPC netns with 10.0.1.1/24); per run a fresh task netns per side; ADD (found by MAC, moved in as eth0, 10.0.1.5/24, default via 10.0.1.1) then DEL (moved back)', ctx.runs);
+  const rec = new Recorder(
+    'eni',
+    "3. ENI ADD and DEL, exec'd (ecs-eni vs host-device + static)",
+    'per side a test host netns holding a fake ENI (veth, ENI-like MAC, peer in a VPC netns with 10.0.1.1/24); per run a fresh task netns per side; ADD (found by MAC, moved in as eth0, 10.0.1.5/24, default via 10.0.1.1) then DEL (moved back)',
+    ctx.runs,
+  );
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('en');
   const ours = await startRunner(ourHost);
   const go = await startRunner(goHost);
@@ -28,13 +32,25 @@ export async function eni(ctx: Ctx): Promise<Recorder> {
       };
       const p = Math.max(0, run);
       for (const s of pairOrder(p, [
-        () => call('ours ADD', 'ours', cmd(join(ctx.ourBin, 'ecs-eni'), env('ADD', ourTask, ctx.ourBin), ourEniConf(ourMac))),
+        () =>
+          call(
+            'ours ADD',
+            'ours',
+            cmd(join(ctx.ourBin, 'ecs-eni'), env('ADD', ourTask, ctx.ourBin), ourEniConf(ourMac)),
+          ),
         () => call('Go ADD', 'go', cmd(join(GO_CNI, 'host-device'), env('ADD', goTask, GO_CNI), goEniConf(goMac))),
-      ])) await s();
+      ]))
+        await s();
       for (const s of pairOrder(p, [
-        () => call('ours DEL', 'ours', cmd(join(ctx.ourBin, 'ecs-eni'), env('DEL', ourTask, ctx.ourBin), ourEniConf(ourMac))),
+        () =>
+          call(
+            'ours DEL',
+            'ours',
+            cmd(join(ctx.ourBin, 'ecs-eni'), env('DEL', ourTask, ctx.ourBin), ourEniConf(ourMac)),
+          ),
         () => call('Go DEL', 'go', cmd(join(GO_CNI, 'host-device'), env('DEL', goTask, GO_CNI), goEniConf(goMac))),
-      ])) await s();
+      ]))
+        await s();
       delNetns(ourTask);
       delNetns(goTask);
       if (run >= 0) progress(ctx, 'eni', run, ctx.runs);

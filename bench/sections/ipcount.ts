@@ -3,7 +3,19 @@
 // ipCalls()). The Go plugins get the same shim: they talk netlink themselves and spawn none.
 import { join } from 'node:path';
 import { addNetns, delNetns, makeEniPair, netnsPath, startAgent, tempDir, releaseSection } from '../lib/lab.js';
-import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourBridgeConf, ourEniConf, ourIpamConf, ourTaskLists } from '../lib/cni.js';
+import {
+  baseEnv,
+  cmd,
+  cniEnv,
+  GO_CNI,
+  goBridgeConf,
+  goEniConf,
+  goTaskLists,
+  ourBridgeConf,
+  ourEniConf,
+  ourIpamConf,
+  ourTaskLists,
+} from '../lib/cni.js';
 import { exec, type Ctx } from '../lib/context.js';
 import { classifyTrace, readShimLog, resetShimLog, tally, writeShim, type IpCall } from '../lib/ipcount.js';
 import { Recorder } from '../lib/recorder.js';
@@ -12,13 +24,22 @@ import type { ChainResult, InprocResult, IpTrace } from '../lib/protocol.js';
 const fmt = (calls: IpCall[] | undefined): string => {
   if (!calls) return '—';
   const t = tally(calls);
-  return Object.keys(t).length === 0 ? '0' : `${calls.length}: ${Object.entries(t).map(([k, n]) => `${n}× \`${k}\``).join(', ')}`;
+  return Object.keys(t).length === 0
+    ? '0'
+    : `${calls.length}: ${Object.entries(t)
+        .map(([k, n]) => `${n}× \`${k}\``)
+        .join(', ')}`;
 };
-const fromTrace = (trace: IpTrace[] | undefined): IpCall[] => (trace ?? []).map(classifyTrace).filter((c): c is IpCall => c !== undefined);
+const fromTrace = (trace: IpTrace[] | undefined): IpCall[] =>
+  (trace ?? []).map(classifyTrace).filter((c): c is IpCall => c !== undefined);
 
 export async function ipcount(ctx: Ctx): Promise<Recorder> {
-  const rec = new Recorder('ipcount', '8. `ip` processes per operation and verb',
-    'one call of each operation; exec\'d: a logging `ip`/`nsenter` shim first on PATH; in-process: every child of the agent traced (argv and -batch stdin). `nsenter ip` = one process entering the task netns by path; `-n NS` = ip entering a named netns itself', 1);
+  const rec = new Recorder(
+    'ipcount',
+    '8. `ip` processes per operation and verb',
+    "one call of each operation; exec'd: a logging `ip`/`nsenter` shim first on PATH; in-process: every child of the agent traced (argv and -batch stdin). `nsenter ip` = one process entering the task netns by path; `-n NS` = ip entering a named netns itself",
+    1,
+  );
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('ic');
   const ours = await startAgent(ourHost);
   const go = await startAgent(goHost);
@@ -27,7 +48,10 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
   const shim = writeShim(shimDir);
   const shimEnv = { PATH: `${shim.pathPrefix}:${baseEnv().PATH}`, BENCH_IP_LOG: shim.log };
   const rows: (string | number)[][] = [];
-  const counts: Record<string, { exec?: number; inproc?: number; execByVerb?: Record<string, number>; inprocByVerb?: Record<string, number> }> = {};
+  const counts: Record<
+    string,
+    { exec?: number; inproc?: number; execByVerb?: Record<string, number>; inprocByVerb?: Record<string, number> }
+  > = {};
   try {
     const execCount = async (agent: typeof ours, c: ReturnType<typeof cmd>): Promise<IpCall[]> => {
       resetShimLog(shim.log);
@@ -35,11 +59,24 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
       if (r.code !== 0) throw new Error(`ipcount: ${c.file} failed: ${r.stdout}${r.stderr}`);
       return readShimLog(shim.log);
     };
-    const inproc = async (plugin: 'ecs-bridge' | 'ecs-eni' | 'ecs-ipam', env: Record<string, string>, stdin: unknown): Promise<IpCall[]> => {
-      const r = await ours.request<InprocResult>({ op: 'inproc', plugin, env, stdin: JSON.stringify(stdin), trace: true });
+    const inproc = async (
+      plugin: 'ecs-bridge' | 'ecs-eni' | 'ecs-ipam',
+      env: Record<string, string>,
+      stdin: unknown,
+    ): Promise<IpCall[]> => {
+      const r = await ours.request<InprocResult>({
+        op: 'inproc',
+        plugin,
+        env,
+        stdin: JSON.stringify(stdin),
+        trace: true,
+      });
       if (r.exitCode !== 0) throw new Error(`ipcount: in-process ${plugin} failed: ${r.stdout}`);
       const calls = fromTrace(r.trace);
-      if (calls.length !== r.ipCalls) rec.note(`in-process ${plugin} ${env.CNI_COMMAND}: traced ${calls.length} ip children, src/netlink ipCalls() says ${r.ipCalls}`);
+      if (calls.length !== r.ipCalls)
+        rec.note(
+          `in-process ${plugin} ${env.CNI_COMMAND}: traced ${calls.length} ip children, src/netlink ipCalls() says ${r.ipCalls}`,
+        );
       return calls;
     };
     const put = (op: string, execd: IpCall[] | undefined, inp: IpCall[] | undefined): void => {
@@ -60,7 +97,8 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
       for (const pass of ['first', 'usual']) {
         const t1 = addNetns('ic-t');
         const t2 = addNetns('ic-t');
-        const env = (command: 'ADD' | 'DEL', t: string, id: string) => cniEnv({ command, containerId: id, netns: netnsPath(t), ifname, cniPath: ctx.ourBin });
+        const env = (command: 'ADD' | 'DEL', t: string, id: string) =>
+          cniEnv({ command, containerId: id, netns: netnsPath(t), ifname, cniPath: ctx.ourBin });
         const a = await execCount(ours, cmd(O(plugin), env('ADD', t1, `x-${pass}`), conf));
         const d = await execCount(ours, cmd(O(plugin), env('DEL', t1, `x-${pass}`), conf));
         const ai = await inproc(plugin, env('ADD', t2, `i-${pass}`), conf);
@@ -68,7 +106,8 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
         delNetns(t1);
         delNetns(t2);
         if (pass === 'first' && plugin !== 'ecs-bridge') continue;
-        const tag = plugin === 'ecs-bridge' ? (pass === 'first' ? ' (first: makes the bridge)' : ' (bridge already there)') : '';
+        const tag =
+          plugin === 'ecs-bridge' ? (pass === 'first' ? ' (first: makes the bridge)' : ' (bridge already there)') : '';
         put(`${label} ADD${tag}`, a, ai);
         put(`${label} DEL${tag}`, d, di);
       }
@@ -76,10 +115,24 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
     // Whole task through CniRuntime, exec'd and in-process.
     const t1 = addNetns('ic-t');
     const t2 = addNetns('ic-t');
-    const chain = async (mode: 'exec' | 'in-process', action: 'add' | 'del', t: string, cacheDir: string, traced: boolean): Promise<ChainResult> => {
+    const chain = async (
+      mode: 'exec' | 'in-process',
+      action: 'add' | 'del',
+      t: string,
+      cacheDir: string,
+      traced: boolean,
+    ): Promise<ChainResult> => {
       const r = await ours.request<ChainResult>({
-        op: 'chain', action, mode, cniPath: [ctx.ourBin], cacheDir, ...ourTaskLists(ourMac, ourData), containerId: 'task-ic', netns: netnsPath(t),
-        ...(mode === 'exec' ? { env: shimEnv } : {}), trace: traced,
+        op: 'chain',
+        action,
+        mode,
+        cniPath: [ctx.ourBin],
+        cacheDir,
+        ...ourTaskLists(ourMac, ourData),
+        containerId: 'task-ic',
+        netns: netnsPath(t),
+        ...(mode === 'exec' ? { env: shimEnv } : {}),
+        trace: traced,
       });
       if (!r.ok) throw new Error(`ipcount: whole task ${mode} ${action}: ${r.error}`);
       return r;
@@ -98,7 +151,8 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
     delNetns(t2);
     // Go: the same shim on PATH.
     const t3 = addNetns('ic-t');
-    const genv = (command: 'ADD' | 'DEL', ifname: string) => cniEnv({ command, containerId: 'go-ic', netns: netnsPath(t3), ifname, cniPath: GO_CNI });
+    const genv = (command: 'ADD' | 'DEL', ifname: string) =>
+      cniEnv({ command, containerId: 'go-ic', netns: netnsPath(t3), ifname, cniPath: GO_CNI });
     const goCalls = [
       ...(await execCount(go, cmd(G('bridge'), genv('ADD', 'ecs-eth0'), goBridgeConf(goData)))),
       ...(await execCount(go, cmd(G('host-device'), genv('ADD', 'eth0'), goEniConf(goMac)))),
@@ -107,15 +161,39 @@ export async function ipcount(ctx: Ctx): Promise<Recorder> {
     ];
     resetShimLog(shim.log);
     const goChain = await go.request<ChainResult>({
-      op: 'chain', action: 'add', mode: 'exec', cniPath: [GO_CNI], cacheDir: cache3, ...goTaskLists(goMac, goData), containerId: 'go-task', netns: netnsPath(t3), env: shimEnv,
+      op: 'chain',
+      action: 'add',
+      mode: 'exec',
+      cniPath: [GO_CNI],
+      cacheDir: cache3,
+      ...goTaskLists(goMac, goData),
+      containerId: 'go-task',
+      netns: netnsPath(t3),
+      env: shimEnv,
     });
     await go.request<ChainResult>({
-      op: 'chain', action: 'del', mode: 'exec', cniPath: [GO_CNI], cacheDir: cache3, ...goTaskLists(goMac, goData), containerId: 'go-task', netns: netnsPath(t3), env: shimEnv,
+      op: 'chain',
+      action: 'del',
+      mode: 'exec',
+      cniPath: [GO_CNI],
+      cacheDir: cache3,
+      ...goTaskLists(goMac, goData),
+      containerId: 'go-task',
+      netns: netnsPath(t3),
+      env: shimEnv,
     });
     if (!goChain.ok) rec.note(`Go whole task ADD failed under the shim: ${goChain.error}`);
-    put('Go: bridge, host-device ADD + DEL, and the whole Go task chain', [...goCalls, ...readShimLog(shim.log)], undefined);
+    put(
+      'Go: bridge, host-device ADD + DEL, and the whole Go task chain',
+      [...goCalls, ...readShimLog(shim.log)],
+      undefined,
+    );
     delNetns(t3);
-    rec.tables.push({ title: '`ip` processes per operation (count: per verb)', header: ['operation', 'exec\'d (shim on PATH)', 'in-process (traced)'], rows });
+    rec.tables.push({
+      title: '`ip` processes per operation (count: per verb)',
+      header: ['operation', "exec'd (shim on PATH)", 'in-process (traced)'],
+      rows,
+    });
     rec.extra.counts = counts;
   } finally {
     await releaseSection([ours, go], namespaces, dirs);

@@ -6,8 +6,29 @@
 //   d. traced in-process whole-task ADDs: time in `ip` children vs the rest.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { addNetns, delNetns, makeFakeEni, netnsPath, randomMac, REPO, startAgent, startRunner, tempDir, removeDir, type Agent } from '../lib/lab.js';
-import { baseEnv, cmd, cniEnv, GO_CNI, goBridgeConf, goEniConf, ourBridgeConf, ourEniConf, ourTaskLists } from '../lib/cni.js';
+import {
+  addNetns,
+  delNetns,
+  makeFakeEni,
+  netnsPath,
+  randomMac,
+  REPO,
+  startAgent,
+  startRunner,
+  tempDir,
+  removeDir,
+} from '../lib/lab.js';
+import {
+  baseEnv,
+  cmd,
+  cniEnv,
+  GO_CNI,
+  goBridgeConf,
+  goEniConf,
+  ourBridgeConf,
+  ourEniConf,
+  ourTaskLists,
+} from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { summarizeProfile } from '../lib/cpuprofile.js';
 import { callKey, classifyIpArgs } from '../lib/ipcount.js';
@@ -48,8 +69,12 @@ const spansOf = (r: ExecResult, t: Trace): Spans => {
     const ms = (s.end ?? t.exit) - s.start;
     ip += ms;
     ipSync += s.spawned - s.start;
-    const argv = s.argv[0] === 'nsenter' ? s.argv.slice(s.argv.findIndex((a, i) => i > 0 && !a.startsWith('-'))) : s.argv;
-    const key = argv[0] === 'ip' ? callKey(classifyIpArgs(argv.slice(1), s.input?.split('\n'), s.argv[0] === 'nsenter' ? 'nsenter' : 'local')) : argv[0] ?? '?';
+    const argv =
+      s.argv[0] === 'nsenter' ? s.argv.slice(s.argv.findIndex((a, i) => i > 0 && !a.startsWith('-'))) : s.argv;
+    const key =
+      argv[0] === 'ip'
+        ? callKey(classifyIpArgs(argv.slice(1), s.input?.split('\n'), s.argv[0] === 'nsenter' ? 'nsenter' : 'local'))
+        : (argv[0] ?? '?');
     ipByVerb[key] = (ipByVerb[key] ?? 0) + ms;
   }
   const compileStart = t.compileStart ?? t.preload;
@@ -80,8 +105,12 @@ const foldSmallNatives = (byCategory: Record<string, number>): void => {
 
 export async function profile(ctx: Ctx): Promise<Recorder> {
   const P = Math.min(ctx.runs, 20);
-  const rec = new Recorder('profile', '9. Profile: where the time goes',
-    `${P} runs of each: exec'd calls traced with a preload (-r bench/lib/trace-preload.cjs: Node milestones, bundle compile, every child) and profiled with --cpu-prof (interval 100 µs) on an unminified build of the same sources; in-process whole-task ADDs with every ip child timed`, P);
+  const rec = new Recorder(
+    'profile',
+    '9. Profile: where the time goes',
+    `${P} runs of each: exec'd calls traced with a preload (-r bench/lib/trace-preload.cjs: Node milestones, bundle compile, every child) and profiled with --cpu-prof (interval 100 µs) on an unminified build of the same sources; in-process whole-task ADDs with every ip child timed`,
+    P,
+  );
   const host = addNetns('pf-ours');
   const goHost = addNetns('pf-go');
   const vpc = addNetns('pf-vpc');
@@ -107,7 +136,11 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       'ip link show lo': { file: 'ip', args: ['link', 'show', 'lo'], env: noCa },
       'ip -j link show lo': { file: 'ip', args: ['-j', 'link', 'show', 'lo'], env: noCa },
       'ip -n NS link show lo': { file: 'ip', args: ['-n', probe, 'link', 'show', 'lo'], env: noCa },
-      'nsenter --net=PATH ip link show lo': { file: 'nsenter', args: [`--net=${netnsPath(probe)}`, 'ip', 'link', 'show', 'lo'], env: noCa },
+      'nsenter --net=PATH ip link show lo': {
+        file: 'nsenter',
+        args: [`--net=${netnsPath(probe)}`, 'ip', 'link', 'show', 'lo'],
+        env: noCa,
+      },
       'nsenter --net=PATH true': { file: 'nsenter', args: [`--net=${netnsPath(probe)}`, 'true'], env: noCa },
     };
     for (const n of Object.keys(floors)) rec.declare(`floor: ${n}`, 'floor');
@@ -122,10 +155,20 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
 
     // b. spans of exec'd calls, through the same launcher minus /usr/bin/env (node -r preload bin/X)
     const preload = join(REPO, 'bench/lib/trace-preload.cjs');
-    const traced = async (label: string, file: string, env: Record<string, string>, config: unknown): Promise<Spans | undefined> => {
+    const traced = async (
+      label: string,
+      file: string,
+      env: Record<string, string>,
+      config: unknown,
+    ): Promise<Spans | undefined> => {
       const out = join(traceDir, 'trace.json');
       rmSync(out, { force: true });
-      const r = await exec(runner, { file: process.execPath, args: ['-r', preload, file], env: { ...env, BENCH_TRACE_FILE: out }, input: JSON.stringify(config) });
+      const r = await exec(runner, {
+        file: process.execPath,
+        args: ['-r', preload, file],
+        env: { ...env, BENCH_TRACE_FILE: out },
+        input: JSON.stringify(config),
+      });
       if (r.code !== 0 || !existsSync(out)) {
         rec.fail(`${label}: total`, 'ours', `exit ${r.code}: ${r.stdout}${r.stderr}`);
         return undefined;
@@ -139,28 +182,58 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       const gt = addNetns('pf-t');
       const id = `pf-${run}`;
       const env = (command: 'ADD' | 'DEL' | 'VERSION', ifname: string) => {
-        const e = cniEnv({ command: command as 'ADD', containerId: id, netns: netnsPath(t), ifname, cniPath: ctx.ourBin });
+        const e = cniEnv({
+          command: command as 'ADD',
+          containerId: id,
+          netns: netnsPath(t),
+          ifname,
+          cniPath: ctx.ourBin,
+        });
         delete e.NODE_EXTRA_CA_CERTS;
         return e;
       };
-      const genv = (command: 'ADD' | 'DEL', ifname: string) => cniEnv({ command, containerId: id, netns: netnsPath(gt), ifname, cniPath: GO_CNI });
+      const genv = (command: 'ADD' | 'DEL', ifname: string) =>
+        cniEnv({ command, containerId: id, netns: netnsPath(gt), ifname, cniPath: GO_CNI });
       const runs: [string, () => Promise<Spans | undefined>][] = [
-        ['node -e 0', async () => {
-          const out = join(traceDir, 'trace.json');
-          rmSync(out, { force: true });
-          const r = await exec(runner, { file: process.execPath, args: ['-r', preload, '-e', '0'], env: { ...noCa, BENCH_TRACE_FILE: out } });
-          return spansOf(r, JSON.parse(readFileSync(out, 'utf8')) as Trace);
-        }],
-        ['ecs-bridge VERSION', () => traced('ecs-bridge VERSION', join(ctx.ourBin, 'ecs-bridge'), env('VERSION', 'ecs-eth0'), { cniVersion: '1.0.0' })],
-        ['ecs-bridge ADD', () => traced('ecs-bridge ADD', join(ctx.ourBin, 'ecs-bridge'), env('ADD', 'ecs-eth0'), ourBridgeConf(data))],
+        [
+          'node -e 0',
+          async () => {
+            const out = join(traceDir, 'trace.json');
+            rmSync(out, { force: true });
+            const r = await exec(runner, {
+              file: process.execPath,
+              args: ['-r', preload, '-e', '0'],
+              env: { ...noCa, BENCH_TRACE_FILE: out },
+            });
+            return spansOf(r, JSON.parse(readFileSync(out, 'utf8')) as Trace);
+          },
+        ],
+        [
+          'ecs-bridge VERSION',
+          () =>
+            traced('ecs-bridge VERSION', join(ctx.ourBin, 'ecs-bridge'), env('VERSION', 'ecs-eth0'), {
+              cniVersion: '1.0.0',
+            }),
+        ],
+        [
+          'ecs-bridge ADD',
+          () => traced('ecs-bridge ADD', join(ctx.ourBin, 'ecs-bridge'), env('ADD', 'ecs-eth0'), ourBridgeConf(data)),
+        ],
         ['ecs-eni ADD', () => traced('ecs-eni ADD', join(ctx.ourBin, 'ecs-eni'), env('ADD', 'eth0'), ourEniConf(mac))],
       ];
       for (const [label, fn] of runs) {
         const s = await fn();
-        if (s) (spanSets[label] ??= []).push(s);
+        if (s) {
+          spanSets[label] ??= [];
+          spanSets[label].push(s);
+        }
       }
-      goRef['Go bridge ADD']!.push((await exec(go, cmd(join(GO_CNI, 'bridge'), genv('ADD', 'ecs-eth0'), goBridgeConf(goData)))).ms);
-      goRef['Go host-device ADD']!.push((await exec(go, cmd(join(GO_CNI, 'host-device'), genv('ADD', 'eth0'), goEniConf(goMac)))).ms);
+      goRef['Go bridge ADD']!.push(
+        (await exec(go, cmd(join(GO_CNI, 'bridge'), genv('ADD', 'ecs-eth0'), goBridgeConf(goData)))).ms,
+      );
+      goRef['Go host-device ADD']!.push(
+        (await exec(go, cmd(join(GO_CNI, 'host-device'), genv('ADD', 'eth0'), goEniConf(goMac)))).ms,
+      );
       await exec(runner, cmd(join(ctx.ourBin, 'ecs-bridge'), env('DEL', 'ecs-eth0'), ourBridgeConf(data)));
       await exec(runner, cmd(join(ctx.ourBin, 'ecs-eni'), env('DEL', 'eth0'), ourEniConf(mac)));
       await exec(go, cmd(join(GO_CNI, 'bridge'), genv('DEL', 'ecs-eth0'), goBridgeConf(goData)));
@@ -171,12 +244,13 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
     }
     for (const [n, xs] of Object.entries(goRef)) for (const x of xs) rec.add(n, 'go', x);
     const labels = Object.keys(spanSets);
-    const part = (k: keyof Omit<Spans, 'ipByVerb'>) => labels.map((l) => median(spanSets[l]!.map((s) => s[k])).toFixed(1));
+    const part = (k: keyof Omit<Spans, 'ipByVerb'>) =>
+      labels.map((l) => median(spanSets[l]!.map((s) => s[k])).toFixed(1));
     rec.tables.push({
       title: `Timing spans of exec'd calls (medians of ${P}, ms; launched as node -r preload bin/X, i.e. without the /usr/bin/env exec; NODE_EXTRA_CA_CERTS unset)`,
       header: ['span', ...labels],
       rows: [
-        ['runtime spawn -> Node\'s time origin (fork, exec, ld.so)', ...part('preMain')],
+        ["runtime spawn -> Node's time origin (fork, exec, ld.so)", ...part('preMain')],
         ['Node bootstrap (time origin -> preload runs)', ...part('bootstrap')],
         ['load launcher + read bundle (preload -> compile starts)', ...part('mainLoad')],
         ['bundle compile + top level (+ sync part of the verb)', ...part('bundle')],
@@ -199,33 +273,87 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
         }),
       });
     }
-    rec.extra.spans = Object.fromEntries(labels.map((l) => [l, Object.fromEntries(
-      (['total', 'preMain', 'bootstrap', 'mainLoad', 'bundle', 'js', 'ip', 'ipSync', 'ipCount', 'exitToClose'] as const).map((k) => [k, median(spanSets[l]!.map((s) => s[k]))]),
-    )]));
+    rec.extra.spans = Object.fromEntries(
+      labels.map((l) => [
+        l,
+        Object.fromEntries(
+          (
+            [
+              'total',
+              'preMain',
+              'bootstrap',
+              'mainLoad',
+              'bundle',
+              'js',
+              'ip',
+              'ipSync',
+              'ipCount',
+              'exitToClose',
+            ] as const
+          ).map((k) => [k, median(spanSets[l]!.map((s) => s[k]))]),
+        ),
+      ]),
+    );
     ctx.log('  profile: spans done');
 
     // c. --cpu-prof on the unminified build
     const profiles: Record<string, ReturnType<typeof summarizeProfile>[]> = {};
-    const profiled = async (label: string, file: string, bundle: string, env: Record<string, string>, config: unknown): Promise<void> => {
+    const profiled = async (
+      label: string,
+      file: string,
+      bundle: string,
+      env: Record<string, string>,
+      config: unknown,
+    ): Promise<void> => {
       const dir = join(profDir, label.replace(/\W+/g, '-'));
       const before = new Set(existsSync(dir) ? readdirSync(dir) : []);
-      const r = await exec(runner, { file: process.execPath, args: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=100', file], env, input: JSON.stringify(config) });
+      const r = await exec(runner, {
+        file: process.execPath,
+        args: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=100', file],
+        env,
+        input: JSON.stringify(config),
+      });
       if (r.code !== 0) return;
       const fresh = readdirSync(dir).filter((f) => !before.has(f));
-      for (const f of fresh) (profiles[label] ??= []).push(summarizeProfile(join(dir, f), bundle));
+      profiles[label] ??= [];
+      for (const f of fresh) profiles[label].push(summarizeProfile(join(dir, f), bundle));
     };
     const profBundle = (n: string) => join(ctx.profBin, '..', 'dist', `${n}.cjs`);
     for (let run = 0; run < P; run++) {
       const t = addNetns('pf-t');
       const id = `pfc-${run}`;
       const env = (command: string, ifname: string) => {
-        const e = cniEnv({ command: command as 'ADD', containerId: id, netns: netnsPath(t), ifname, cniPath: ctx.profBin });
+        const e = cniEnv({
+          command: command as 'ADD',
+          containerId: id,
+          netns: netnsPath(t),
+          ifname,
+          cniPath: ctx.profBin,
+        });
         delete e.NODE_EXTRA_CA_CERTS;
         return e;
       };
-      await profiled('ecs-bridge VERSION', join(ctx.profBin, 'ecs-bridge'), profBundle('ecs-bridge'), env('VERSION', 'ecs-eth0'), { cniVersion: '1.0.0' });
-      await profiled('ecs-bridge ADD', join(ctx.profBin, 'ecs-bridge'), profBundle('ecs-bridge'), env('ADD', 'ecs-eth0'), ourBridgeConf(data));
-      await profiled('ecs-eni ADD', join(ctx.profBin, 'ecs-eni'), profBundle('ecs-eni'), env('ADD', 'eth0'), ourEniConf(mac));
+      await profiled(
+        'ecs-bridge VERSION',
+        join(ctx.profBin, 'ecs-bridge'),
+        profBundle('ecs-bridge'),
+        env('VERSION', 'ecs-eth0'),
+        { cniVersion: '1.0.0' },
+      );
+      await profiled(
+        'ecs-bridge ADD',
+        join(ctx.profBin, 'ecs-bridge'),
+        profBundle('ecs-bridge'),
+        env('ADD', 'ecs-eth0'),
+        ourBridgeConf(data),
+      );
+      await profiled(
+        'ecs-eni ADD',
+        join(ctx.profBin, 'ecs-eni'),
+        profBundle('ecs-eni'),
+        env('ADD', 'eth0'),
+        ourEniConf(mac),
+      );
       await exec(runner, cmd(join(ctx.ourBin, 'ecs-bridge'), env('DEL', 'ecs-eth0'), ourBridgeConf(data)));
       await exec(runner, cmd(join(ctx.ourBin, 'ecs-eni'), env('DEL', 'eth0'), ourEniConf(mac)));
       delNetns(t);
@@ -236,33 +364,53 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
     for (const l of plabels) for (const p of profiles[l]!) foldSmallNatives(p.byCategory);
     const cats = [...new Set(plabels.flatMap((l) => profiles[l]!.flatMap((p) => Object.keys(p.byCategory))))];
     const catMed = (l: string, c: string) => median(profiles[l]!.map((p) => p.byCategory[c] ?? 0));
-    cats.sort((a, b) => catMed(plabels[plabels.length - 1] ?? plabels[0]!, b) - catMed(plabels[plabels.length - 1] ?? plabels[0]!, a));
+    cats.sort(
+      (a, b) =>
+        catMed(plabels[plabels.length - 1] ?? plabels[0]!, b) - catMed(plabels[plabels.length - 1] ?? plabels[0]!, a),
+    );
     rec.tables.push({
       title: `--cpu-prof self time by category (median ms per process over ${P} runs; unminified build; profiling starts after Node's own bootstrap)`,
       header: ['category', ...plabels],
       rows: [
-        ...cats.filter((c) => plabels.some((l) => catMed(l, c) >= 0.2)).map((c) => [c, ...plabels.map((l) => catMed(l, c).toFixed(1))]),
-        ['profiled span (profile start -> end)', ...plabels.map((l) => median(profiles[l]!.map((p) => p.totalMs)).toFixed(1))],
+        ...cats
+          .filter((c) => plabels.some((l) => catMed(l, c) >= 0.2))
+          .map((c) => [c, ...plabels.map((l) => catMed(l, c).toFixed(1))]),
+        [
+          'profiled span (profile start -> end)',
+          ...plabels.map((l) => median(profiles[l]!.map((p) => p.totalMs)).toFixed(1)),
+        ],
       ],
     });
     for (const l of plabels.filter((x) => x.endsWith('ADD'))) {
       const fns = new Map<string, number[]>();
-      for (const p of profiles[l]!) for (const f of p.topFunctions) {
-        if (f.fn === '(idle)' || f.fn === '(program)' || f.fn === '(garbage collector)') continue;
-        (fns.get(`${f.fn} (${f.where})`) ?? fns.set(`${f.fn} (${f.where})`, []).get(`${f.fn} (${f.where})`)!).push(f.ms);
-      }
+      for (const p of profiles[l]!)
+        for (const f of p.topFunctions) {
+          if (f.fn === '(idle)' || f.fn === '(program)' || f.fn === '(garbage collector)') continue;
+          (fns.get(`${f.fn} (${f.where})`) ?? fns.set(`${f.fn} (${f.where})`, []).get(`${f.fn} (${f.where})`)!).push(
+            f.ms,
+          );
+        }
       rec.tables.push({
         title: `Hottest JS functions of ${l} (self ms summed over ${P} profiles / ${P})`,
         header: ['function (source)', 'ms per run'],
-        rows: [...fns.entries()].map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / P] as [string, number])
-          .sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [`\`${k}\``, v.toFixed(2)]),
+        rows: [...fns.entries()]
+          .map(([k, v]) => [k, v.reduce((a, b) => a + b, 0) / P] as [string, number])
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 8)
+          .map(([k, v]) => [`\`${k}\``, v.toFixed(2)]),
       });
     }
     rec.extra.cpu = Object.fromEntries(plabels.map((l) => [l, Object.fromEntries(cats.map((c) => [c, catMed(l, c)]))]));
     ctx.log('  profile: cpu profiles done');
 
     // d. in-process whole task, every ip child timed
-    const side = { agent, mode: 'in-process' as const, cniPath: [ctx.ourBin], cacheDir, lists: ourTaskLists(mac, data) };
+    const side = {
+      agent,
+      mode: 'in-process' as const,
+      cniPath: [ctx.ourBin],
+      cacheDir,
+      lists: ourTaskLists(mac, data),
+    };
     const whole: { total: number; ip: number; sync: number; byVerb: Record<string, { n: number; ms: number }> }[] = [];
     for (let run = -1; run < P; run++) {
       const t = addNetns('pf-t');
@@ -279,9 +427,21 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       header: ['part', 'calls', 'ms'],
       rows: [
         ['total', '', median(whole.map((w) => w.total)).toFixed(1)],
-        ['`ip` children (sum)', median(whole.map((w) => Object.values(w.byVerb).reduce((a, b) => a + b.n, 0))), median(whole.map((w) => w.ip)).toFixed(1)],
-        ['  of which the agent was blocked inside spawn() (fork/exec)', '', median(whole.map((w) => w.sync)).toFixed(1)],
-        ...verbs.map((v) => [`  \`${v}\``, median(whole.map((w) => w.byVerb[v]?.n ?? 0)), median(whole.map((w) => w.byVerb[v]?.ms ?? 0)).toFixed(1)]),
+        [
+          '`ip` children (sum)',
+          median(whole.map((w) => Object.values(w.byVerb).reduce((a, b) => a + b.n, 0))),
+          median(whole.map((w) => w.ip)).toFixed(1),
+        ],
+        [
+          '  of which the agent was blocked inside spawn() (fork/exec)',
+          '',
+          median(whole.map((w) => w.sync)).toFixed(1),
+        ],
+        ...verbs.map((v) => [
+          `  \`${v}\``,
+          median(whole.map((w) => w.byVerb[v]?.n ?? 0)),
+          median(whole.map((w) => w.byVerb[v]?.ms ?? 0)).toFixed(1),
+        ]),
         ['everything else (JS, fs, CniRuntime cache)', '', median(whole.map((w) => w.total - w.ip)).toFixed(1)],
       ],
     });
@@ -306,17 +466,24 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
     rec.tables.push({
       title: `In-process whole task ADD under the CPU profiler: self time by category (median ms over ${inproc.length} runs)`,
       header: ['category', 'ms'],
-      rows: [...icats.filter((c) => icat(c) >= 0.2).map((c) => [c, icat(c).toFixed(1)]), ['profiled span', median(inproc.map((p) => p.totalMs)).toFixed(1)]],
+      rows: [
+        ...icats.filter((c) => icat(c) >= 0.2).map((c) => [c, icat(c).toFixed(1)]),
+        ['profiled span', median(inproc.map((p) => p.totalMs)).toFixed(1)],
+      ],
     });
     const ifns = new Map<string, number>();
-    for (const p of inproc) for (const f of p.topFunctions) {
-      if (['(idle)', '(program)', '(garbage collector)'].includes(f.fn)) continue;
-      ifns.set(`${f.fn} (${f.where})`, (ifns.get(`${f.fn} (${f.where})`) ?? 0) + f.ms / Math.max(1, inproc.length));
-    }
+    for (const p of inproc)
+      for (const f of p.topFunctions) {
+        if (['(idle)', '(program)', '(garbage collector)'].includes(f.fn)) continue;
+        ifns.set(`${f.fn} (${f.where})`, (ifns.get(`${f.fn} (${f.where})`) ?? 0) + f.ms / Math.max(1, inproc.length));
+      }
     rec.tables.push({
       title: 'Hottest JS functions of the in-process whole task ADD (self ms per run)',
       header: ['function (source)', 'ms per run'],
-      rows: [...ifns.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, v]) => [`\`${k}\``, v.toFixed(2)]),
+      rows: [...ifns.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 10)
+        .map(([k, v]) => [`\`${k}\``, v.toFixed(2)]),
     });
     rec.extra.inProcessCpu = Object.fromEntries(icats.map((c) => [c, icat(c)]));
   } finally {

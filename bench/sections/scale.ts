@@ -8,8 +8,33 @@
 // traced in-process ADDs, counted IPAM ADDs and strace'd IPAM calls to say what grows.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { addNetns, delNetns, ipBatchIn, ipIn, makeFakeEni, netnsPath, randomMac, startAgent, startRunner, sysctlIn, tempDir, removeDir, type Agent } from '../lib/lab.js';
-import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, goEniConf, goIpamConf, ourBridgeConf, ourEniConf, ourIpamConf } from '../lib/cni.js';
+import {
+  addNetns,
+  delNetns,
+  ipBatchIn,
+  ipIn,
+  makeFakeEni,
+  netnsPath,
+  randomMac,
+  startAgent,
+  startRunner,
+  sysctlIn,
+  tempDir,
+  removeDir,
+  type Agent,
+} from '../lib/lab.js';
+import {
+  cmd,
+  cniEnv,
+  failureOf,
+  GO_CNI,
+  goBridgeConf,
+  goEniConf,
+  goIpamConf,
+  ourBridgeConf,
+  ourEniConf,
+  ourIpamConf,
+} from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
 import type { Cmd, InprocResult, IpamCountedResult } from '../lib/protocol.js';
@@ -49,13 +74,28 @@ const fillVeths = async (h: Host, count: number): Promise<void> => {
 
 const fillIpam = async (ctx: Ctx, h: Host, count: number): Promise<void> => {
   const ids = Array.from({ length: count }, (_, k) => `fill-${k}`);
-  const env = (id: string) => cniEnv({ command: 'ADD', containerId: id, netns: netnsPath(h.host), ifname: 'ecs-eth0', cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI });
-  const r = h.agent
-    ? await h.agent.request<{ failures: number; firstFailure?: string }>({ op: 'ipamFill', env: env('x'), stdin: JSON.stringify(ourIpamConf(h.data)), ids })
-    : await h.runner.request<{ failures: number; firstFailure?: string }>({
-      op: 'execPool', concurrency: 4, cmds: ids.map((id) => cmd(join(GO_CNI, 'host-local'), env(id), goIpamConf(h.data))),
+  const env = (id: string) =>
+    cniEnv({
+      command: 'ADD',
+      containerId: id,
+      netns: netnsPath(h.host),
+      ifname: 'ecs-eth0',
+      cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI,
     });
-  if (r.failures > 0) throw new Error(`${label(h)}: ${r.failures} IPAM allocations failed while filling: ${r.firstFailure}`);
+  const r = h.agent
+    ? await h.agent.request<{ failures: number; firstFailure?: string }>({
+        op: 'ipamFill',
+        env: env('x'),
+        stdin: JSON.stringify(ourIpamConf(h.data)),
+        ids,
+      })
+    : await h.runner.request<{ failures: number; firstFailure?: string }>({
+        op: 'execPool',
+        concurrency: 4,
+        cmds: ids.map((id) => cmd(join(GO_CNI, 'host-local'), env(id), goIpamConf(h.data))),
+      });
+  if (r.failures > 0)
+    throw new Error(`${label(h)}: ${r.failures} IPAM allocations failed while filling: ${r.firstFailure}`);
 };
 
 // Machine-wide CPU time from /proc/stat (USER_HZ ticks -> ms).
@@ -82,7 +122,11 @@ const settle = async (): Promise<number> => {
 // File-related system calls of one exec'd call, per syscall name (strace -f).
 const fileSyscalls = async (runner: Agent, c: Cmd, out: string): Promise<Record<string, number>> => {
   rmSync(out, { force: true });
-  await exec(runner, { ...c, file: 'strace', args: ['-f', '-qq', '-o', out, '-e', 'trace=%file,getdents64,read', c.file, ...(c.args ?? [])] });
+  await exec(runner, {
+    ...c,
+    file: 'strace',
+    args: ['-f', '-qq', '-o', out, '-e', 'trace=%file,getdents64,read', c.file, ...(c.args ?? [])],
+  });
   const counts: Record<string, number> = {};
   for (const line of readFileSync(out, 'utf8').split('\n')) {
     const m = /^(?:\d+\s+)?([a-z0-9_]+)\(/.exec(line);
@@ -106,8 +150,12 @@ interface Growth {
 export async function scale(ctx: Ctx): Promise<Recorder> {
   const [small, large] = ctx.scaleSizes;
   const traced = Math.min(ctx.runs, 15);
-  const rec = new Recorder('scale', `6. Scale: chain ADD with ${small} and with ${large} tasks on the bridge`,
-    `four test host netns side by side (ours and Go, ${small} and ${large} tasks), each with a bridge holding N veths shaped like the plugin's own (task ends in one peers netns, all up, IPv6 off there), an IPAM store holding N allocations and a fake ENI among the host links; per run a fresh task netns per host and the four hosts in turn (order rotating): exec'd chain ADD then DEL as in section 2, then ENI ADD and DEL as in section 3; then ${traced} traced in-process ADDs (ip processes timed per verb) and counted IPAM ADDs per ours host`, ctx.runs);
+  const rec = new Recorder(
+    'scale',
+    `6. Scale: chain ADD with ${small} and with ${large} tasks on the bridge`,
+    `four test host netns side by side (ours and Go, ${small} and ${large} tasks), each with a bridge holding N veths shaped like the plugin's own (task ends in one peers netns, all up, IPv6 off there), an IPAM store holding N allocations and a fake ENI among the host links; per run a fresh task netns per host and the four hosts in turn (order rotating): exec'd chain ADD then DEL as in section 2, then ENI ADD and DEL as in section 3; then ${traced} traced in-process ADDs (ip processes timed per verb) and counted IPAM ADDs per ours host`,
+    ctx.runs,
+  );
   const hosts: Host[] = [];
   const mk = async (name: 'ours' | 'Go', size: number): Promise<Host> => {
     const host = addNetns(`sc-${name.toLowerCase()}${size}-`);
@@ -115,8 +163,16 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
     const mac = randomMac();
     await makeFakeEni(host, vpc, 'eth1', mac);
     const h: Host = {
-      name, size, host, vpc, mac, peers: addNetns('sc-peers'), runner: await startRunner(host), data: tempDir(`sc-${name}${size}`),
-      bridge: name === 'ours' ? 'ecs-br0' : 'go-br0', isolated: false,
+      name,
+      size,
+      host,
+      vpc,
+      mac,
+      peers: addNetns('sc-peers'),
+      runner: await startRunner(host),
+      data: tempDir(`sc-${name}${size}`),
+      bridge: name === 'ours' ? 'ecs-br0' : 'go-br0',
+      isolated: false,
       ...(name === 'ours' ? { agent: await startAgent(host) } : {}),
     };
     hosts.push(h);
@@ -127,12 +183,34 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
   try {
     for (const size of [small, large]) for (const name of ['ours', 'Go'] as const) await mk(name, size);
     const bridgeCall = (h: Host, command: 'ADD' | 'DEL', task: string, id: string) => {
-      const env = cniEnv({ command, containerId: id, netns: netnsPath(task), ifname: 'ecs-eth0', cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI });
-      return exec(h.runner, h.name === 'ours' ? cmd(join(ctx.ourBin, 'ecs-bridge'), env, ourBridgeConf(h.data)) : cmd(join(GO_CNI, 'bridge'), env, goBridgeConf(h.data)));
+      const env = cniEnv({
+        command,
+        containerId: id,
+        netns: netnsPath(task),
+        ifname: 'ecs-eth0',
+        cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI,
+      });
+      return exec(
+        h.runner,
+        h.name === 'ours'
+          ? cmd(join(ctx.ourBin, 'ecs-bridge'), env, ourBridgeConf(h.data))
+          : cmd(join(GO_CNI, 'bridge'), env, goBridgeConf(h.data)),
+      );
     };
     const eniCall = (h: Host, command: 'ADD' | 'DEL', task: string, id: string) => {
-      const env = cniEnv({ command, containerId: id, netns: netnsPath(task), ifname: 'eth0', cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI });
-      return exec(h.runner, h.name === 'ours' ? cmd(join(ctx.ourBin, 'ecs-eni'), env, ourEniConf(h.mac)) : cmd(join(GO_CNI, 'host-device'), env, goEniConf(h.mac)));
+      const env = cniEnv({
+        command,
+        containerId: id,
+        netns: netnsPath(task),
+        ifname: 'eth0',
+        cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI,
+      });
+      return exec(
+        h.runner,
+        h.name === 'ours'
+          ? cmd(join(ctx.ourBin, 'ecs-eni'), env, ourEniConf(h.mac))
+          : cmd(join(GO_CNI, 'host-device'), env, goEniConf(h.mac)),
+      );
     };
     // Each bridge made the way its plugin makes it: one ADD + DEL; the port that ADD made says
     // whether the plugin isolates its ports, and the filled veths copy that. The peers netns has
@@ -145,7 +223,9 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
       const t = addNetns('sc-t');
       const a = await bridgeCall(h, 'ADD', t, 'make-bridge');
       if (a.code !== 0) throw new Error(`${label(h)}: first ADD failed: ${a.stdout}${a.stderr}`);
-      const ports = JSON.parse((await ipIn(h.host, ['-j', '-d', 'link', 'show', 'master', h.bridge])).stdout || '[]') as { linkinfo?: { info_slave_data?: { isolated?: boolean } } }[];
+      const ports = JSON.parse(
+        (await ipIn(h.host, ['-j', '-d', 'link', 'show', 'master', h.bridge])).stdout || '[]',
+      ) as { linkinfo?: { info_slave_data?: { isolated?: boolean } } }[];
       h.isolated = ports.some((p) => p.linkinfo?.info_slave_data?.isolated === true);
       await bridgeCall(h, 'DEL', t, 'make-bridge');
       delNetns(t);
@@ -153,8 +233,12 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
       await fillIpam(ctx, h, h.size);
     }
     const quiet = await settle();
-    ctx.log(`  scale: ${small} and ${large} tasks on the bridges (filled in ${((Date.now() - t0) / 1000).toFixed(1)} s; softirq ${quiet.toFixed(0)} ms/s before measuring)`);
-    rec.note(`host veth shape copied from each plugin's own ports: ours ${hosts[0]!.isolated ? 'isolated' : 'not isolated'}, Go ${hosts[1]!.isolated ? 'isolated' : 'not isolated'}`);
+    ctx.log(
+      `  scale: ${small} and ${large} tasks on the bridges (filled in ${((Date.now() - t0) / 1000).toFixed(1)} s; softirq ${quiet.toFixed(0)} ms/s before measuring)`,
+    );
+    rec.note(
+      `host veth shape copied from each plugin's own ports: ours ${hosts[0]!.isolated ? 'isolated' : 'not isolated'}, Go ${hosts[1]!.isolated ? 'isolated' : 'not isolated'}`,
+    );
 
     for (const what of ['', 'ENI '] as const) {
       for (const h of hosts) {
@@ -165,11 +249,20 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
     for (let run = -ctx.warmup; run < ctx.runs; run++) {
       const tasks = new Map(hosts.map((h) => [h, addNetns('sc-t')]));
       const id = `sc-${run + ctx.warmup}`;
-      for (const [what, call] of [['', bridgeCall], ['ENI ', eniCall]] as const) {
+      for (const [what, call] of [
+        ['', bridgeCall],
+        ['ENI ', eniCall],
+      ] as const) {
         for (const command of ['ADD', 'DEL'] as const) {
           for (const h of pairOrder(Math.max(0, run), hosts)) {
             const r = await call(h, command, tasks.get(h)!, id);
-            if (run >= 0) rec.record(`${h.name} ${what}${command} @${h.size}`, h.name === 'ours' ? 'ours' : 'go', r.ms, failureOf(r));
+            if (run >= 0)
+              rec.record(
+                `${h.name} ${what}${command} @${h.size}`,
+                h.name === 'ours' ? 'ours' : 'go',
+                r.ms,
+                failureOf(r),
+              );
           }
         }
       }
@@ -185,39 +278,95 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
       growth[h.size] = g;
       for (let run = 0; run < traced; run++) {
         const task = addNetns('sc-t');
-        const env = (command: string, ifname = 'ecs-eth0') => cniEnv({ command: command as 'ADD', containerId: `sct-${run}`, netns: netnsPath(task), ifname, cniPath: ctx.ourBin });
-        const add = await h.agent.request<InprocResult>({ op: 'inproc', plugin: 'ecs-bridge', env: env('ADD'), stdin: JSON.stringify(ourBridgeConf(h.data)), trace: true });
-        await h.agent.request<InprocResult>({ op: 'inproc', plugin: 'ecs-bridge', env: env('DEL'), stdin: JSON.stringify(ourBridgeConf(h.data)) });
-        const eadd = await h.agent.request<InprocResult>({ op: 'inproc', plugin: 'ecs-eni', env: env('ADD', 'eth0'), stdin: JSON.stringify(ourEniConf(h.mac)), trace: true });
-        await h.agent.request<InprocResult>({ op: 'inproc', plugin: 'ecs-eni', env: env('DEL', 'eth0'), stdin: JSON.stringify(ourEniConf(h.mac)) });
+        const env = (command: string, ifname = 'ecs-eth0') =>
+          cniEnv({
+            command: command as 'ADD',
+            containerId: `sct-${run}`,
+            netns: netnsPath(task),
+            ifname,
+            cniPath: ctx.ourBin,
+          });
+        const add = await h.agent.request<InprocResult>({
+          op: 'inproc',
+          plugin: 'ecs-bridge',
+          env: env('ADD'),
+          stdin: JSON.stringify(ourBridgeConf(h.data)),
+          trace: true,
+        });
+        await h.agent.request<InprocResult>({
+          op: 'inproc',
+          plugin: 'ecs-bridge',
+          env: env('DEL'),
+          stdin: JSON.stringify(ourBridgeConf(h.data)),
+        });
+        const eadd = await h.agent.request<InprocResult>({
+          op: 'inproc',
+          plugin: 'ecs-eni',
+          env: env('ADD', 'eth0'),
+          stdin: JSON.stringify(ourEniConf(h.mac)),
+          trace: true,
+        });
+        await h.agent.request<InprocResult>({
+          op: 'inproc',
+          plugin: 'ecs-eni',
+          env: env('DEL', 'eth0'),
+          stdin: JSON.stringify(ourEniConf(h.mac)),
+        });
         delNetns(task);
         if (add.exitCode === 0) {
           const t = ipTime(add.trace);
-          for (const [verb, v] of Object.entries(t.byVerb)) (g.ip[verb] ??= []).push(v.ms);
+          for (const [verb, v] of Object.entries(t.byVerb)) g.ip[verb] = [...(g.ip[verb] ?? []), v.ms];
           g.js.push(add.ms - t.total);
           g.total.push(add.ms);
         }
         if (eadd.exitCode === 0) {
           const et = ipTime(eadd.trace);
-          for (const [verb, v] of Object.entries(et.byVerb)) (g.eniIp[verb] ??= []).push(v.ms);
+          for (const [verb, v] of Object.entries(et.byVerb)) g.eniIp[verb] = [...(g.eniIp[verb] ?? []), v.ms];
           g.eniJs.push(eadd.ms - et.total);
           g.eniTotal.push(eadd.ms);
         }
-        const ipamEnv = cniEnv({ command: 'ADD', containerId: `ipc-${run}`, netns: netnsPath(h.host), ifname: 'ecs-eth0', cniPath: ctx.ourBin });
-        const ia = await h.agent.request<IpamCountedResult>({ op: 'ipamCounted', env: ipamEnv, stdin: JSON.stringify(ourIpamConf(h.data)) });
-        await h.agent.request<IpamCountedResult>({ op: 'ipamCounted', env: { ...ipamEnv, CNI_COMMAND: 'DEL' }, stdin: JSON.stringify(ourIpamConf(h.data)) });
+        const ipamEnv = cniEnv({
+          command: 'ADD',
+          containerId: `ipc-${run}`,
+          netns: netnsPath(h.host),
+          ifname: 'ecs-eth0',
+          cniPath: ctx.ourBin,
+        });
+        const ia = await h.agent.request<IpamCountedResult>({
+          op: 'ipamCounted',
+          env: ipamEnv,
+          stdin: JSON.stringify(ourIpamConf(h.data)),
+        });
+        await h.agent.request<IpamCountedResult>({
+          op: 'ipamCounted',
+          env: { ...ipamEnv, CNI_COMMAND: 'DEL' },
+          stdin: JSON.stringify(ourIpamConf(h.data)),
+        });
         g.ipamMs.push(ia.ms);
-        for (const [op, n] of Object.entries(ia.fsOps)) (g.fs[op] ??= []).push(n);
-        for (const [op, ms] of Object.entries(ia.fsMs)) (g.fsMs[op] ??= []).push(ms);
+        for (const [op, n] of Object.entries(ia.fsOps)) g.fs[op] = [...(g.fs[op] ?? []), n];
+        for (const [op, ms] of Object.entries(ia.fsMs)) g.fsMs[op] = [...(g.fsMs[op] ?? []), ms];
       }
     }
     const straceOut = join(hosts[0]!.data, 'strace.txt');
     for (const h of hosts) {
       const t = addNetns('sc-t');
       for (const command of ['ADD', 'DEL'] as const) {
-        const env = cniEnv({ command, containerId: 'strace', netns: netnsPath(t), ifname: 'ecs-eth0', cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI });
-        const c = h.name === 'ours' ? cmd(join(ctx.ourBin, 'ecs-ipam'), env, ourIpamConf(h.data)) : cmd(join(GO_CNI, 'host-local'), env, goIpamConf(h.data));
-        syscalls[`${h.name === 'ours' ? 'ecs-ipam' : 'host-local'} ${command} @${h.size}`] = await fileSyscalls(h.runner, c, straceOut);
+        const env = cniEnv({
+          command,
+          containerId: 'strace',
+          netns: netnsPath(t),
+          ifname: 'ecs-eth0',
+          cniPath: h.name === 'ours' ? ctx.ourBin : GO_CNI,
+        });
+        const c =
+          h.name === 'ours'
+            ? cmd(join(ctx.ourBin, 'ecs-ipam'), env, ourIpamConf(h.data))
+            : cmd(join(GO_CNI, 'host-local'), env, goIpamConf(h.data));
+        syscalls[`${h.name === 'ours' ? 'ecs-ipam' : 'host-local'} ${command} @${h.size}`] = await fileSyscalls(
+          h.runner,
+          c,
+          straceOut,
+        );
       }
       delNetns(t);
     }
@@ -226,13 +375,21 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
     for (const side of ['ours', 'Go']) {
       rec.ratioOf(`${side} ADD @${large} / ADD @${small}`, [`${side} ADD @${large}`, `${side} ADD @${small}`]);
       rec.ratioOf(`${side} DEL @${large} / DEL @${small}`, [`${side} DEL @${large}`, `${side} DEL @${small}`]);
-      rec.ratioOf(`${side} ENI ADD @${large} / ENI ADD @${small}`, [`${side} ENI ADD @${large}`, `${side} ENI ADD @${small}`]);
+      rec.ratioOf(`${side} ENI ADD @${large} / ENI ADD @${small}`, [
+        `${side} ENI ADD @${large}`,
+        `${side} ENI ADD @${small}`,
+      ]);
     }
     rec.ratioOf(`ours ADD / Go ADD @${small}`, [`ours ADD @${small}`, `Go ADD @${small}`]);
     rec.ratioOf(`ours ADD / Go ADD @${large}`, [`ours ADD @${large}`, `Go ADD @${large}`]);
-    rec.targetOf('scale:add', `ADD @${large} <= 1.3x ADD @${small}`,
+    rec.targetOf(
+      'scale:add',
+      `ADD @${large} <= 1.3x ADD @${small}`,
       `${rec.median(`ours ADD @${large}`).toFixed(1)} ms / ${rec.median(`ours ADD @${small}`).toFixed(1)} ms`,
-      [`ours ADD @${large}`, `ours ADD @${small}`], (m) => m[0]! / m[1]!, 1.3);
+      [`ours ADD @${large}`, `ours ADD @${small}`],
+      (m) => m[0]! / m[1]!,
+      1.3,
+    );
 
     // The growth tables: median per-verb `ip` time, JS time and IPAM store ops at both sizes.
     const a = growth[small]!;
@@ -266,16 +423,36 @@ export async function scale(ctx: Ctx): Promise<Recorder> {
     const ops = [...new Set([...Object.keys(a.fs), ...Object.keys(b.fs)])].sort();
     rec.tables.push({
       title: `IPAM store file operations per in-process ecs-ipam ADD (count: median, and max at ${large}; time: median ms, and p95 ms at ${large}). The lstat count is the number of addresses probed`,
-      header: ['op', `n @${small}`, `n @${large}`, `max n @${large}`, `ms @${small}`, `ms @${large}`, `p95 ms @${large}`],
-      rows: ops.map((op) => [op, median(a.fs[op] ?? [0]), median(b.fs[op] ?? [0]), Math.max(...(b.fs[op] ?? [0])),
-        median(a.fsMs[op] ?? [0]).toFixed(3), median(b.fsMs[op] ?? [0]).toFixed(3), percentile(b.fsMs[op] ?? [0], 95).toFixed(3)]),
+      header: [
+        'op',
+        `n @${small}`,
+        `n @${large}`,
+        `max n @${large}`,
+        `ms @${small}`,
+        `ms @${large}`,
+        `p95 ms @${large}`,
+      ],
+      rows: ops.map((op) => [
+        op,
+        median(a.fs[op] ?? [0]),
+        median(b.fs[op] ?? [0]),
+        Math.max(...(b.fs[op] ?? [0])),
+        median(a.fsMs[op] ?? [0]).toFixed(3),
+        median(b.fsMs[op] ?? [0]).toFixed(3),
+        percentile(b.fsMs[op] ?? [0], 95).toFixed(3),
+      ]),
     });
     const sc = Object.keys(syscalls);
     const sysNames = [...new Set(sc.flatMap((k) => Object.keys(syscalls[k]!)))].sort();
     rec.tables.push({
-      title: 'File system calls of one exec\'d IPAM call (strace -f; ours includes Node\'s own start-up, the same at both sizes)',
+      title:
+        "File system calls of one exec'd IPAM call (strace -f; ours includes Node's own start-up, the same at both sizes)",
       header: ['call', ...sysNames, 'total'],
-      rows: sc.map((k) => [k, ...sysNames.map((n) => syscalls[k]![n] ?? 0), Object.values(syscalls[k]!).reduce((x, y) => x + y, 0)]),
+      rows: sc.map((k) => [
+        k,
+        ...sysNames.map((n) => syscalls[k]![n] ?? 0),
+        Object.values(syscalls[k]!).reduce((x, y) => x + y, 0),
+      ]),
     });
 
     // The storm: IPv6 on in the task ends of the large hosts, one at a time, softirq over 10 s.

@@ -4,7 +4,17 @@
 // = our bin/), against the Go chain host-device(+static) and bridge(+host-local) exec'd through
 // the same CniRuntime with CNI_PATH=/usr/lib/cni.
 import { join } from 'node:path';
-import { addNetns, type Agent, delNetns, makeEniPair, netnsPath, startAgent, startRunner, tempDir, releaseSection } from '../lib/lab.js';
+import {
+  addNetns,
+  type Agent,
+  delNetns,
+  makeEniPair,
+  netnsPath,
+  startAgent,
+  startRunner,
+  tempDir,
+  releaseSection,
+} from '../lib/lab.js';
 import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourTaskLists } from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
 import { callKey, classifyTrace } from '../lib/ipcount.js';
@@ -19,15 +29,32 @@ export interface ChainSide {
   lists: { eniList: string; bridgeList: string };
 }
 
-export const chainCall = (s: ChainSide, action: 'add' | 'del', containerId: string, netns: string, trace = false, cpuProfile?: string): Promise<ChainResult> =>
+export const chainCall = (
+  s: ChainSide,
+  action: 'add' | 'del',
+  containerId: string,
+  netns: string,
+  trace = false,
+  cpuProfile?: string,
+): Promise<ChainResult> =>
   s.agent.request<ChainResult>({
-    op: 'chain', action, mode: s.mode, cniPath: s.cniPath, cacheDir: s.cacheDir,
-    eniList: s.lists.eniList, bridgeList: s.lists.bridgeList, containerId, netns: netnsPath(netns), trace,
+    op: 'chain',
+    action,
+    mode: s.mode,
+    cniPath: s.cniPath,
+    cacheDir: s.cacheDir,
+    eniList: s.lists.eniList,
+    bridgeList: s.lists.bridgeList,
+    containerId,
+    netns: netnsPath(netns),
+    trace,
     ...(cpuProfile ? { cpuProfile } : {}),
   });
 
 // Per-verb time of the traced `ip` processes of one operation.
-export const ipTime = (trace: IpTrace[] | undefined): { total: number; sync: number; count: number; byVerb: Record<string, { n: number; ms: number }> } => {
+export const ipTime = (
+  trace: IpTrace[] | undefined,
+): { total: number; sync: number; count: number; byVerb: Record<string, { n: number; ms: number }> } => {
   const byVerb: Record<string, { n: number; ms: number }> = {};
   let total = 0;
   let sync = 0;
@@ -46,8 +73,12 @@ export const ipTime = (trace: IpTrace[] | undefined): { total: number; sync: num
 };
 
 export async function task(ctx: Ctx): Promise<Recorder> {
-  const rec = new Recorder('task', '4. A whole task\'s network (ENI list + bridge list through CniRuntime)',
-    'per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent\'s TaskNetwork for both sides (src/agent/task/network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate', ctx.runs);
+  const rec = new Recorder(
+    'task',
+    "4. A whole task's network (ENI list + bridge list through CniRuntime)",
+    "per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent's TaskNetwork for both sides (src/agent/task/network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate",
+    ctx.runs,
+  );
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('tk');
   const oursAgent = await startAgent(ourHost);
   const goAgent = await startAgent(goHost);
@@ -55,9 +86,30 @@ export async function task(ctx: Ctx): Promise<Recorder> {
   const dirs = ['tk-ipam-ours', 'tk-cache-ip', 'tk-cache-ex', 'tk-ipam-go', 'tk-cache-go'].map(tempDir);
   const [ourIpam, cacheIp, cacheEx, goIpam, cacheGo] = dirs as [string, string, string, string, string];
   const sides: Record<string, ChainSide & { side: 'ours' | 'go' }> = {
-    'ours in-process': { side: 'ours', agent: oursAgent, mode: 'in-process', cniPath: [ctx.ourBin], cacheDir: cacheIp, lists: ourTaskLists(ourMac, ourIpam) },
-    'Go exec\'d': { side: 'go', agent: goAgent, mode: 'exec', cniPath: [GO_CNI], cacheDir: cacheGo, lists: goTaskLists(goMac, goIpam) },
-    'ours exec\'d': { side: 'ours', agent: oursAgent, mode: 'exec', cniPath: [ctx.ourBin], cacheDir: cacheEx, lists: ourTaskLists(ourMac, ourIpam) },
+    'ours in-process': {
+      side: 'ours',
+      agent: oursAgent,
+      mode: 'in-process',
+      cniPath: [ctx.ourBin],
+      cacheDir: cacheIp,
+      lists: ourTaskLists(ourMac, ourIpam),
+    },
+    "Go exec'd": {
+      side: 'go',
+      agent: goAgent,
+      mode: 'exec',
+      cniPath: [GO_CNI],
+      cacheDir: cacheGo,
+      lists: goTaskLists(goMac, goIpam),
+    },
+    "ours exec'd": {
+      side: 'ours',
+      agent: oursAgent,
+      mode: 'exec',
+      cniPath: [ctx.ourBin],
+      cacheDir: cacheEx,
+      lists: ourTaskLists(ourMac, ourIpam),
+    },
   };
   const ipInproc: number[] = [];
   const ipCountInproc: number[] = [];
@@ -66,16 +118,24 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       rec.declare(`${name} ADD`, s.side);
       rec.declare(`${name} DEL`, s.side);
     }
-    const RUNNER = 'Go exec\'d by the vfork runner (no CniRuntime)';
-    rec.declare(`${RUNNER} ADD`, 'go', 'ms', 'host-device then bridge, each exec\'d by the python runner; no result cache');
+    const RUNNER = "Go exec'd by the vfork runner (no CniRuntime)";
+    rec.declare(
+      `${RUNNER} ADD`,
+      'go',
+      'ms',
+      "host-device then bridge, each exec'd by the python runner; no result cache",
+    );
     rec.declare(`${RUNNER} DEL`, 'go');
     // The Go chain as a Go runtime would exec it: no Node parent forking per plugin, no cache.
     const goByRunner = async (run: number): Promise<void> => {
       const netns = addNetns('tk-t');
       const id = `taskr-${run + ctx.warmup}`;
-      const env = (command: 'ADD' | 'DEL', ifname: string) => cniEnv({ command, containerId: id, netns: netnsPath(netns), ifname, cniPath: GO_CNI });
-      const eniCall = (command: 'ADD' | 'DEL') => exec(goRunner, cmd(join(GO_CNI, 'host-device'), env(command, 'eth0'), goEniConf(goMac)));
-      const bridgeCall = (command: 'ADD' | 'DEL') => exec(goRunner, cmd(join(GO_CNI, 'bridge'), env(command, 'ecs-eth0'), goBridgeConf(goIpam)));
+      const env = (command: 'ADD' | 'DEL', ifname: string) =>
+        cniEnv({ command, containerId: id, netns: netnsPath(netns), ifname, cniPath: GO_CNI });
+      const eniCall = (command: 'ADD' | 'DEL') =>
+        exec(goRunner, cmd(join(GO_CNI, 'host-device'), env(command, 'eth0'), goEniConf(goMac)));
+      const bridgeCall = (command: 'ADD' | 'DEL') =>
+        exec(goRunner, cmd(join(GO_CNI, 'bridge'), env(command, 'ecs-eth0'), goBridgeConf(goIpam)));
       const a1 = await eniCall('ADD');
       const a2 = await bridgeCall('ADD');
       const d1 = await bridgeCall('DEL');
@@ -104,16 +164,29 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       await goByRunner(run);
       if (run >= 0) progress(ctx, 'task', run, ctx.runs);
     }
-    const go = rec.median('Go exec\'d ADD');
+    const go = rec.median("Go exec'd ADD");
     const inproc = rec.median('ours in-process ADD');
-    rec.ratioOf('ours in-process ADD / Go exec\'d ADD', ['ours in-process ADD', 'Go exec\'d ADD']);
-    rec.ratioOf('ours exec\'d ADD / Go exec\'d ADD', ['ours exec\'d ADD', 'Go exec\'d ADD']);
-    rec.ratioOf('ours in-process DEL / Go exec\'d DEL', ['ours in-process DEL', 'Go exec\'d DEL']);
-    rec.ratioOf('ours exec\'d DEL / Go exec\'d DEL', ['ours exec\'d DEL', 'Go exec\'d DEL']);
-    rec.note('The exec\'d variants are spawned by the Node bench agent through CniRuntime.execPlugin, as the agent\'s exec mode does; Node 20 spawns with fork(), which blocks the parent a few ms per child and grows with its memory (see section 9): that cost is in both exec\'d columns, ours and Go\'s, and in the in-process column for every `ip` child.');
-    rec.ratioOf(`ours in-process ADD / ${RUNNER} ADD`, ['ours in-process ADD', `${RUNNER} ADD`], undefined, 'the Go chain without the Node runtime\'s fork per plugin');
-    rec.targetOf('task:inproc', 'whole task in-process ADD <= 0.5x Go exec chain ADD', `${inproc.toFixed(1)} ms / ${go.toFixed(1)} ms`,
-      ['ours in-process ADD', 'Go exec\'d ADD'], (m) => m[0]! / m[1]!, 0.5);
+    rec.ratioOf("ours in-process ADD / Go exec'd ADD", ['ours in-process ADD', "Go exec'd ADD"]);
+    rec.ratioOf("ours exec'd ADD / Go exec'd ADD", ["ours exec'd ADD", "Go exec'd ADD"]);
+    rec.ratioOf("ours in-process DEL / Go exec'd DEL", ['ours in-process DEL', "Go exec'd DEL"]);
+    rec.ratioOf("ours exec'd DEL / Go exec'd DEL", ["ours exec'd DEL", "Go exec'd DEL"]);
+    rec.note(
+      "The exec'd variants are spawned by the Node bench agent through CniRuntime.execPlugin, as the agent's exec mode does; Node 20 spawns with fork(), which blocks the parent a few ms per child and grows with its memory (see section 9): that cost is in both exec'd columns, ours and Go's, and in the in-process column for every `ip` child.",
+    );
+    rec.ratioOf(
+      `ours in-process ADD / ${RUNNER} ADD`,
+      ['ours in-process ADD', `${RUNNER} ADD`],
+      undefined,
+      "the Go chain without the Node runtime's fork per plugin",
+    );
+    rec.targetOf(
+      'task:inproc',
+      'whole task in-process ADD <= 0.5x Go exec chain ADD',
+      `${inproc.toFixed(1)} ms / ${go.toFixed(1)} ms`,
+      ['ours in-process ADD', "Go exec'd ADD"],
+      (m) => m[0]! / m[1]!,
+      0.5,
+    );
     for (const v of ipInproc) rec.add('ours in-process ADD: time in `ip` processes', 'info', v);
     for (const v of ipCountInproc) rec.add('ours in-process ADD: `ip` processes', 'info', v, 'count');
   } finally {

@@ -7,9 +7,19 @@ const port = Number(process.env.PORT ?? 8080);
 let served = 0;
 const server = createServer((req, res) => {
   served++;
-  const body = JSON.stringify({ service: 'api', hostname: hostname(), served, path: req.url, from: req.socket.remoteAddress });
+  const body = JSON.stringify({
+    service: 'api',
+    hostname: hostname(),
+    served,
+    path: req.url,
+    from: req.socket.remoteAddress,
+  });
   res.writeHead(200, { 'content-type': 'application/json' }).end(body);
 });
 server.listen(port, () => console.log(`api listening on :${port}`));
 // Exit promptly on SIGTERM, as a well-behaved container does.
-process.on('SIGTERM', () => { console.log('api: SIGTERM, bye'); server.close(); process.exit(0); });
+process.on('SIGTERM', () => {
+  console.log('api: SIGTERM, bye');
+  server.close();
+  process.exit(0);
+});

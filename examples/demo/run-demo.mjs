@@ -20,7 +20,8 @@ const demo = join(root, 'examples/demo');
 const tasknetBin = join(root, 'bin/tasknet');
 const lab = process.env.TASKNET_DEMO_LAB ?? 'tasknet-demo';
 // A fixed state dir, so a demo that was killed half-way is cleaned up by the next one.
-const stateDir = process.env.TASKNET_DEMO_STATE_DIR ?? (existsSync('/run') ? '/run/tasknet-demo' : join(tmpdir(), 'tasknet-demo'));
+const stateDir =
+  process.env.TASKNET_DEMO_STATE_DIR ?? (existsSync('/run') ? '/run/tasknet-demo' : join(tmpdir(), 'tasknet-demo'));
 const common = ['--state-dir', stateDir];
 const hasDockerd = (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, 'dockerd')));
 const runtime = process.env.TASKNET_DEMO_RUNTIME ?? (hasDockerd ? 'engine' : 'process');
@@ -39,37 +40,48 @@ const sh = (argv, { expect = 0, quiet = false, display } = {}) => {
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (!quiet && out.trim()) console.log(out.trimEnd().replace(/^/gm, '  '));
   const ok = expect === 'nonzero' ? r.status !== 0 : r.status === expect;
-  if (!ok) throw new StepFailed(`expected exit ${expect}, got ${r.status ?? r.signal}${quiet ? `: ${out.trim()}` : ''}`);
+  if (!ok)
+    throw new StepFailed(`expected exit ${expect}, got ${r.status ?? r.signal}${quiet ? `: ${out.trim()}` : ''}`);
   return r.stdout ?? '';
 };
 
 // --state-dir goes right after the command name: after `exec ... --` it would be the command's.
-const tasknet = (args, opts = {}) => sh([tasknetBin, args[0], ...common, ...args.slice(1)],
-  { ...opts, display: ['tasknet', ...args] });
+const tasknet = (args, opts = {}) =>
+  sh([tasknetBin, args[0], ...common, ...args.slice(1)], { ...opts, display: ['tasknet', ...args] });
 
 const step = (title) => console.log(`\n${bold(`==> ${title}`)}`);
 
 const netnsNames = () => (existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : []);
-const rootLinks = () => spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout
-  .split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).sort().join(' ');
+const rootLinks = () =>
+  spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map((l) => l.split(':')[1]?.trim())
+    .filter(Boolean)
+    .sort()
+    .join(' ');
 
 const main = async () => {
-  if (process.getuid?.() !== 0) throw new StepFailed('the demo needs root (it creates network namespaces); try: sudo npm run demo');
+  if (process.getuid?.() !== 0)
+    throw new StepFailed('the demo needs root (it creates network namespaces); try: sudo npm run demo');
   if (!existsSync(join(root, 'dist/tasknet.cjs'))) sh(['npm', 'run', 'build'], { quiet: true });
   if (existsSync(stateDir) || netnsNames().includes(`${lab}-lab`)) {
     step('0. A demo lab is left from an earlier run: removing it first');
     tasknet(['lab', 'down', '--lab', lab]);
   }
   const linksBefore = rootLinks();
-  const dockerBefore = ['/var/lib/docker', '/etc/docker/key.json', '/run/docker.sock', '/var/run/docker.sock'].filter((p) => existsSync(p));
+  const dockerBefore = ['/var/lib/docker', '/etc/docker/key.json', '/run/docker.sock', '/var/run/docker.sock'].filter(
+    (p) => existsSync(p),
+  );
   const tasks = []; // running
   const allTasks = [];
   let failure;
   try {
-    step(`1. A lab of its own: a "host" netns with the agent${runtime === 'engine' ? ' and a private Docker engine' : ''}, a "VPC" netns with the gateway, 2 ENIs`);
+    step(
+      `1. A lab of its own: a "host" netns with the agent${runtime === 'engine' ? ' and a private Docker engine' : ''}, a "VPC" netns with the gateway, 2 ENIs`,
+    );
     tasknet(['lab', 'up', '--lab', lab, '--enis', '2', '--runtime', runtime, '--block-instance-metadata']);
     if (runtime === 'engine') {
-      console.log('  the demo image: its node programs on the lab\'s tasknet/node:20, built offline');
+      console.log("  the demo image: its node programs on the lab's tasknet/node:20, built offline");
       tasknet(['image', 'build', demo, '-t', 'tasknet-demo/app:1'], { quiet: true });
       tasknet(['image', 'ls']);
     } else {
@@ -77,34 +89,51 @@ const main = async () => {
     }
 
     step('2. Run the task: web (port 80) and api (port 8080), web fetches api over 127.0.0.1:8080');
-    const taskA = JSON.parse(tasknet(['run', join(taskFiles, 'task.json'), '--eni', 'auto', '--json'], { quiet: true }));
+    const taskA = JSON.parse(
+      tasknet(['run', join(taskFiles, 'task.json'), '--eni', 'auto', '--json'], { quiet: true }),
+    );
     tasks.push(taskA.id);
     allTasks.push(taskA.id);
-    console.log(`  task ${taskA.id}: ENI ${taskA.eni.mac} ${taskA.eni.addresses[0]}, bridge ${taskA.bridgeAddress}, ` +
-      `credentials id ${taskA.credentialsId}, all containers started in ${taskA.timings.totalMs} ms`);
+    console.log(
+      `  task ${taskA.id}: ENI ${taskA.eni.mac} ${taskA.eni.addresses[0]}, bridge ${taskA.bridgeAddress}, ` +
+        `credentials id ${taskA.credentialsId}, all containers started in ${taskA.timings.totalMs} ms`,
+    );
     tasknet(['ls']);
 
-    step('3. A client in the VPC netns fetches the web page through the task\'s ENI address');
+    step("3. A client in the VPC netns fetches the web page through the task's ENI address");
     const eniIp = taskA.eni.addresses[0].split('/')[0];
-    const client = ['nsenter', `--net=/var/run/netns/${lab}-vpc`, process.execPath, join(demo, 'client.mjs'), `http://${eniIp}/`];
+    const client = [
+      'nsenter',
+      `--net=/var/run/netns/${lab}-vpc`,
+      process.execPath,
+      join(demo, 'client.mjs'),
+      `http://${eniIp}/`,
+    ];
     // "Started" means the processes run; the servers may take a moment more to bind their ports.
-    for (let i = 0; i < 30 && spawnSync(client[0], client.slice(1)).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 30 && spawnSync(client[0], client.slice(1)).status !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     sh(client, { display: ['nsenter', `--net=/var/run/netns/${lab}-vpc`, 'node', 'client.mjs', `http://${eniIp}/`] });
 
     step('4. The task reads its role credentials from 169.254.170.2 ($AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)');
     tasknet(['exec', taskA.id, '--container', 'web', '--', 'node', 'creds.mjs']);
 
     step('5. Another task cannot read them (its own credentials work)');
-    const taskB = JSON.parse(tasknet(['run', join(taskFiles, 'other-task.json'), '--eni', 'auto', '--json'], { quiet: true }));
+    const taskB = JSON.parse(
+      tasknet(['run', join(taskFiles, 'other-task.json'), '--eni', 'auto', '--json'], { quiet: true }),
+    );
     tasks.push(taskB.id);
     allTasks.push(taskB.id);
     console.log(`  task ${taskB.id}: ENI ${taskB.eni.addresses[0]}, bridge ${taskB.bridgeAddress}`);
-    tasknet(['exec', taskB.id, '--', 'node', 'creds.mjs', `/v2/credentials/${taskA.credentialsId}`], { expect: 'nonzero' });
+    tasknet(['exec', taskB.id, '--', 'node', 'creds.mjs', `/v2/credentials/${taskA.credentialsId}`], {
+      expect: 'nonzero',
+    });
     tasknet(['exec', taskB.id, '--', 'node', 'creds.mjs']);
     console.log('  (the endpoint answers only the task whose bridge address owns the id, and says nothing else)');
 
     step('6. The task cannot undo its instance-metadata block: no NET_ADMIN in its containers');
-    tasknet(['exec', taskA.id, '--container', 'web', '--', 'ip', 'route', 'del', 'blackhole', '169.254.169.254'], { expect: 'nonzero' });
+    tasknet(['exec', taskA.id, '--container', 'web', '--', 'ip', 'route', 'del', 'blackhole', '169.254.169.254'], {
+      expect: 'nonzero',
+    });
     tasknet(['exec', taskA.id, '--container', 'web', '--', 'ip', 'route']);
 
     step('7. Logs, then stop both tasks (SIGTERM, containers exit, CNI DEL, ENIs back to the host)');
@@ -114,7 +143,8 @@ const main = async () => {
   } catch (error) {
     failure = error;
     const log = join(stateDir, 'agent.log');
-    if (existsSync(log)) console.log(`\nagent log (tail):\n${readFileSync(log, 'utf8').trim().split('\n').slice(-15).join('\n')}`);
+    if (existsSync(log))
+      console.log(`\nagent log (tail):\n${readFileSync(log, 'utf8').trim().split('\n').slice(-15).join('\n')}`);
   } finally {
     step(`8. lab down${tasks.length > 0 ? ' (after a failure: tasks are stopped by the teardown)' : ''}`);
     try {
@@ -130,29 +160,42 @@ const main = async () => {
   if (netns.length > 0) leftovers.push(`netns: ${netns.join(', ')}`);
   if (existsSync(stateDir)) leftovers.push(`state dir ${stateDir}`);
   const linksAfter = rootLinks();
-  if (linksAfter !== linksBefore) leftovers.push(`links of this machine changed: before [${linksBefore}] after [${linksAfter}]`);
+  if (linksAfter !== linksBefore)
+    leftovers.push(`links of this machine changed: before [${linksBefore}] after [${linksAfter}]`);
   const procs = spawnSync('pgrep', ['-af', stateDir], { encoding: 'utf8' }).stdout.trim();
   if (procs) leftovers.push(`processes: ${procs}`);
   // The lab's engine had its own roots: nothing of Docker may appear in the machine's own places.
-  const dockerTraces = ['/var/lib/docker', '/etc/docker/key.json', '/run/docker.sock', '/var/run/docker.sock'].filter((p) => existsSync(p) && !dockerBefore.includes(p));
+  const dockerTraces = ['/var/lib/docker', '/etc/docker/key.json', '/run/docker.sock', '/var/run/docker.sock'].filter(
+    (p) => existsSync(p) && !dockerBefore.includes(p),
+  );
   if (dockerTraces.length > 0) leftovers.push(`engine files outside the lab: ${dockerTraces.join(', ')}`);
   console.log(`  netns named ${lab}-* or tasknet-<task id>: ${netns.length === 0 ? 'none' : netns.join(', ')}`);
   console.log(`  state dir ${stateDir}: ${existsSync(stateDir) ? 'still there' : 'removed'}`);
-  console.log(`  links of this machine's own netns: ${linksAfter === linksBefore ? 'unchanged' : 'CHANGED'} (${linksAfter})`);
+  console.log(
+    `  links of this machine's own netns: ${linksAfter === linksBefore ? 'unchanged' : 'CHANGED'} (${linksAfter})`,
+  );
   console.log(`  processes of the lab (agent, dockerd, containerd, shims, containers): ${procs ? procs : 'none'}`);
-  console.log(`  engine files in the machine's own places (/var/lib/docker, /etc/docker/key.json): ${dockerTraces.length === 0 ? 'none' : dockerTraces.join(', ')}`);
-  if (leftovers.length > 0) throw new StepFailed(`left behind: ${leftovers.join('; ')}${failure ? `; and earlier: ${failure.message}` : ''}`);
+  console.log(
+    `  engine files in the machine's own places (/var/lib/docker, /etc/docker/key.json): ${dockerTraces.length === 0 ? 'none' : dockerTraces.join(', ')}`,
+  );
+  if (leftovers.length > 0)
+    throw new StepFailed(`left behind: ${leftovers.join('; ')}${failure ? `; and earlier: ${failure.message}` : ''}`);
   if (failure) throw failure;
 };
 
 // Ctrl-C ends the step in progress (its command gets the signal too); the lab is still removed.
-process.on('SIGINT', () => { console.log('\ninterrupted: cleaning up'); });
-
-main().then(() => {
-  console.log(`\n${bold(`demo passed in ${((Date.now() - started) / 1000).toFixed(1)} s`)}`);
-}, (error) => {
-  console.error(`\n${bold('demo FAILED')}: ${error instanceof StepFailed ? error.message : error.stack}`);
-  // The lab may still be up if the failure came before step 7 could run.
-  spawnSync(tasknetBin, ['lab', 'down', '--lab', lab, ...common], { stdio: 'ignore' });
-  process.exitCode = 1;
+process.on('SIGINT', () => {
+  console.log('\ninterrupted: cleaning up');
 });
+
+main().then(
+  () => {
+    console.log(`\n${bold(`demo passed in ${((Date.now() - started) / 1000).toFixed(1)} s`)}`);
+  },
+  (error) => {
+    console.error(`\n${bold('demo FAILED')}: ${error instanceof StepFailed ? error.message : error.stack}`);
+    // The lab may still be up if the failure came before step 7 could run.
+    spawnSync(tasknetBin, ['lab', 'down', '--lab', lab, ...common], { stdio: 'ignore' });
+    process.exitCode = 1;
+  },
+);

@@ -9,11 +9,18 @@ const server = createServer(async (req, res) => {
   try {
     const reply = await fetch(api);
     const data = await reply.json();
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(
-      `hello from web on ${hostname()} (client ${req.socket.remoteAddress})\napi over ${api} answered: ${JSON.stringify(data)}\n`);
+    res
+      .writeHead(200, { 'content-type': 'text/plain' })
+      .end(
+        `hello from web on ${hostname()} (client ${req.socket.remoteAddress})\napi over ${api} answered: ${JSON.stringify(data)}\n`,
+      );
   } catch (error) {
     res.writeHead(502, { 'content-type': 'text/plain' }).end(`web: api at ${api} failed: ${error.message}\n`);
   }
 });
 server.listen(port, () => console.log(`web listening on :${port}, api at ${api}`));
-process.on('SIGTERM', () => { console.log('web: SIGTERM, bye'); server.close(); process.exit(0); });
+process.on('SIGTERM', () => {
+  console.log('web: SIGTERM, bye');
+  server.close();
+  process.exit(0);
+});

@@ -25,6 +25,8 @@ export const requestedVersion = (stdin: string | Buffer): string => {
   try {
     const requested = (JSON.parse(stdin.toString()) as { cniVersion?: unknown }).cniVersion;
     if (typeof requested === 'string' && requested !== '') cniVersion = requested;
-  } catch { /* VERSION ignores a config it cannot read */ }
+  } catch {
+    /* VERSION ignores a config it cannot read */
+  }
   return cniVersion;
 };

@@ -12,7 +12,10 @@ export const parseCniArgs = (raw: string | undefined, known: readonly string[] =
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     if (eq <= 0) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_ARGS pair ${JSON.stringify(pair)}: expected KEY=VALUE`);
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
+        `invalid CNI_ARGS pair ${JSON.stringify(pair)}: expected KEY=VALUE`,
+      );
     }
     args.set(pair.slice(0, eq), pair.slice(eq + 1));
   }
@@ -20,14 +23,15 @@ export const parseCniArgs = (raw: string | undefined, known: readonly string[] =
   if (!ignoreUnknown) {
     const unknown = [...args.keys()].filter((k) => k !== 'IgnoreUnknown' && !known.includes(k));
     if (unknown.length > 0) {
-      throw new CniError(ErrorCode.InvalidEnvironment,
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
         `unknown CNI_ARGS key ${JSON.stringify(unknown[0])}`,
-        `known keys: ${JSON.stringify(known)}; add IgnoreUnknown=1 to ignore the others`);
+        `known keys: ${JSON.stringify(known)}; add IgnoreUnknown=1 to ignore the others`,
+      );
     }
   }
   return args;
 };
 
 // Renders args back into the env form, for delegation and the conflist runtime.
-export const formatCniArgs = (args: CniArgs): string =>
-  [...args].map(([k, v]) => `${k}=${v}`).join(';');
+export const formatCniArgs = (args: CniArgs): string => [...args].map(([k, v]) => `${k}=${v}`).join(';');

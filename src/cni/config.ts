@@ -17,7 +17,10 @@ export const parseNetConf = (
 ): NetConfObject => {
   const size = typeof stdin === 'string' ? Buffer.byteLength(stdin) : stdin.length;
   if (size > MAX_CONFIG_BYTES) {
-    throw new CniError(ErrorCode.DecodeFailure, `network config on stdin is larger than the limit of ${MAX_CONFIG_BYTES} bytes`);
+    throw new CniError(
+      ErrorCode.DecodeFailure,
+      `network config on stdin is larger than the limit of ${MAX_CONFIG_BYTES} bytes`,
+    );
   }
   let value: unknown;
   try {
@@ -30,7 +33,8 @@ export const parseNetConf = (
   }
   const conf = value as Record<string, unknown>;
   // libcni's ConfigDecoder reads an absent, null or empty cniVersion alike, as 0.1.0.
-  const version = conf.cniVersion === undefined || conf.cniVersion === null || conf.cniVersion === '' ? '0.1.0' : conf.cniVersion;
+  const version =
+    conf.cniVersion === undefined || conf.cniVersion === null || conf.cniVersion === '' ? '0.1.0' : conf.cniVersion;
   if (typeof version !== 'string') {
     throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cniVersion ${showValue(version)}: must be a string`);
   }
@@ -38,8 +42,11 @@ export const parseNetConf = (
     throw new CniError(ErrorCode.InvalidNetworkConfig, 'missing network name');
   }
   if (typeof conf.name !== 'string' || !NETWORK_NAME.test(conf.name)) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid network name ${showValue(conf.name)}`,
-      'must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid network name ${showValue(conf.name)}`,
+      'must start with a letter or digit and contain only letters, digits, "_", "." and "-"',
+    );
   }
   requireSupportedVersion(version, supportedVersions);
   requireVerbAllowed(command, version);

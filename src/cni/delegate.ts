@@ -12,7 +12,10 @@ const PLUGIN_TYPE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // order; anything with a path separator would let a config run an arbitrary binary.
 export const findPlugin = (type: string, cniPath: readonly string[]): string => {
   if (!PLUGIN_TYPE.test(type) || type === '..' || type.length > 255) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid plugin type ${JSON.stringify(type)}: must be a plain file name`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid plugin type ${JSON.stringify(type)}: must be a plain file name`,
+    );
   }
   if (cniPath.length === 0) {
     throw new CniError(ErrorCode.InvalidEnvironment, `cannot find plugin "${type}": CNI_PATH is empty`);
@@ -22,7 +25,9 @@ export const findPlugin = (type: string, cniPath: readonly string[]): string => 
     try {
       const stat = statSync(file);
       if (stat.isFile() && (stat.mode & 0o111) !== 0) return file;
-    } catch { /* not in this directory */ }
+    } catch {
+      /* not in this directory */
+    }
   }
   throw new CniError(ErrorCode.Delegate, `failed to find plugin "${type}" in path [${cniPath.join(' ')}]`);
 };
@@ -54,18 +59,32 @@ export const readPluginOutput = (type: string, out: PluginOutput, cniVersion: st
     try {
       json = JSON.parse(out.stdout);
     } catch {
-      throw new CniError(ErrorCode.DecodeFailure, `plugin ${type} printed a result that is not JSON`, out.stdout.slice(0, 500));
+      throw new CniError(
+        ErrorCode.DecodeFailure,
+        `plugin ${type} printed a result that is not JSON`,
+        out.stdout.slice(0, 500),
+      );
     }
     return parseResult(json, cniVersion, `${type} result`);
   }
   let error: { code?: unknown; msg?: unknown; details?: unknown } = {};
   try {
     error = JSON.parse(out.stdout) as typeof error;
-  } catch { /* not a CNI error JSON: report the raw text below */ }
-  if (typeof error.code === 'number' && typeof error.msg === 'string') {
-    throw new CniError(error.code, `${type}: ${error.msg}`, typeof error.details === 'string' ? error.details : undefined);
+  } catch {
+    /* not a CNI error JSON: report the raw text below */
   }
-  throw new CniError(ErrorCode.Delegate, `plugin ${type} failed with exit code ${out.exitCode}`, out.stdout.slice(0, 500) || undefined);
+  if (typeof error.code === 'number' && typeof error.msg === 'string') {
+    throw new CniError(
+      error.code,
+      `${type}: ${error.msg}`,
+      typeof error.details === 'string' ? error.details : undefined,
+    );
+  }
+  throw new CniError(
+    ErrorCode.Delegate,
+    `plugin ${type} failed with exit code ${out.exitCode}`,
+    out.stdout.slice(0, 500) || undefined,
+  );
 };
 
 export interface DelegateOptions {

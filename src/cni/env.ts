@@ -29,8 +29,11 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 // libcni's ValidateContainerID: the id ends up in file names and iptables comments.
 export const validateContainerId = (id: string): void => {
   if (!CONTAINER_ID.test(id)) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_CONTAINERID ${JSON.stringify(id)}`,
-      'must start with a letter or digit and contain only letters, digits, "_", "." and "-"');
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `invalid CNI_CONTAINERID ${JSON.stringify(id)}`,
+      'must start with a letter or digit and contain only letters, digits, "_", "." and "-"',
+    );
   }
 };
 
@@ -44,6 +47,7 @@ export const interfaceNameProblem = (name: string): string | undefined => {
   // The kernel would take these, but `ip` reads a leading "-" as an option, "%" makes the kernel
   // treat the name as a pattern (EINVAL), and control characters cannot go into an `ip -batch`.
   if (name.startsWith('-')) return 'starts with "-"';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[%\x00-\x1f\x7f]/.test(name)) return 'contains "%" or a control character';
   // A lone UTF-16 surrogate (only an in-process caller can pass one) reaches the kernel as U+FFFD,
   // a name DEL would then never find.

@@ -42,8 +42,10 @@ export class CniError extends Error {
   }
 
   toJSON(cniVersion?: string): CniErrorJson {
-    const out: CniErrorJson = cniVersion === undefined ? { code: this.code, msg: this.message }
-      : { cniVersion, code: this.code, msg: this.message };
+    const out: CniErrorJson =
+      cniVersion === undefined
+        ? { code: this.code, msg: this.message }
+        : { cniVersion, code: this.code, msg: this.message };
     if (this.details) out.details = this.details;
     return out;
   }
@@ -55,9 +57,10 @@ export const isCniError = (value: unknown): value is CniError => value instanceo
 // with its message only (never its stack) so stdout stays a valid CNI error.
 export const toCniError = (error: unknown): CniError => {
   if (isCniError(error)) return error;
-  const code = typeof (error as { cniCode?: unknown })?.cniCode === 'number'
-    ? (error as { cniCode: number }).cniCode
-    : ErrorCode.Internal;
+  const code =
+    typeof (error as { cniCode?: unknown })?.cniCode === 'number'
+      ? (error as { cniCode: number }).cniCode
+      : ErrorCode.Internal;
   const message = error instanceof Error ? error.message : String(error);
   return new CniError(code, message || 'internal error', undefined, { cause: error });
 };

@@ -44,7 +44,8 @@ const pluginAnswer = (def: PluginDefinition): Answer | undefined => {
   if (flag === '--version') return { fd: 1, text: buildInfoText() };
   if (flag === '--capabilities') return { fd: 1, text: capabilitiesText() };
   const supported = def.supportedVersions ?? SUPPORTED_VERSIONS;
-  if (flag === '--help' || flag === '-h' || !process.env.CNI_COMMAND) return { fd: 2, text: aboutText(def.about, supported) };
+  if (flag === '--help' || flag === '-h' || !process.env.CNI_COMMAND)
+    return { fd: 2, text: aboutText(def.about, supported) };
   if (process.env.CNI_COMMAND !== 'VERSION') return undefined;
   // Whatever the env checks say about VERSION (nothing today): a throw leaves it to the full path,
   // which reads stdin itself in that case.
@@ -93,6 +94,7 @@ const front = (answer: () => Answer | undefined, loadFull: () => void): void => 
   loadFull();
 };
 
-export const pluginFront = (def: PluginDefinition, loadFull: () => void): void => front(() => pluginAnswer(def), loadFull);
+export const pluginFront = (def: PluginDefinition, loadFull: () => void): void =>
+  front(() => pluginAnswer(def), loadFull);
 
 export const agentFront = (loadFull: () => void): void => front(agentAnswer, loadFull);

@@ -11,13 +11,18 @@ export interface ValidAttachment {
 export const validAttachments = (config: Record<string, unknown>): ValidAttachment[] => {
   const raw = config['cni.dev/valid-attachments'] ?? config['cni.dev/attachments'] ?? [];
   if (!Array.isArray(raw)) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid cni.dev/valid-attachments ${showValue(raw)}: must be an array`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid cni.dev/valid-attachments ${showValue(raw)}: must be an array`,
+    );
   }
   return raw.map((entry: unknown, index) => {
     const { containerID, ifname } = (entry ?? {}) as { containerID?: unknown; ifname?: unknown };
     if (typeof containerID !== 'string' || typeof ifname !== 'string') {
-      throw new CniError(ErrorCode.InvalidNetworkConfig,
-        `invalid cni.dev/valid-attachments.${index} ${showValue(entry)}: needs string containerID and ifname`);
+      throw new CniError(
+        ErrorCode.InvalidNetworkConfig,
+        `invalid cni.dev/valid-attachments.${index} ${showValue(entry)}: needs string containerID and ifname`,
+      );
     }
     return { containerId: containerID, ifname };
   });

@@ -24,11 +24,12 @@ const parseV6 = (text: string): bigint => {
   let groups: string[];
   const [head = '', tail] = text.split('::');
   const parts = (s: string): string[] => (s === '' ? [] : s.split(':'));
-  const expand = (list: string[]): string[] => list.flatMap((g) => {
-    if (!g.includes('.')) return [g];
-    const v4 = parseV4(g); // an embedded IPv4 tail is two groups
-    return [(v4 >> 16n).toString(16), (v4 & 0xffffn).toString(16)];
-  });
+  const expand = (list: string[]): string[] =>
+    list.flatMap((g) => {
+      if (!g.includes('.')) return [g];
+      const v4 = parseV4(g); // an embedded IPv4 tail is two groups
+      return [(v4 >> 16n).toString(16), (v4 & 0xffffn).toString(16)];
+    });
   if (tail === undefined) {
     groups = expand(parts(head));
   } else {
@@ -44,8 +45,11 @@ export const formatIp = (family: Family, value: bigint): string => {
   if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
   const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
   let best = { start: -1, len: 0 };
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
     if (j - i > best.len && j - i >= 2) best = { start: i, len: j - i };

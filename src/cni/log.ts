@@ -18,7 +18,9 @@ const write = (level: Level, message: string): void => {
     try {
       appendFileSync(file, line, { mode: 0o600 });
       return;
-    } catch { /* fall back to stderr below */ }
+    } catch {
+      /* fall back to stderr below */
+    }
   }
   process.stderr.write(line);
 };

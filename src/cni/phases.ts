@@ -24,7 +24,10 @@ class PhaseLog implements Phases {
   private last: number;
   private count = 0;
 
-  constructor(private readonly prefix: string, private readonly start: number) {
+  constructor(
+    private readonly prefix: string,
+    private readonly start: number,
+  ) {
     this.last = start;
   }
 
@@ -46,4 +49,4 @@ export const phaseClock = (): number => (logger.enabled('debug') ? performance.n
 
 /** Phases for `plugin VERB`, timed from `start` (phaseClock at the call's start); NO_PHASES below debug. */
 export const startPhases = (plugin: string, verb: string, start: number): Phases =>
-  (start === 0 ? NO_PHASES : new PhaseLog(`${plugin} ${verb}`, start));
+  start === 0 ? NO_PHASES : new PhaseLog(`${plugin} ${verb}`, start);

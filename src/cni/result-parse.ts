@@ -1,16 +1,18 @@
 import { isIP } from 'node:net';
 import * as z from 'zod/mini';
 import { CniError, ErrorCode } from './errors.js';
-import { familyOf, type Result } from './result.js';
+import type { Result } from './result.js';
 import { parseConfig } from './schema.js';
 import { compareVersions } from './version.js';
 
-const cidr = z.string().check(z.refine((s) => {
-  const [ip, prefix, ...rest] = s.split('/');
-  const family = isIP(ip ?? '');
-  const bits = Number(prefix);
-  return family !== 0 && rest.length === 0 && /^\d+$/.test(prefix ?? '') && bits <= (family === 4 ? 32 : 128);
-}, 'must be an address with a prefix length (CIDR)'));
+const cidr = z.string().check(
+  z.refine((s) => {
+    const [ip, prefix, ...rest] = s.split('/');
+    const family = isIP(ip ?? '');
+    const bits = Number(prefix);
+    return family !== 0 && rest.length === 0 && /^\d+$/.test(prefix ?? '') && bits <= (family === 4 ? 32 : 128);
+  }, 'must be an address with a prefix length (CIDR)'),
+);
 const ip = z.string().check(z.refine((s) => isIP(s) !== 0, 'must be an IP address'));
 const uint = z.number().check(z.int(), z.nonnegative());
 
@@ -31,20 +33,28 @@ const dnsSchema = z.looseObject({
 });
 const modernSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
-  interfaces: z.optional(z.array(z.looseObject({
-    name: z.string(),
-    mac: z.optional(z.string()),
-    mtu: z.optional(uint),
-    sandbox: z.optional(z.string()),
-    socketPath: z.optional(z.string()),
-    pciID: z.optional(z.string()),
-  }))),
-  ips: z.optional(z.array(z.looseObject({
-    version: z.optional(z.enum(['4', '6'])),
-    address: cidr,
-    gateway: z.optional(ip),
-    interface: z.optional(uint),
-  }))),
+  interfaces: z.optional(
+    z.array(
+      z.looseObject({
+        name: z.string(),
+        mac: z.optional(z.string()),
+        mtu: z.optional(uint),
+        sandbox: z.optional(z.string()),
+        socketPath: z.optional(z.string()),
+        pciID: z.optional(z.string()),
+      }),
+    ),
+  ),
+  ips: z.optional(
+    z.array(
+      z.looseObject({
+        version: z.optional(z.enum(['4', '6'])),
+        address: cidr,
+        gateway: z.optional(ip),
+        interface: z.optional(uint),
+      }),
+    ),
+  ),
   routes: z.optional(z.array(routeSchema)),
   dns: z.optional(dnsSchema),
 });
@@ -69,7 +79,7 @@ export const parseResult = (value: unknown, fallbackVersion: string, what = 'pre
   const raw = value as Record<string, unknown>;
   const version = typeof raw.cniVersion === 'string' ? raw.cniVersion : fallbackVersion;
   const options = { prefix: what, code: ErrorCode.DecodeFailure };
-  if (compareVersions(version, '0.3.0') < 0 || ('ip4' in raw || 'ip6' in raw) && !('ips' in raw)) {
+  if (compareVersions(version, '0.3.0') < 0 || (('ip4' in raw || 'ip6' in raw) && !('ips' in raw))) {
     const legacy = parseConfig(legacySchema, raw, options);
     const result: Result = { cniVersion: version, ips: [], routes: [] };
     for (const entry of [legacy.ip4, legacy.ip6]) {
@@ -81,22 +91,39 @@ export const parseResult = (value: unknown, fallbackVersion: string, what = 'pre
     return result;
   }
   const modern = parseConfig(modernSchema, raw, options);
-  const interfaces = modern.interfaces?.map((i) => stripUndefined({
-    name: i.name, mac: i.mac, mtu: i.mtu, sandbox: i.sandbox, socketPath: i.socketPath, pciID: i.pciID,
-  }));
+  const interfaces = modern.interfaces?.map((i) =>
+    stripUndefined({
+      name: i.name,
+      mac: i.mac,
+      mtu: i.mtu,
+      sandbox: i.sandbox,
+      socketPath: i.socketPath,
+      pciID: i.pciID,
+    }),
+  );
   modern.ips?.forEach((entry, index) => {
     if (entry.interface !== undefined && entry.interface >= (interfaces?.length ?? 0)) {
-      throw new CniError(ErrorCode.DecodeFailure,
-        `invalid ${what}.ips.${index}.interface ${entry.interface}: no such interface in the result`);
+      throw new CniError(
+        ErrorCode.DecodeFailure,
+        `invalid ${what}.ips.${index}.interface ${entry.interface}: no such interface in the result`,
+      );
     }
   });
   return stripUndefined({
     cniVersion: version,
     interfaces,
     ips: modern.ips?.map((i) => stripUndefined({ address: i.address, gateway: i.gateway, interface: i.interface })),
-    routes: modern.routes?.map((r) => stripUndefined({
-      dst: r.dst, gw: r.gw, mtu: r.mtu, advmss: r.advmss, priority: r.priority, table: r.table, scope: r.scope,
-    })),
+    routes: modern.routes?.map((r) =>
+      stripUndefined({
+        dst: r.dst,
+        gw: r.gw,
+        mtu: r.mtu,
+        advmss: r.advmss,
+        priority: r.priority,
+        table: r.table,
+        scope: r.scope,
+      }),
+    ),
     dns: modern.dns,
   });
 };

@@ -93,7 +93,11 @@ const formatLegacy = (result: Result, version: string): Record<string, unknown> 
     const ip = result.ips?.find((i) => familyOf(i.address) === family);
     if (!ip) continue;
     const routes = (result.routes ?? []).filter((r) => familyOf(r.dst) === family).map((r) => pick(r, ROUTE_V0_3));
-    out[`ip${family}`] = { ip: ip.address, ...(ip.gateway ? { gateway: ip.gateway } : {}), ...(routes.length ? { routes } : {}) };
+    out[`ip${family}`] = {
+      ip: ip.address,
+      ...(ip.gateway ? { gateway: ip.gateway } : {}),
+      ...(routes.length ? { routes } : {}),
+    };
   }
   if (!out.ip4 && !out.ip6) {
     throw new CniError(ErrorCode.IncompatibleVersion, `cannot convert result to version ${version}: no IP addresses`);

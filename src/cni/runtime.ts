@@ -37,7 +37,11 @@ export interface Attachment {
 
 // How the runtime reaches a plugin: exec through CNI_PATH by default; the agent substitutes an
 // in-process invoker for its own plugins. Both receive exactly what a binary would.
-export type PluginInvoker = (type: string, env: Record<string, string | undefined>, stdin: string) => Promise<PluginOutput>;
+export type PluginInvoker = (
+  type: string,
+  env: Record<string, string | undefined>,
+  stdin: string,
+) => Promise<PluginOutput>;
 
 export const conflistSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
@@ -69,8 +73,11 @@ export const parseConflist = (text: string): NetworkConfigList => {
   // No version at all is 0.1.0, as libcni passes it on (plugins read an empty version so).
   const cniVersion = list.cniVersion === undefined && list.cniVersions === undefined ? '0.1.0' : candidates.at(-1);
   if (!cniVersion) {
-    throw new CniError(ErrorCode.IncompatibleVersion, 'incompatible CNI versions',
-      `list asks for ${JSON.stringify(list.cniVersions ?? list.cniVersion ?? '')}, tasknet supports ${JSON.stringify(SUPPORTED_VERSIONS)}`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      'incompatible CNI versions',
+      `list asks for ${JSON.stringify(list.cniVersions ?? list.cniVersion ?? '')}, tasknet supports ${JSON.stringify(SUPPORTED_VERSIONS)}`,
+    );
   }
   return {
     cniVersion,
@@ -82,7 +89,8 @@ export const parseConflist = (text: string): NetworkConfigList => {
   };
 };
 
-export const loadConflist = async (path: string): Promise<NetworkConfigList> => parseConflist(await readFile(path, 'utf8'));
+export const loadConflist = async (path: string): Promise<NetworkConfigList> =>
+  parseConflist(await readFile(path, 'utf8'));
 
 // The stdin of one plugin in a list: the plugin object with `name` and `cniVersion` injected,
 // `capabilities` replaced by the matching runtimeConfig, and the chain's prevResult.
@@ -148,7 +156,13 @@ export class CniRuntime {
     return join(this.resultsDir, `${network}-${att.containerId}-${att.ifname}`);
   }
 
-  private async invoke(type: string, command: Verb, list: NetworkConfigList, stdin: string, rt?: RuntimeConf): Promise<Result | undefined> {
+  private async invoke(
+    type: string,
+    command: Verb,
+    list: NetworkConfigList,
+    stdin: string,
+    rt?: RuntimeConf,
+  ): Promise<Result | undefined> {
     const env: Record<string, string | undefined> = {
       ...process.env,
       ...this.options.env,
@@ -182,7 +196,9 @@ export class CniRuntime {
       }
     } catch (error) {
       if (this.options.rollbackOnFailure) {
-        await this.del(list, rt).catch(() => { /* the ADD error is the one to report */ });
+        await this.del(list, rt).catch(() => {
+          /* the ADD error is the one to report */
+        });
       }
       throw error;
     }
@@ -195,12 +211,13 @@ export class CniRuntime {
   // is dropped and DEL goes on without prevResult, as libcni does (cni#1055).
   async del(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     this.validate(list, rt);
-    const cached = compareVersions(list.cniVersion, '0.4.0') >= 0
-      ? await this.cachedResult(list.name, rt).catch(async () => {
-        await rm(this.cachePath(list.name, rt), { force: true }); // valid JSON, but not a result
-        return undefined;
-      })
-      : undefined;
+    const cached =
+      compareVersions(list.cniVersion, '0.4.0') >= 0
+        ? await this.cachedResult(list.name, rt).catch(async () => {
+            await rm(this.cachePath(list.name, rt), { force: true }); // valid JSON, but not a result
+            return undefined;
+          })
+        : undefined;
     for (const plugin of [...list.plugins].reverse()) {
       await this.invoke(plugin.type as string, 'DEL', list, pluginConfig(list, plugin, rt, cached), rt);
     }
@@ -210,11 +227,18 @@ export class CniRuntime {
   async check(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
     this.validate(list, rt);
     if (compareVersions(list.cniVersion, '0.4.0') < 0) {
-      throw new CniError(ErrorCode.IncompatibleVersion, `configuration version "${list.cniVersion}" does not support the CHECK command`);
+      throw new CniError(
+        ErrorCode.IncompatibleVersion,
+        `configuration version "${list.cniVersion}" does not support the CHECK command`,
+      );
     }
     if (list.disableCheck) return;
     const cached = await this.cachedResult(list.name, rt);
-    if (!cached) throw new CniError(ErrorCode.UnknownContainer, `no cached result for ${rt.containerId}/${rt.ifname} on network ${list.name}`);
+    if (!cached)
+      throw new CniError(
+        ErrorCode.UnknownContainer,
+        `no cached result for ${rt.containerId}/${rt.ifname} on network ${list.name}`,
+      );
     for (const plugin of list.plugins) {
       await this.invoke(plugin.type as string, 'CHECK', list, pluginConfig(list, plugin, rt, cached), rt);
     }
@@ -238,7 +262,13 @@ export class CniRuntime {
     const keep = new Set(valid.map((a) => attachmentKey(a.containerId, a.ifname)));
     for (const entry of await this.cachedEntries(list.name)) {
       if (keep.has(attachmentKey(entry.containerId, entry.ifName))) continue;
-      const rt = { containerId: entry.containerId, ifname: entry.ifName, netns: entry.netns, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs };
+      const rt = {
+        containerId: entry.containerId,
+        ifname: entry.ifName,
+        netns: entry.netns,
+        args: entry.cniArgs,
+        capabilityArgs: entry.capabilityArgs,
+      };
       await this.del(list, rt).catch((error: Error) => errors.push(error.message));
     }
     const attachments = valid.map((a) => ({ containerID: a.containerId, ifname: a.ifname }));
@@ -246,15 +276,18 @@ export class CniRuntime {
       const stdin = JSON.parse(pluginConfig(list, plugin, {})) as Record<string, unknown>;
       stdin['cni.dev/valid-attachments'] = attachments;
       stdin['cni.dev/attachments'] = attachments;
-      await this.invoke(plugin.type as string, 'GC', list, JSON.stringify(stdin))
-        .catch((error: Error) => errors.push(error.message));
+      await this.invoke(plugin.type as string, 'GC', list, JSON.stringify(stdin)).catch((error: Error) =>
+        errors.push(error.message),
+      );
     }
     if (errors.length > 0) throw new CniError(ErrorCode.Plugin, errors.join('; '));
   }
 
   async cachedResult(network: string, att: Attachment): Promise<Result | undefined> {
     const entry = await this.readCache(this.cachePath(network, att));
-    return entry ? parseResult(entry.result, (entry.result.cniVersion as string) ?? '1.1.0', 'cached result') : undefined;
+    return entry
+      ? parseResult(entry.result, (entry.result.cniVersion as string) ?? '1.1.0', 'cached result')
+      : undefined;
   }
 
   async cachedEntries(network: string): Promise<CacheEntry[]> {
@@ -264,15 +297,19 @@ export class CniRuntime {
     } catch {
       return [];
     }
-    const entries = await Promise.all(names.filter((n) => n.startsWith(`${network}-`) && !n.includes('.tmp-'))
-      .map((n) => this.readCache(join(this.resultsDir, n))));
+    const entries = await Promise.all(
+      names
+        .filter((n) => n.startsWith(`${network}-`) && !n.includes('.tmp-'))
+        .map((n) => this.readCache(join(this.resultsDir, n))),
+    );
     return entries.filter((e): e is CacheEntry => e !== undefined && e.networkName === network);
   }
 
   private async readCache(path: string): Promise<CacheEntry | undefined> {
     try {
       const entry = JSON.parse(await readFile(path, 'utf8')) as CacheEntry;
-      if (entry.kind !== 'cniCacheV1' || typeof entry.result !== 'object' || entry.result === null) throw new Error('not a cache entry');
+      if (entry.kind !== 'cniCacheV1' || typeof entry.result !== 'object' || entry.result === null)
+        throw new Error('not a cache entry');
       return entry;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') await rm(path, { force: true });
@@ -284,7 +321,10 @@ export class CniRuntime {
   private async writeCache(list: NetworkConfigList, rt: RuntimeConf, result: Result): Promise<void> {
     await mkdir(this.resultsDir, { recursive: true, mode: 0o700 });
     if (!(await lstat(this.resultsDir)).isDirectory()) {
-      throw new CniError(ErrorCode.IoFailure, `refusing to write the result cache into ${this.resultsDir}: it is not a directory (a symbolic link?)`);
+      throw new CniError(
+        ErrorCode.IoFailure,
+        `refusing to write the result cache into ${this.resultsDir}: it is not a directory (a symbolic link?)`,
+      );
     }
     const entry: CacheEntry = {
       kind: 'cniCacheV1',

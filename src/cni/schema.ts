@@ -17,8 +17,7 @@ const valueAt = (root: unknown, path: readonly PropertyKey[]): unknown => {
 // issue kinds ourselves; refinements carry their own message.
 const describe = (issue: Issue): string => {
   switch (issue.code) {
-    case 'invalid_type':
-      {
+    case 'invalid_type': {
       const article: Record<string, string> = { array: 'an array', int: 'an integer', object: 'an object' };
       return issue.input === undefined ? 'is required' : `must be ${article[issue.expected] ?? `a ${issue.expected}`}`;
     }
@@ -38,6 +37,7 @@ const describe = (issue: Issue): string => {
 // The keys an object schema knows at `path` (through optional, default, nullable and array
 // wrappers), for "did you mean"; undefined where the path leads elsewhere.
 const knownKeys = (schema: z.ZodMiniType, path: readonly PropertyKey[]): string[] | undefined => {
+  // biome-ignore lint/suspicious/noExplicitAny: zod's internal definitions, walked by their runtime shape
   let def = (schema as unknown as { _zod: { def: Record<string, any> } })._zod.def;
   const unwrap = (): void => {
     while (def.innerType) def = def.innerType._zod.def;

@@ -60,8 +60,10 @@ const errorOutput = (error: unknown, cniVersion: string): PluginOutput => {
   return { exitCode: 1, stdout: `${JSON.stringify(cniError.toJSON(cniVersion))}\n` };
 };
 
-const versionOutput = (stdin: string | Buffer, supported: readonly string[]): PluginOutput =>
-  ({ exitCode: 0, stdout: versionText(requestedVersion(stdin), supported) });
+const versionOutput = (stdin: string | Buffer, supported: readonly string[]): PluginOutput => ({
+  exitCode: 0,
+  stdout: versionText(requestedVersion(stdin), supported),
+});
 
 // One CNI call from env + stdin to exit code + stdout. The executable and the in-process callers
 // (the agent, ecs-bridge's IPAM delegation) share this, so their answers cannot differ.

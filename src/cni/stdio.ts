@@ -30,7 +30,10 @@ const readStdinOutcome = (fd = 0): PreRead => {
       n = readSync(fd, chunk, 0, chunk.length, null);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); continue; }
+      if (code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
       if (code === 'EOF') break;
       return { error };
     }
@@ -46,7 +49,10 @@ const readStdinOutcome = (fd = 0): PreRead => {
 // its own copy of the CniError class, which the full bundle's instanceof would not recognise.
 const unwrap = (outcome: PreRead): Buffer => {
   if ('bytes' in outcome) return outcome.bytes;
-  throw new CniError(ErrorCode.IoFailure, `cannot read the network config from stdin: ${(outcome.error as Error).message}`);
+  throw new CniError(
+    ErrorCode.IoFailure,
+    `cannot read the network config from stdin: ${(outcome.error as Error).message}`,
+  );
 };
 
 export const readStdin = (fd = 0): Buffer => unwrap(readStdinOutcome(fd));

@@ -38,7 +38,10 @@ const VERB_MIN_VERSION: Record<string, string> = { CHECK: '0.4.0', STATUS: '1.1.
 export const requireVerbAllowed = (command: string, v: string): void => {
   const min = VERB_MIN_VERSION[command];
   if (min && compareVersions(v, min) < 0) {
-    throw new CniError(ErrorCode.IncompatibleVersion, `config version does not allow ${command}`,
-      `config is "${v}", ${command} needs ${min} or later`);
+    throw new CniError(
+      ErrorCode.IncompatibleVersion,
+      `config version does not allow ${command}`,
+      `config is "${v}", ${command} needs ${min} or later`,
+    );
   }
 };

@@ -5,8 +5,17 @@ import type { Route } from '../cni/result.js';
 import { described, ipPattern, PATTERNS } from '../cni/json-schema.js';
 import { parseConfig } from '../cni/schema.js';
 import {
-  bitsOf, contains, formatIp, formatSubnet, hostBitsSet, isReservedByDefault, parseCidr, parseIp, subnetOf,
-  type Family, type Subnet,
+  bitsOf,
+  contains,
+  formatIp,
+  formatSubnet,
+  hostBitsSet,
+  isReservedByDefault,
+  parseCidr,
+  parseIp,
+  subnetOf,
+  type Family,
+  type Subnet,
 } from './ip.js';
 
 // Where the store lives when neither ipam.dataDir nor IPAM_DB_PATH says otherwise.
@@ -31,15 +40,16 @@ export interface IpamConfig {
 const uint = z.number().check(z.int(), z.nonnegative());
 // The shapes in described(...) are for JSON Schema (schemas/) only: loadIpamConfig checks every
 // value itself, with messages that name the problem.
-const routeSchema = (family: 4 | 6) => z.looseObject({
-  dst: described(z.string(), { pattern: PATTERNS[`ipv${family}Cidr`] }),
-  gw: z.optional(described(z.string(), { pattern: ipPattern(family) })),
-  mtu: z.optional(uint),
-  advmss: z.optional(uint),
-  priority: z.optional(uint),
-  table: z.optional(uint),
-  scope: z.optional(uint),
-});
+const routeSchema = (family: 4 | 6) =>
+  z.looseObject({
+    dst: described(z.string(), { pattern: PATTERNS[`ipv${family}Cidr`] }),
+    gw: z.optional(described(z.string(), { pattern: ipPattern(family) })),
+    mtu: z.optional(uint),
+    advmss: z.optional(uint),
+    priority: z.optional(uint),
+    table: z.optional(uint),
+    scope: z.optional(uint),
+  });
 
 // The upstream ecs-ipam section (plugins/ipam/config/config.go) plus dataDir. Unknown keys are
 // kept out of the way, not refused: upstream ignores them too (ipam.cniVersion, for one).
@@ -72,19 +82,32 @@ const MAX_PREFIX: Record<Family, number> = { 4: 30, 6: 126 };
 // broadcast ("Nexthop has invalid gateway") and takes loopback, which leads nowhere; an IPv6
 // packet from an IPv4-mapped address is dropped on receipt (RFC 4291 2.5.5.2).
 const SPECIAL: Record<Family, [range: string, what: string][]> = {
-  4: [['0.0.0.0/8', 'unspecified'], ['127.0.0.0/8', 'loopback'], ['224.0.0.0/4', 'multicast'], ['255.255.255.255/32', 'broadcast']],
-  6: [['::/128', 'unspecified'], ['::1/128', 'loopback'], ['::ffff:0:0/96', 'IPv4-mapped'], ['ff00::/8', 'multicast']],
+  4: [
+    ['0.0.0.0/8', 'unspecified'],
+    ['127.0.0.0/8', 'loopback'],
+    ['224.0.0.0/4', 'multicast'],
+    ['255.255.255.255/32', 'broadcast'],
+  ],
+  6: [
+    ['::/128', 'unspecified'],
+    ['::1/128', 'loopback'],
+    ['::ffff:0:0/96', 'IPv4-mapped'],
+    ['ff00::/8', 'multicast'],
+  ],
 };
 
-const specialRanges = (family: Family): { range: Subnet; what: string }[] => SPECIAL[family].map(([text, what]) => {
-  const cidr = parseCidr(text)!;
-  return { range: subnetOf(family, cidr.value, cidr.prefix), what };
-});
+const specialRanges = (family: Family): { range: Subnet; what: string }[] =>
+  SPECIAL[family].map(([text, what]) => {
+    const cidr = parseCidr(text)!;
+    return { range: subnetOf(family, cidr.value, cidr.prefix), what };
+  });
 
 // "in 224.0.0.0/4 (multicast)" for the first special range that shares an address with `subnet`
 // (one holds the other's first address), or undefined.
 const specialOverlap = (subnet: Subnet): string | undefined => {
-  const found = specialRanges(subnet.family).find(({ range }) => contains(range, subnet.network) || contains(subnet, range.network));
+  const found = specialRanges(subnet.family).find(
+    ({ range }) => contains(range, subnet.network) || contains(subnet, range.network),
+  );
   return found && `${formatSubnet(found.range)} (${found.what})`;
 };
 
@@ -99,8 +122,10 @@ export const loadIpamConfig = (
     return pool ? [pool] : [];
   });
   if (pools.length === 0) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig,
-      'invalid ipam: at least one subnet is required (ipam.ipv4-subnet or ipam.ipv6-subnet)');
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      'invalid ipam: at least one subnet is required (ipam.ipv4-subnet or ipam.ipv6-subnet)',
+    );
   }
   return {
     network: config.name,
@@ -113,22 +138,37 @@ export const loadIpamConfig = (
 const dataDirOf = (ipam: IpamSection, env: Readonly<Record<string, string | undefined>>): string => {
   if (ipam.dataDir !== undefined) {
     if (!isAbsolute(ipam.dataDir)) throw invalidConfig('ipam.dataDir', ipam.dataDir, 'must be an absolute path');
-    if (ipam.dataDir.split('/').includes('..')) throw invalidConfig('ipam.dataDir', ipam.dataDir, 'must not contain ".."');
+    if (ipam.dataDir.split('/').includes('..'))
+      throw invalidConfig('ipam.dataDir', ipam.dataDir, 'must not contain ".."');
     return ipam.dataDir;
   }
   const fromEnv = env.IPAM_DB_PATH;
   if (fromEnv) {
     if (!isAbsolute(fromEnv) || fromEnv.split('/').includes('..')) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `invalid IPAM_DB_PATH ${JSON.stringify(fromEnv)}: must be an absolute path without ".."`);
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
+        `invalid IPAM_DB_PATH ${JSON.stringify(fromEnv)}: must be an absolute path without ".."`,
+      );
     }
     return fromEnv;
   }
   return DEFAULT_DATA_DIR;
 };
 
-const familyFields = (ipam: IpamSection, family: Family) => (family === 4
-  ? { subnet: ipam['ipv4-subnet'], address: ipam['ipv4-address'], gateway: ipam['ipv4-gateway'], routes: ipam['ipv4-routes'] }
-  : { subnet: ipam['ipv6-subnet'], address: ipam['ipv6-address'], gateway: ipam['ipv6-gateway'], routes: ipam['ipv6-routes'] });
+const familyFields = (ipam: IpamSection, family: Family) =>
+  family === 4
+    ? {
+        subnet: ipam['ipv4-subnet'],
+        address: ipam['ipv4-address'],
+        gateway: ipam['ipv4-gateway'],
+        routes: ipam['ipv4-routes'],
+      }
+    : {
+        subnet: ipam['ipv6-subnet'],
+        address: ipam['ipv6-address'],
+        gateway: ipam['ipv6-gateway'],
+        routes: ipam['ipv6-routes'],
+      };
 
 const loadPool = (ipam: IpamSection, family: Family): PoolConfig | undefined => {
   const given = familyFields(ipam, family);
@@ -140,9 +180,12 @@ const loadPool = (ipam: IpamSection, family: Family): PoolConfig | undefined => 
     return undefined;
   }
   const subnet = parseSubnet(field('subnet'), given.subnet, family);
-  const gateway = given.gateway === undefined ? subnet.network + 1n
-    : parseAddressIn(field('gateway'), given.gateway, subnet, 'plain');
-  const address = given.address === undefined ? undefined : parseAddressIn(field('address'), given.address, subnet, 'cidr');
+  const gateway =
+    given.gateway === undefined
+      ? subnet.network + 1n
+      : parseAddressIn(field('gateway'), given.gateway, subnet, 'plain');
+  const address =
+    given.address === undefined ? undefined : parseAddressIn(field('address'), given.address, subnet, 'cidr');
   if (address !== undefined && address === gateway) {
     throw invalidConfig(field('address'), given.address, `is the gateway of ${formatSubnet(subnet)}`);
   }
@@ -155,7 +198,11 @@ const parseSubnet = (field: string, text: string, family: Family): Subnet => {
   if (!cidr) throw invalidConfig(field, text, 'must be an address with a prefix length (CIDR)');
   if (cidr.family !== family) throw invalidConfig(field, text, `must be an IPv${family} subnet`);
   if (cidr.prefix > MAX_PREFIX[family]) {
-    throw invalidConfig(field, text, `leaves no address to allocate: the longest usable prefix is /${MAX_PREFIX[family]}`);
+    throw invalidConfig(
+      field,
+      text,
+      `leaves no address to allocate: the longest usable prefix is /${MAX_PREFIX[family]}`,
+    );
   }
   const subnet = subnetOf(family, cidr.value, cidr.prefix);
   // Upstream keeps the host bits and derives a shifted gateway from them; a subnet is its network.
@@ -174,10 +221,19 @@ const parseSubnet = (field: string, text: string, family: Family): Subnet => {
 const parseAddressIn = (field: string, text: string, subnet: Subnet, form: 'plain' | 'cidr'): bigint => {
   const cidr = form === 'cidr' && text.includes('/') ? parseCidr(text) : undefined;
   const ip = cidr ?? parseIp(text);
-  if (!ip) throw invalidConfig(field, text, form === 'cidr' ? 'must be an IP address, with or without a prefix length' : 'must be an IP address');
+  if (!ip)
+    throw invalidConfig(
+      field,
+      text,
+      form === 'cidr' ? 'must be an IP address, with or without a prefix length' : 'must be an IP address',
+    );
   if (ip.family !== subnet.family) throw invalidConfig(field, text, `must be an IPv${subnet.family} address`);
   if (cidr && cidr.prefix !== subnet.prefix) {
-    throw invalidConfig(field, text, `has prefix /${cidr.prefix} but the subnet ${formatSubnet(subnet)} has /${subnet.prefix}`);
+    throw invalidConfig(
+      field,
+      text,
+      `has prefix /${cidr.prefix} but the subnet ${formatSubnet(subnet)} has /${subnet.prefix}`,
+    );
   }
   if (!contains(subnet, ip.value)) throw invalidConfig(field, text, `is not within the subnet ${formatSubnet(subnet)}`);
   if (isReservedByDefault(subnet, ip.value)) {

@@ -30,63 +30,73 @@ export const createHandlers = (options: StoreOptions = {}): PluginHandlers => {
   };
 
   return {
-    add: (req) => storeCall(async () => {
-      const { config, store } = open(req);
-      const addresses = await store.allocate(keyOf(config, req), attachmentOf(req));
-      req.phases.mark('store-write');
-      return resultOf(config, addresses, req.cniVersion);
-    }),
+    add: (req) =>
+      storeCall(async () => {
+        const { config, store } = open(req);
+        const addresses = await store.allocate(keyOf(config, req), attachmentOf(req));
+        req.phases.mark('store-write');
+        return resultOf(config, addresses, req.cniVersion);
+      }),
 
-    del: (req) => storeCall(async () => {
-      const { config, store } = open(req);
-      await store.release(keyOf(config, req), attachmentOf(req));
-      req.phases.mark('store-write');
-    }),
+    del: (req) =>
+      storeCall(async () => {
+        const { config, store } = open(req);
+        await store.release(keyOf(config, req), attachmentOf(req));
+        req.phases.mark('store-write');
+      }),
 
-    check: (req) => storeCall(async () => {
-      if (req.config.prevResult === undefined) {
-        throw new CniError(ErrorCode.InvalidNetworkConfig, 'CHECK needs prevResult: required prevResult missing');
-      }
-      const prev = parseResult(req.config.prevResult, req.cniVersion);
-      const { config, store } = open(req);
-      const key = keyOf(config, req);
-      const listed = new Set((prev.ips ?? []).map((ip) => canonicalCidr(ip.address)));
-      const held = store.lookup(key);
-      req.phases.mark('store-read');
-      held.forEach((address, i) => {
-        const pool = config.pools[i]!;
-        const subnet = `${formatIp(pool.family, pool.subnet.network)}/${pool.subnet.prefix}`;
-        if (address === undefined) {
-          const what = pool.address === undefined ? 'no address' : `not ${formatIp(pool.family, pool.address)}`;
-          throw new CniError(ErrorCode.Plugin, `ecs-ipam CHECK: key ${JSON.stringify(key)} holds ${what} in ${subnet}`);
+    check: (req) =>
+      storeCall(async () => {
+        if (req.config.prevResult === undefined) {
+          throw new CniError(ErrorCode.InvalidNetworkConfig, 'CHECK needs prevResult: required prevResult missing');
         }
-        const expected = `${formatIp(pool.family, address)}/${pool.subnet.prefix}`;
-        if (!listed.has(expected)) {
-          throw new CniError(ErrorCode.Plugin,
-            `ecs-ipam CHECK: key ${JSON.stringify(key)} holds ${expected}, but prevResult lists ${JSON.stringify([...listed])}`);
-        }
-      });
-    }),
+        const prev = parseResult(req.config.prevResult, req.cniVersion);
+        const { config, store } = open(req);
+        const key = keyOf(config, req);
+        const listed = new Set((prev.ips ?? []).map((ip) => canonicalCidr(ip.address)));
+        const held = store.lookup(key);
+        req.phases.mark('store-read');
+        held.forEach((address, i) => {
+          const pool = config.pools[i]!;
+          const subnet = `${formatIp(pool.family, pool.subnet.network)}/${pool.subnet.prefix}`;
+          if (address === undefined) {
+            const what = pool.address === undefined ? 'no address' : `not ${formatIp(pool.family, pool.address)}`;
+            throw new CniError(
+              ErrorCode.Plugin,
+              `ecs-ipam CHECK: key ${JSON.stringify(key)} holds ${what} in ${subnet}`,
+            );
+          }
+          const expected = `${formatIp(pool.family, address)}/${pool.subnet.prefix}`;
+          if (!listed.has(expected)) {
+            throw new CniError(
+              ErrorCode.Plugin,
+              `ecs-ipam CHECK: key ${JSON.stringify(key)} holds ${expected}, but prevResult lists ${JSON.stringify([...listed])}`,
+            );
+          }
+        });
+      }),
 
     // SPEC 1.1.0 STATUS: code 50 when an ADD could not succeed (pool full, store unusable).
-    status: (req) => storeCall(async () => {
-      const config = loadIpamConfig(req.config, req.env);
-      req.phases.mark('config');
-      try {
-        IpamStore.open(config, options).status();
-      } catch (error) {
-        const cause = asStoreError(error);
-        if (cause instanceof CniError && cause.code === ErrorCode.NotReady) throw cause;
-        throw new CniError(ErrorCode.NotReady, `ecs-ipam store unusable: ${(cause as Error).message}`);
-      }
-      req.phases.mark('store-status');
-    }),
+    status: (req) =>
+      storeCall(async () => {
+        const config = loadIpamConfig(req.config, req.env);
+        req.phases.mark('config');
+        try {
+          IpamStore.open(config, options).status();
+        } catch (error) {
+          const cause = asStoreError(error);
+          if (cause instanceof CniError && cause.code === ErrorCode.NotReady) throw cause;
+          throw new CniError(ErrorCode.NotReady, `ecs-ipam store unusable: ${(cause as Error).message}`);
+        }
+        req.phases.mark('store-status');
+      }),
 
-    gc: (req) => storeCall(async () => {
-      const { store } = open(req);
-      store.gc(validAttachments(req.config));
-      req.phases.mark('store-gc');
-    }),
+    gc: (req) =>
+      storeCall(async () => {
+        const { store } = open(req);
+        store.gc(validAttachments(req.config));
+        req.phases.mark('store-gc');
+      }),
   };
 };
 

@@ -12,8 +12,11 @@ export interface Subnet {
 export const hostBitsSet = (family: Family, value: bigint, prefix: number): boolean =>
   (value & hostMask(family, prefix)) !== 0n;
 
-export const subnetOf = (family: Family, value: bigint, prefix: number): Subnet =>
-  ({ family, network: value & ~hostMask(family, prefix), prefix });
+export const subnetOf = (family: Family, value: bigint, prefix: number): Subnet => ({
+  family,
+  network: value & ~hostMask(family, prefix),
+  prefix,
+});
 
 // How many addresses the subnet spans, network (and broadcast) included.
 export const subnetSize = (s: Subnet): bigint => 1n << BigInt(bitsOf(s.family) - s.prefix);

@@ -81,10 +81,10 @@ export async function listAddresses(filter: AddressFilter = {}, ns?: NetnsRef): 
 // Tokens of `addr add|del CIDR dev DEV`; shared by the functions below and batches.
 export function addrArgs(verb: 'add' | 'del', dev: string, cidr: string, opts: AddAddressOptions = {}): string[] {
   const c = parseCidr(cidr);
-  const flags = verb === 'del' ? [] : [
-    ...(opts.noDad && c.family === 6 ? ['nodad'] : []),
-    ...(opts.noPrefixRoute ? ['noprefixroute'] : []),
-  ];
+  const flags =
+    verb === 'del'
+      ? []
+      : [...(opts.noDad && c.family === 6 ? ['nodad'] : []), ...(opts.noPrefixRoute ? ['noprefixroute'] : [])];
   return ['addr', verb, c.cidr, 'dev', validateIfName(dev), ...flags];
 }
 
@@ -94,7 +94,12 @@ export function addrFlushArgs(dev: string): string[] {
 }
 
 // Gives a task interface its address; 'exists' when it already has it.
-export async function addAddress(dev: string, cidr: string, ns?: NetnsRef, opts: AddAddressOptions = {}): Promise<void> {
+export async function addAddress(
+  dev: string,
+  cidr: string,
+  ns?: NetnsRef,
+  opts: AddAddressOptions = {},
+): Promise<void> {
   await runIp(addrArgs('add', dev, cidr, opts), ns);
 }
 
@@ -112,11 +117,16 @@ const LinkWithAddrList = z.array(z.extend(LinkJson, { addr_info: z.optional(z.ar
 
 // A link with its details and its addresses from one `ip -d addr show dev NAME` (ip prints the
 // link there too): one process where getLink + listAddresses start two. null if there is no link.
-export async function getLinkWithAddresses(name: string, ns?: NetnsRef): Promise<{ link: Link; addresses: Address[] } | null> {
+export async function getLinkWithAddresses(
+  name: string,
+  ns?: NetnsRef,
+): Promise<{ link: Link; addresses: Address[] } | null> {
   try {
     const [j] = await queryIp(['-j', '-d', 'addr', 'show', 'dev', validateIfName(name)], ns, LinkWithAddrList);
     if (j === undefined) return null;
-    const addresses = (j.addr_info ?? []).map((a) => toAddress(j.ifname, j.ifindex, a)).filter((a): a is Address => a !== null);
+    const addresses = (j.addr_info ?? [])
+      .map((a) => toAddress(j.ifname, j.ifindex, a))
+      .filter((a): a is Address => a !== null);
     return { link: toLink(j), addresses };
   } catch (e) {
     if (e instanceof IpError && e.kind === 'not-found') return null;

@@ -101,14 +101,23 @@ export class IpBatch {
 }
 
 // Builds the error naming the failing command; exported for unit tests of the stderr parsing.
-export function batchFailed(argv: readonly string[], lines: readonly string[], stderr: string, exitCode: number): IpError {
+export function batchFailed(
+  argv: readonly string[],
+  lines: readonly string[],
+  stderr: string,
+  exitCode: number,
+): IpError {
   const out = stderr.split('\n').map((l) => l.trim());
   const marker = out.findIndex((l) => /^Command failed -:\d+$/.test(l));
   let index: number | undefined;
   let detail: string;
   if (marker >= 0) {
     index = Number(out[marker]!.slice('Command failed -:'.length)) - 1;
-    detail = out.slice(0, marker).filter((l) => l !== '').pop() ?? '';
+    detail =
+      out
+        .slice(0, marker)
+        .filter((l) => l !== '')
+        .pop() ?? '';
   } else {
     detail = out.find((l) => l !== '') ?? '';
     const quoted = /"([^"]*)"/.exec(detail)?.[1];

@@ -2,14 +2,7 @@
 // texts were taken from iproute2 6.1 / util-linux 2.38 / procps on kernel 6.18 (see the table
 // in test/netlink/errors.test.ts). Commands run with LC_ALL=C so the texts do not vary.
 
-export type IpErrorKind =
-  | 'exists'
-  | 'not-found'
-  | 'busy'
-  | 'permission'
-  | 'no-netns'
-  | 'invalid'
-  | 'unknown';
+export type IpErrorKind = 'exists' | 'not-found' | 'busy' | 'permission' | 'no-netns' | 'invalid' | 'unknown';
 
 export interface IpErrorDetails {
   argv?: readonly string[];
@@ -50,33 +43,42 @@ export class IpError extends Error {
 const RULES: ReadonlyArray<readonly [IpErrorKind, readonly RegExp[]]> = [
   ['unknown', [/^nsenter: failed to execute/m]],
   ['permission', [/Operation not permitted/, /Permission denied/]],
-  ['no-netns', [
-    /Cannot open network namespace/,
-    /Cannot remove namespace file .*No such file/,
-    /^nsenter: cannot open .*No such file or directory/m,
-    /^nsenter: reassociate to namespace 'ns\/net' failed: Invalid argument/m,
-    /Invalid "netns" value/,
-  ]],
+  [
+    'no-netns',
+    [
+      /Cannot open network namespace/,
+      /Cannot remove namespace file .*No such file/,
+      /^nsenter: cannot open .*No such file or directory/m,
+      /^nsenter: reassociate to namespace 'ns\/net' failed: Invalid argument/m,
+      /Invalid "netns" value/,
+    ],
+  ],
   ['exists', [/File exists/, /already assigned/i, /Unable to use '.*' for the new interface name/]],
-  ['not-found', [
-    /Cannot find device/,
-    /does not exist/,
-    /No such process/,
-    /No such device/,
-    /address not found/i,
-    /Cannot assign requested address/,
-    /No such file or directory/,
-  ]],
+  [
+    'not-found',
+    [
+      /Cannot find device/,
+      /does not exist/,
+      /No such process/,
+      /No such device/,
+      /address not found/i,
+      /Cannot assign requested address/,
+      /No such file or directory/,
+    ],
+  ],
   ['busy', [/Device or resource busy/]],
-  ['invalid', [
-    /Invalid argument/,
-    /is wrong/,
-    /invalid/i,
-    /not a valid/,
-    /is expected/,
-    /policy validation/,
-    /greater than|less than|out of range/,
-  ]],
+  [
+    'invalid',
+    [
+      /Invalid argument/,
+      /is wrong/,
+      /invalid/i,
+      /not a valid/,
+      /is expected/,
+      /policy validation/,
+      /greater than|less than|out of range/,
+    ],
+  ],
 ];
 
 // Maps the stderr of a failed command to a kind; exported so the table can be unit-tested.

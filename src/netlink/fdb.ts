@@ -13,5 +13,9 @@ export interface StaticFdbEntry {
 
 // Creates the entry or turns an existing (learnt) one into a static sticky one.
 export async function replaceStaticFdb(entry: StaticFdbEntry, ns?: NetnsRef): Promise<void> {
-  await runIproute2('bridge', ['fdb', 'replace', validateMac(entry.mac), 'dev', validateIfName(entry.dev), 'master', 'static', 'sticky'], ns);
+  await runIproute2(
+    'bridge',
+    ['fdb', 'replace', validateMac(entry.mac), 'dev', validateIfName(entry.dev), 'master', 'static', 'sticky'],
+    ns,
+  );
 }

@@ -155,8 +155,17 @@ function mtuMac(mtu: number | undefined, mac: string | undefined): string[] {
 // Tokens of `link add ... type veth`; shared by createVeth and batches.
 export function vethAddArgs(spec: VethSpec): string[] {
   return [
-    'link', 'add', 'name', validateIfName(spec.name), ...mtuMac(spec.mtu, spec.mac),
-    'type', 'veth', 'peer', 'name', validateIfName(spec.peerName), ...mtuMac(spec.mtu, spec.peerMac),
+    'link',
+    'add',
+    'name',
+    validateIfName(spec.name),
+    ...mtuMac(spec.mtu, spec.mac),
+    'type',
+    'veth',
+    'peer',
+    'name',
+    validateIfName(spec.peerName),
+    ...mtuMac(spec.mtu, spec.peerMac),
     ...(spec.peerNetns === undefined ? [] : ['netns', netnsArg(spec.peerNetns)]),
   ];
 }
@@ -246,6 +255,7 @@ async function undoHalfMove(name: string, ns: NetnsRef, target: string, err: IpE
 // LinkChanges it may hold spaces and quotes: a plugin can put back the alias a link had before.
 export async function setLinkAlias(name: string, alias: string | null, ns?: NetnsRef): Promise<void> {
   const text = alias ?? '';
-  if (text.includes('\0') || Buffer.byteLength(text) > 255) throw invalidInput('alias', alias, 'must be at most 255 bytes, without NUL');
+  if (text.includes('\0') || Buffer.byteLength(text) > 255)
+    throw invalidInput('alias', alias, 'must be at most 255 bytes, without NUL');
   await runIp(['link', 'set', 'dev', validateIfName(name), 'alias', text], ns);
 }

@@ -57,7 +57,17 @@ export interface PermanentNeighbour {
 
 // Tokens of `neigh replace ... nud permanent` (creates or overwrites); shared with batches.
 export function neighReplaceArgs(n: PermanentNeighbour): string[] {
-  return ['neigh', 'replace', parseIp(n.dst).address, 'lladdr', validateMac(n.lladdr), 'dev', validateIfName(n.dev), 'nud', 'permanent'];
+  return [
+    'neigh',
+    'replace',
+    parseIp(n.dst).address,
+    'lladdr',
+    validateMac(n.lladdr),
+    'dev',
+    validateIfName(n.dev),
+    'nud',
+    'permanent',
+  ];
 }
 
 // Tokens of `neigh del`; 'not-found' when there is no such entry.

@@ -2,14 +2,7 @@
 import * as z from 'zod/mini';
 import { invalidInput } from './errors.js';
 import { queryIp, runIp, type NetnsRef } from './run.js';
-import {
-  parseCidr,
-  parseIp,
-  validateIfName,
-  validateRouteTable,
-  validateUint,
-  type IpFamily,
-} from './validate.js';
+import { parseCidr, parseIp, validateIfName, validateRouteTable, validateUint, type IpFamily } from './validate.js';
 
 export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw';
 
@@ -156,7 +149,10 @@ export function routeArgs(verb: 'add' | 'del' | 'replace', spec: RouteSpec): str
   const src = spec.src === undefined ? undefined : parseIp(spec.src);
   if (src !== undefined && src.family !== family) throw invalidInput('route src', spec.src, `is not IPv${family}`);
   return [
-    'route', verb, ...(type === 'unicast' ? [] : [type]), dst,
+    'route',
+    verb,
+    ...(type === 'unicast' ? [] : [type]),
+    dst,
     ...(via === undefined ? [] : ['via', via.address]),
     ...(spec.dev === undefined ? [] : ['dev', validateIfName(spec.dev)]),
     ...(spec.metric === undefined ? [] : ['metric', validateUint('route metric', spec.metric)]),

@@ -93,14 +93,20 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
-    const timer = opts.timeout === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeout);
+    const timer =
+      opts.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, opts.timeout);
     child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
     // ip's output has one trailing newline; callers compare values, so drop it (as execa did).
-    const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString().replace(/\r?\n$/, '');
+    const text = (chunks: Buffer[]): string =>
+      Buffer.concat(chunks)
+        .toString()
+        .replace(/\r?\n$/, '');
     child.on('error', (error) => {
       clearTimeout(timer);
       resolve({ exitCode: -1, stdout: '', stderr: `${file}: ${error.message}`, timedOut });
@@ -110,14 +116,21 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
       resolve({ exitCode: code ?? -1, stdout: text(out), stderr: text(err), timedOut });
     });
     if (opts.input !== undefined) {
-      child.stdin!.on('error', () => { /* ip exited before reading all of a batch: its stderr says why */ });
+      child.stdin!.on('error', () => {
+        /* ip exited before reading all of a batch: its stderr says why */
+      });
       child.stdin!.end(opts.input);
     }
   });
 }
 
 // Runs one iproute2 command in ns and returns its stdout, or throws the classified IpError.
-export async function runIproute2(tool: 'ip' | 'bridge', args: readonly string[], ns: NetnsRef, opts: ExecOptions = {}): Promise<string> {
+export async function runIproute2(
+  tool: 'ip' | 'bridge',
+  args: readonly string[],
+  ns: NetnsRef,
+  opts: ExecOptions = {},
+): Promise<string> {
   const argv = iproute2Argv(tool, ns, args);
   const r = await spawnCounted(argv, opts);
   if (r.exitCode !== 0) throw commandFailed(argv, r.stderr, r.exitCode);

@@ -19,11 +19,13 @@ const restart = async (lab: Lab, args: string[], ecsLogLevel?: string): Promise<
   await lab.killAgent('SIGTERM');
   const from = lab.agentLog().length;
   const saved = process.env.ECS_LOGLEVEL;
-  if (ecsLogLevel === undefined) delete process.env.ECS_LOGLEVEL; else process.env.ECS_LOGLEVEL = ecsLogLevel;
+  if (ecsLogLevel === undefined) delete process.env.ECS_LOGLEVEL;
+  else process.env.ECS_LOGLEVEL = ecsLogLevel;
   try {
     await lab.startAgent(args);
   } finally {
-    if (saved === undefined) delete process.env.ECS_LOGLEVEL; else process.env.ECS_LOGLEVEL = saved;
+    if (saved === undefined) delete process.env.ECS_LOGLEVEL;
+    else process.env.ECS_LOGLEVEL = saved;
   }
   return from;
 };
@@ -48,29 +50,63 @@ t.test('agent logs: json lines, text lines, and the level from ECS_LOGLEVEL', { 
         return undefined;
       }
     });
-    t.same(lines.filter((_, i) => parsed[i] === undefined), [], 'every line is JSON');
+    t.same(
+      lines.filter((_, i) => parsed[i] === undefined),
+      [],
+      'every line is JSON',
+    );
     for (const entry of parsed) {
       if (!entry) continue;
-      t.ok(['error', 'warn', 'info'].includes(entry.level as string) && typeof entry.msg === 'string' && !Number.isNaN(Date.parse(entry.time as string)),
-        `level, time and msg: ${JSON.stringify(entry).slice(0, 120)}`);
+      t.ok(
+        ['error', 'warn', 'info'].includes(entry.level as string) &&
+          typeof entry.msg === 'string' &&
+          !Number.isNaN(Date.parse(entry.time as string)),
+        `level, time and msg: ${JSON.stringify(entry).slice(0, 120)}`,
+      );
     }
     const running = parsed.find((e) => typeof e?.msg === 'string' && e.msg.startsWith(`task ${id} (json-log) RUNNING`));
-    t.match(running, { level: 'info', taskId: id, family: 'json-log', runtime: 'process' }, 'the RUNNING line carries the task as fields');
-    t.match(parsed.find((e) => e?.msg === 'the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users'),
-      { level: 'warn' }, 'the process runtime warning is a warn');
-    t.notOk(parsed.some((e) => e?.level === 'debug'), 'no debug lines at the default level');
+    t.match(
+      running,
+      { level: 'info', taskId: id, family: 'json-log', runtime: 'process' },
+      'the RUNNING line carries the task as fields',
+    );
+    t.match(
+      parsed.find(
+        (e) =>
+          e?.msg ===
+          'the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users',
+      ),
+      { level: 'warn' },
+      'the process runtime warning is a warn',
+    );
+    t.notOk(
+      parsed.some((e) => e?.level === 'debug'),
+      'no debug lines at the default level',
+    );
   });
 
   await t.test('ECS_LOGLEVEL=debug: debug lines, in the text format', async (t) => {
     const from = await restart(lab, [], 'debug');
     const id = await runAndStop(t, lab, 'debug-log');
     const lines = logSince(lab, from);
-    t.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)), 'text lines start with the time');
-    t.ok(lines.some((l) => new RegExp(`^\\S+ task ${id} \\(debug-log\\) RUNNING on process`).test(l)), 'info lines as they always were: time, message');
+    t.ok(
+      lines.every((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l)),
+      'text lines start with the time',
+    );
+    t.ok(
+      lines.some((l) => new RegExp(`^\\S+ task ${id} \\(debug-log\\) RUNNING on process`).test(l)),
+      'info lines as they always were: time, message',
+    );
     for (const plugin of ['ecs-eni', 'ecs-bridge']) {
-      t.ok(lines.some((l) => new RegExp(`^\\S+ DEBUG cni ADD ${plugin}: [\\d.]+ ms$`).test(l)), `a debug line for the ${plugin} ADD`);
+      t.ok(
+        lines.some((l) => new RegExp(`^\\S+ DEBUG cni ADD ${plugin}: [\\d.]+ ms$`).test(l)),
+        `a debug line for the ${plugin} ADD`,
+      );
     }
-    t.ok(lines.some((l) => / WARN the process runtime runs task commands/.test(l)), 'a warning says so');
+    t.ok(
+      lines.some((l) => / WARN the process runtime runs task commands/.test(l)),
+      'a warning says so',
+    );
   });
 
   await t.test('--log-level warn wins over ECS_LOGLEVEL=debug', async (t) => {
@@ -78,7 +114,11 @@ t.test('agent logs: json lines, text lines, and the level from ECS_LOGLEVEL', { 
     await runAndStop(t, lab, 'quiet-log');
     const lines = logSince(lab, from);
     t.ok(lines.length > 0, 'the warning is still written');
-    t.same(lines.filter((l) => !/^\S+ (WARN|ERROR) /.test(l)), [], 'only warnings and errors');
+    t.same(
+      lines.filter((l) => !/^\S+ (WARN|ERROR) /.test(l)),
+      [],
+      'only warnings and errors',
+    );
   });
 });
 
@@ -86,8 +126,11 @@ t.test('an invalid ECS_LOGLEVEL is one line and exit 2, before anything starts',
   // In a netns of its own: were the value taken, the agent would start, and not in this host's netns.
   const dir = mkdtempSync(join(tmpdir(), 'tasknet-log-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const r = spawnSync('unshare', ['--net', TASKNET, 'agent', '--state-dir', join(dir, 'state')],
-    { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ECS_LOGLEVEL: 'bogus' } });
+  const r = spawnSync('unshare', ['--net', TASKNET, 'agent', '--state-dir', join(dir, 'state')], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ECS_LOGLEVEL: 'bogus' },
+  });
   t.equal(r.status, 2);
   t.equal(r.stderr, 'tasknet agent: invalid ECS_LOGLEVEL="bogus": expected crit, error, warn, info or debug\n');
   t.equal(r.stdout, '');
@@ -103,11 +146,20 @@ t.test('log options: flags, then ECS_LOGLEVEL and ECS_LOG_OUTPUT_FORMAT, then in
       const config = agentConfig(argv);
       return config === 'help' ? undefined : config.log;
     } finally {
-      for (const k of VARS) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+      for (const k of VARS)
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
     }
   };
   t.same(logOf([]), { level: 'info', format: 'text' });
-  for (const [ecs, level] of [['crit', 'error'], ['error', 'error'], ['warn', 'warn'], ['info', 'info'], ['debug', 'debug'], ['DEBUG', 'debug']]) {
+  for (const [ecs, level] of [
+    ['crit', 'error'],
+    ['error', 'error'],
+    ['warn', 'warn'],
+    ['info', 'info'],
+    ['debug', 'debug'],
+    ['DEBUG', 'debug'],
+  ]) {
     t.equal(logOf([], { ECS_LOGLEVEL: ecs! })?.level, level, `ECS_LOGLEVEL=${ecs} is ${level}`);
   }
   t.equal(logOf(['--log-level', 'error'], { ECS_LOGLEVEL: 'debug' })?.level, 'error', 'the flag wins');

@@ -6,7 +6,14 @@ import { agentConfig, goDurationSeconds } from '../../src/agent/cli/agent.js';
 import { CliError } from '../../src/agent/cli/errors.js';
 import type { DaemonConfig } from '../../src/agent/daemon/main.js';
 
-const ECS_VARS = ['ECS_AWSVPC_BLOCK_IMDS', 'ECS_CONTAINER_STOP_TIMEOUT', 'ECS_CLUSTER', 'ECS_DATADIR', 'TASKNET_STATE_DIR', 'TASKNET_ENGINE_SOCKET'];
+const ECS_VARS = [
+  'ECS_AWSVPC_BLOCK_IMDS',
+  'ECS_CONTAINER_STOP_TIMEOUT',
+  'ECS_CLUSTER',
+  'ECS_DATADIR',
+  'TASKNET_STATE_DIR',
+  'TASKNET_ENGINE_SOCKET',
+];
 
 // The configuration for `argv` with exactly `env` of the variables above set.
 const configWith = (env: Record<string, string>, argv: string[] = []): DaemonConfig => {
@@ -18,7 +25,9 @@ const configWith = (env: Record<string, string>, argv: string[] = []): DaemonCon
     if (config === 'help') throw new Error('unexpected help');
     return config;
   } finally {
-    for (const k of ECS_VARS) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+    for (const k of ECS_VARS)
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
   }
 };
 
@@ -33,18 +42,24 @@ t.test('defaults, without any variable', async (t) => {
 t.test('the ECS agent settings are read where tasknet has the knob', async (t) => {
   t.equal(configWith({ ECS_AWSVPC_BLOCK_IMDS: 'true' }).blockInstanceMetadata, true);
   t.equal(configWith({ ECS_AWSVPC_BLOCK_IMDS: 'FALSE' }).blockInstanceMetadata, false);
-  t.equal(configWith({ ECS_AWSVPC_BLOCK_IMDS: '1' }).blockInstanceMetadata, true, 'as Go\'s ParseBool');
+  t.equal(configWith({ ECS_AWSVPC_BLOCK_IMDS: '1' }).blockInstanceMetadata, true, "as Go's ParseBool");
   t.equal(configWith({ ECS_CONTAINER_STOP_TIMEOUT: '2m' }).stopTimeoutMs, 120_000);
   t.equal(configWith({ ECS_CONTAINER_STOP_TIMEOUT: '1m30s' }).stopTimeoutMs, 90_000);
   t.equal(configWith({ ECS_CONTAINER_STOP_TIMEOUT: '500ms' }).stopTimeoutMs, 500);
   t.equal(configWith({ ECS_CLUSTER: 'prod' }).identity.cluster, 'prod');
   t.equal(configWith({ ECS_DATADIR: '/data' }).stateDir, '/data');
-  t.equal(configWith({ ECS_DATADIR: '/data', TASKNET_STATE_DIR: '/srv/tn' }).stateDir, '/srv/tn', 'tasknet\'s own variable first');
+  t.equal(
+    configWith({ ECS_DATADIR: '/data', TASKNET_STATE_DIR: '/srv/tn' }).stateDir,
+    '/srv/tn',
+    "tasknet's own variable first",
+  );
 });
 
 t.test('a flag wins over the environment', async (t) => {
-  const c = configWith({ ECS_AWSVPC_BLOCK_IMDS: 'false', ECS_CONTAINER_STOP_TIMEOUT: '2m', ECS_CLUSTER: 'prod', ECS_DATADIR: '/data' },
-    ['--block-instance-metadata', '--stop-timeout', '5', '--cluster', 'dev', '--state-dir', '/tmp/x']);
+  const c = configWith(
+    { ECS_AWSVPC_BLOCK_IMDS: 'false', ECS_CONTAINER_STOP_TIMEOUT: '2m', ECS_CLUSTER: 'prod', ECS_DATADIR: '/data' },
+    ['--block-instance-metadata', '--stop-timeout', '5', '--cluster', 'dev', '--state-dir', '/tmp/x'],
+  );
   t.equal(c.blockInstanceMetadata, true);
   t.equal(c.stopTimeoutMs, 5000);
   t.equal(c.identity.cluster, 'dev');

@@ -21,16 +21,27 @@ const script = async (shell: 'bash' | 'zsh'): Promise<string> => {
 
 t.test('every command and every option it parses is in the tables the script is made from', async (t) => {
   const specs = await commandSpecs();
-  t.same(specs.map((s) => s.name), [...Object.keys(COMMANDS), 'help']);
+  t.same(
+    specs.map((s) => s.name),
+    [...Object.keys(COMMANDS), 'help'],
+  );
   for (const [name, load] of Object.entries(COMMANDS)) {
     const spec = specs.find((s) => s.name === name)!;
     const table = await describeOptions(await load());
     for (const [long, o] of Object.entries(table)) {
       t.ok(spec.options.includes(`--${long}`), `${name} --${long}`);
       if (o.short) t.ok(spec.options.includes(`-${o.short}`), `${name} -${o.short}`);
-      t.equal(spec.valueOptions.includes(`--${long}`), o.type === 'string', `${name} --${long} takes a value: ${o.type === 'string'}`);
+      t.equal(
+        spec.valueOptions.includes(`--${long}`),
+        o.type === 'string',
+        `${name} --${long} takes a value: ${o.type === 'string'}`,
+      );
     }
-    t.equal(spec.options.length, Object.keys(table).length + Object.values(table).filter((o) => o.short).length, `${name}: nothing else`);
+    t.equal(
+      spec.options.length,
+      Object.keys(table).length + Object.values(table).filter((o) => o.short).length,
+      `${name}: nothing else`,
+    );
   }
   // Spot checks against what the commands are known to take.
   const of = (name: string) => specs.find((s) => s.name === name)!;
@@ -40,22 +51,29 @@ t.test('every command and every option it parses is in the tables the script is 
   t.ok(of('status').options.includes('--json'));
 });
 
-t.test('the verbs and task arguments completed are those each command\'s usage names', async (t) => {
+t.test("the verbs and task arguments completed are those each command's usage names", async (t) => {
   for (const name of Object.keys(COMMANDS)) {
     const help = await tasknet(['help', name]);
     t.equal(help.code, 0, `tasknet help ${name}`);
     // "usage: tasknet lab up ..." and "       tasknet lab down ...": the word after the command.
-    const firsts = [...help.stdout.matchAll(new RegExp(`^(?:usage:)?\\s+tasknet ${name} (\\S+)`, 'gm'))].map((m) => m[1]!);
+    const firsts = [...help.stdout.matchAll(new RegExp(`^(?:usage:)?\\s+tasknet ${name} (\\S+)`, 'gm'))].map(
+      (m) => m[1]!,
+    );
     const verbs = firsts.filter((w) => /^[a-z][a-z|]*$/.test(w)).flatMap((w) => w.split('|'));
     t.same([...(POSITIONALS[name]?.verbs ?? [])].sort(), verbs.sort(), `${name}: verbs ${verbs.join(' ') || '(none)'}`);
-    t.equal(POSITIONALS[name]?.tasks !== undefined, firsts.some((w) => /^TASK\b/.test(w)), `${name}: task ids or not`);
+    t.equal(
+      POSITIONALS[name]?.tasks !== undefined,
+      firsts.some((w) => /^TASK\b/.test(w)),
+      `${name}: task ids or not`,
+    );
   }
 });
 
 t.test('tasknet help lists every command; help CMD answers for each', async (t) => {
   const help = await tasknet(['help']);
   t.equal(help.code, 0);
-  for (const name of Object.keys(COMMANDS)) t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `tasknet help lists ${name}`);
+  for (const name of Object.keys(COMMANDS))
+    t.match(help.stdout, new RegExp(`^  ${name} `, 'm'), `tasknet help lists ${name}`);
   for (const name of ['status', 'completion']) {
     const bogus = await tasknet([name, '--bogus']);
     t.equal(bogus.code, 2, `tasknet ${name} --bogus exits 2`);
@@ -74,29 +92,44 @@ t.test('bash: commands, options, values, verbs and task ids', async (t) => {
   t.same(at('tasknet', ''), [...Object.keys(COMMANDS), 'help'], 'every command');
   t.same(at('tasknet', 'st'), ['status', 'stop']);
   t.same(at('tasknet', '-'), ['--help', '--version']);
-  t.same(at('tasknet', 'ls', '-'), ['--state-dir', '--help', '-h', '--all', '--json', '--quiet', '-q'], 'the options ls parses');
+  t.same(
+    at('tasknet', 'ls', '-'),
+    ['--state-dir', '--help', '-h', '--all', '--json', '--quiet', '-q'],
+    'the options ls parses',
+  );
   t.same(at('tasknet', 'install', '--ag'), ['--agent', '--agent-env']);
-  t.same(at('tasknet', 'agent', '--runtime', ''), ['engine', 'process'], 'an option\'s values');
+  t.same(at('tasknet', 'agent', '--runtime', ''), ['engine', 'process'], "an option's values");
   t.same(at('tasknet', 'run', 'x.json', '--chain', '=', 'e'), ['exec'], '--chain=e, as bash splits it at =');
   t.same(at('tasknet', 'lab', ''), ['up', 'down']);
-  t.same(at('tasknet', 'lab', '--enis', '4', 'd'), ['down'], 'an option\'s value is not a positional');
+  t.same(at('tasknet', 'lab', '--enis', '4', 'd'), ['down'], "an option's value is not a positional");
   t.same(at('tasknet', 'cni', 's'), ['status']);
   t.same(at('tasknet', 'completion', ''), ['bash', 'zsh']);
   t.same(at('tasknet', 'help', 'un'), ['uninstall']);
   t.same(at('tasknet', 'lab', 'up', ''), [], 'no verb after the verb');
-  t.ok(at('tasknet', 'install', '--cni-bin-dir', dir.slice(0, -3)).includes(dir), 'a directory option completes directories');
+  t.ok(
+    at('tasknet', 'install', '--cni-bin-dir', dir.slice(0, -3)).includes(dir),
+    'a directory option completes directories',
+  );
 
   // Task ids come from `<the typed tasknet> ls -q`, with the line's --state-dir.
   const calls = join(dir, 'calls');
-  const fake = writeFile(join(dir, 'fake-tasknet'), `#!/bin/sh\necho "$*" >> ${calls}\nprintf 'aaa111\\nabc222\\nbbb333\\n'\n`);
+  const fake = writeFile(
+    join(dir, 'fake-tasknet'),
+    `#!/bin/sh\necho "$*" >> ${calls}\nprintf 'aaa111\\nabc222\\nbbb333\\n'\n`,
+  );
   const ids = (...words: string[]) => bashComplete(file, [fake, ...words]);
   t.same(ids('stop', ''), ['aaa111', 'abc222', 'bbb333']);
   t.same(ids('stop', 'aaa111', 'a'), ['aaa111', 'abc222'], 'stop takes several tasks');
   t.same(ids('logs', '--state-dir', '/run/x', 'ab'), ['abc222']);
   t.same(ids('exec', '--state-dir=/run/y', 'b'), ['bbb333']);
   t.same(ids('logs', 'aaa111', ''), [], 'the second positional of logs is a container, not a task');
-  t.same(ids('exec', 'aaa111', '--', 'l'), [], 'after --, exec\'s command: the shell\'s own completion');
-  t.same(readFileSync(calls, 'utf8').trim().split('\n'), ['ls -q', 'ls -q', 'ls -q --state-dir /run/x', 'ls -q --state-dir /run/y']);
+  t.same(ids('exec', 'aaa111', '--', 'l'), [], "after --, exec's command: the shell's own completion");
+  t.same(readFileSync(calls, 'utf8').trim().split('\n'), [
+    'ls -q',
+    'ls -q',
+    'ls -q --state-dir /run/x',
+    'ls -q --state-dir /run/y',
+  ]);
 });
 
 const zsh = spawnSync('zsh', ['--version']).status === 0 ? 'zsh' : undefined;
@@ -109,18 +142,33 @@ t.test('zsh: the script is complete (its shape; with zsh installed, its syntax a
   t.equal(count(/\bif\b/g) - count(/\bfi\b/g), 0, 'every if closed');
   t.equal(count(/\{/g), count(/\}/g), 'braces balanced');
   t.match(text, /compdef _tasknet tasknet/);
-  for (const spec of await commandSpecs()) for (const o of spec.options) t.ok(text.includes(` ${o}`) || text.includes(`'${o}`), `${spec.name} ${o} in the script`);
+  for (const spec of await commandSpecs())
+    for (const o of spec.options)
+      t.ok(text.includes(` ${o}`) || text.includes(`'${o}`), `${spec.name} ${o} in the script`);
   if (!zsh) {
-    t.comment('zsh is not installed: its syntax and answers are not checked here (the helpers it shares with bash are)');
+    t.comment(
+      'zsh is not installed: its syntax and answers are not checked here (the helpers it shares with bash are)',
+    );
     return;
   }
   const dir = tempDir(t, 'tasknet-completion-');
   const file = writeFile(join(dir, '_tasknet'), text, 0o644);
   t.equal(spawnSync('zsh', ['-n', file]).status, 0, 'zsh -n');
   // compsys's builtins stand in as functions that print what they were given.
-  const at = (...words: string[]) => spawnSync('zsh', ['-f', '-c',
-    'compdef() { :; }; compadd() { print -r -- "$*" }; _files() { print -r -- "_files $*" }; compset() { :; }; ' +
-    'source "$1"; shift; words=("$@"); CURRENT=$#; _tasknet', 'zsh', file, ...words], { encoding: 'utf8' }).stdout.trim();
+  const at = (...words: string[]) =>
+    spawnSync(
+      'zsh',
+      [
+        '-f',
+        '-c',
+        'compdef() { :; }; compadd() { print -r -- "$*" }; _files() { print -r -- "_files $*" }; compset() { :; }; ' +
+          'source "$1"; shift; words=("$@"); CURRENT=$#; _tasknet',
+        'zsh',
+        file,
+        ...words,
+      ],
+      { encoding: 'utf8' },
+    ).stdout.trim();
   t.equal(at('tasknet', 'l'), `-- ${[...Object.keys(COMMANDS), 'help'].join(' ')}`);
   t.equal(at('tasknet', 'lab', ''), '-- up down');
   t.equal(at('tasknet', 'agent', '--chain', ''), '-- in-process exec');

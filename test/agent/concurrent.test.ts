@@ -7,12 +7,19 @@ const N = 20;
 
 t.test(`${N} tasks started and stopped concurrently`, { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t, { enis: N });
-  const file = writeTaskdef(lab.stateDir, taskdef('crowd', [
-    container('main', ['sleep', 'infinity']),
-    container('side', ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.2; done']),
-  ]));
+  const file = writeTaskdef(
+    lab.stateDir,
+    taskdef('crowd', [
+      container('main', ['sleep', 'infinity']),
+      container('side', ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.2; done']),
+    ]),
+  );
   const runs = await Promise.all(Array.from({ length: N }, () => lab.tn(['run', file, '--eni', 'auto', '--json'])));
-  t.same(runs.filter((r) => r.code !== 0).map((r) => r.stderr), [], 'every run succeeded');
+  t.same(
+    runs.filter((r) => r.code !== 0).map((r) => r.stderr),
+    [],
+    'every run succeeded',
+  );
   const tasks = runs.map((r) => r.json).filter(Boolean);
   t.equal(new Set(tasks.map((x) => x.eni.mac)).size, N, 'distinct ENIs');
   t.equal(new Set(tasks.map((x) => x.bridgeAddress)).size, N, 'distinct bridge addresses');
@@ -23,6 +30,15 @@ t.test(`${N} tasks started and stopped concurrently`, { skip: needsRoot }, async
   t.equal(over.code, 1);
   t.match(over.stderr, new RegExp(`all ${N} lab ENIs are in use`));
   const stops = await Promise.all(tasks.map((x) => lab.tn(['stop', x.id])));
-  t.same(stops.filter((r) => r.code !== 0).map((r) => r.stderr), [], 'every stop succeeded');
-  assertClean(t, lab, tasks.map((x) => x.id), N);
+  t.same(
+    stops.filter((r) => r.code !== 0).map((r) => r.stderr),
+    [],
+    'every stop succeeded',
+  );
+  assertClean(
+    t,
+    lab,
+    tasks.map((x) => x.id),
+    N,
+  );
 });

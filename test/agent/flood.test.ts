@@ -31,10 +31,20 @@ process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
 `;
 
-const flood = async (lab: Lab, taskId: string) => {
-  const child = spawn('nsenter', [`--net=/var/run/netns/tasknet-${taskId}`, process.execPath, '-e', FLOOD, String(CONNECTIONS)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = await once(child.stdout!.setEncoding('utf8'), 'data') as [string];
-  return { line: line.trim(), stop: async () => { child.stdin!.end(); await once(child, 'exit'); } };
+const flood = async (_lab: Lab, taskId: string) => {
+  const child = spawn(
+    'nsenter',
+    [`--net=/var/run/netns/tasknet-${taskId}`, process.execPath, '-e', FLOOD, String(CONNECTIONS)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const [line] = (await once(child.stdout!.setEncoding('utf8'), 'data')) as [string];
+  return {
+    line: line.trim(),
+    stop: async () => {
+      child.stdin!.end();
+      await once(child, 'exit');
+    },
+  };
 };
 
 const setup = async (t: Test, agentArgs: string[]) => {
@@ -42,7 +52,11 @@ const setup = async (t: Test, agentArgs: string[]) => {
   await lab.killAgent('SIGTERM');
   await lab.startAgent(agentArgs, { nofile: AGENT_FDS });
   const victim = await lab.run(taskdef('victim', [container('main', ['sleep', 'infinity'])]));
-  const flooder = await lab.run(taskdef('flooder', [container('main', ['sleep', 'infinity'])], { taskRoleArn: 'arn:aws:iam::123456789012:role/flooder' }));
+  const flooder = await lab.run(
+    taskdef('flooder', [container('main', ['sleep', 'infinity'])], {
+      taskRoleArn: 'arn:aws:iam::123456789012:role/flooder',
+    }),
+  );
   const creds = (task: any) => `http://169.254.170.2/v2/credentials/${task.credentialsId}`;
   t.equal(get(victim, creds(victim), 30_000), 200, 'before: the victim reads its credentials');
   return { lab, victim, flooder, creds };
@@ -51,7 +65,11 @@ const setup = async (t: Test, agentArgs: string[]) => {
 // A GET from inside a task's netns, not through the agent's control socket (the agent may be out of
 // descriptors: only the endpoint is under test).
 const get = (task: any, url: string, timeoutMs = 2000): number => {
-  const out = inNetns(`tasknet-${task.id}`, [process.execPath, '-e', FETCH, url, String(timeoutMs)], timeoutMs + 15_000).out.trim();
+  const out = inNetns(
+    `tasknet-${task.id}`,
+    [process.execPath, '-e', FETCH, url, String(timeoutMs)],
+    timeoutMs + 15_000,
+  ).out.trim();
   return /^\d+ /.test(out) ? Number(out.split(' ')[0]) : 0;
 };
 
@@ -63,7 +81,13 @@ t.test('a flood from one task leaves the others served', { skip: needsRoot }, as
   t.comment(`flooder: ${f.line} (open, refused)`);
   t.equal(get(victim, creds(victim), 30_000), 200, 'during the flood the victim reads its credentials');
   t.same(await statuses(lab), ['RUNNING', 'RUNNING'], 'no task changed state; ls answers');
-  t.match(lab.agentLog(), new RegExp(`endpoint: refusing connections from ${flooder.bridgeAddress.replace(/\./g, '\\.')}: 32 open \\(limit 32\\)`), 'the flooder, and only it, is refused');
+  t.match(
+    lab.agentLog(),
+    new RegExp(
+      `endpoint: refusing connections from ${flooder.bridgeAddress.replace(/\./g, '\\.')}: 32 open \\(limit 32\\)`,
+    ),
+    'the flooder, and only it, is refused',
+  );
   t.notMatch(lab.agentLog(), new RegExp(`refusing connections from ${victim.bridgeAddress.replace(/\./g, '\\.')}`));
   await f.stop();
   await waitFor('the flooder to be served again', async () => get(flooder, creds(flooder)) === 200, 30_000);
@@ -71,13 +95,22 @@ t.test('a flood from one task leaves the others served', { skip: needsRoot }, as
 });
 
 t.test('control: without the limits the same flood starves the other task', { skip: needsRoot }, async (t) => {
-  const { lab, victim, flooder, creds } = await setup(t, ['--endpoint-max-connections', '1000000', '--endpoint-max-connections-per-task', '1000000']);
+  const { lab, victim, flooder, creds } = await setup(t, [
+    '--endpoint-max-connections',
+    '1000000',
+    '--endpoint-max-connections-per-task',
+    '1000000',
+  ]);
   const f = await flood(lab, flooder.id);
   t.comment(`flooder: ${f.line} (open, refused)`);
-  t.ok(Number(f.line.split(' ')[1]) > AGENT_FDS / 2, 'the flooder holds most of the agent\'s descriptors');
+  t.ok(Number(f.line.split(' ')[1]) > AGENT_FDS / 2, "the flooder holds most of the agent's descriptors");
   t.not(get(victim, creds(victim), 10_000), 200, 'the victim is not served within 10 s: the attack is real');
   // The agent cannot even read /proc now: that is no reason to stop a task.
-  await waitFor('the pause watch to find it cannot look', () => /cannot check its pause container: EMFILE/.test(lab.agentLog()), 15_000);
+  await waitFor(
+    'the pause watch to find it cannot look',
+    () => /cannot check its pause container: EMFILE/.test(lab.agentLog()),
+    15_000,
+  );
   await f.stop();
   await waitFor('the victim to be served again', async () => get(victim, creds(victim)) === 200, 30_000);
   t.same(await statuses(lab), ['RUNNING', 'RUNNING'], 'no task was stopped for an error that is not an exit');

@@ -2,6 +2,7 @@
 // the agent running inside the lab's host netns, exactly as `tasknet lab up` makes it. Everything
 // goes in teardown, also when the test fails: `tasknet lab down`, then a brute-force sweep with
 // plain `ip` and kill (never src/ code, so a bug under test cannot break the clean-up).
+import type { Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -42,21 +43,30 @@ export interface Lab {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const tasknet = (args: string[], { timeoutMs = 120_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> =>
+export const tasknet = (
+  args: string[],
+  { timeoutMs = 120_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> =>
   new Promise((done) => {
     // The launcher itself, as a user runs it (its shebang drops NODE_EXTRA_CA_CERTS, ~45 ms).
     const child = spawn(TASKNET, args, { cwd: ROOT, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       let json: any;
       try {
         json = stdout.trim() ? JSON.parse(stdout) : undefined;
-      } catch { /* not JSON */ }
+      } catch {
+        /* not JSON */
+      }
       done({ code: code ?? -1, stdout, stderr, json });
     });
   });
@@ -79,13 +89,16 @@ export const pidsIn = (netnsPath: string): number[] => {
   } catch {
     return [];
   }
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
-    try {
-      return statSync(`/proc/${pid}/ns/net`).ino === ino && pid !== process.pid;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return statSync(`/proc/${pid}/ns/net`).ino === ino && pid !== process.pid;
+      } catch {
+        return false;
+      }
+    });
 };
 
 const sweep = (prefix: string, stateDir: string): void => {
@@ -98,18 +111,28 @@ const sweep = (prefix: string, stateDir: string): void => {
   })();
   for (const ns of [...taskIds.map((id) => `tasknet-${id}`), `${prefix}-vpc`, `${prefix}-lab`]) {
     for (const pid of pidsIn(`/var/run/netns/${ns}`)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
   // A lab engine's processes (containerd, shims) and mounts (image layers, netns files).
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
-      if (Number(pid) !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* gone */ }
+      if (Number(pid) !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir))
+        process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(`${stateDir}/`)).sort((a, b) => b.length - a.length);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${stateDir}/`))
+    .sort((a, b) => b.length - a.length);
   for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   rmSync(stateDir, { recursive: true, force: true });
 };
@@ -119,19 +142,39 @@ export const PROCESS_DEMO = join(DEMO, 'process');
 
 export const makeLab = async (
   t: Teardown,
-  { enis = 2, chain, blockImds = false, runtime = 'process', agentArgs = [] }: { enis?: number; chain?: string; blockImds?: boolean; runtime?: 'engine' | 'process'; agentArgs?: string[] } = {},
+  {
+    enis = 2,
+    chain,
+    blockImds = false,
+    runtime = 'process',
+  }: { enis?: number; chain?: string; blockImds?: boolean; runtime?: 'engine' | 'process' } = {},
 ): Promise<Lab> => {
   const prefix = `tn${randomBytes(3).toString('hex')}`;
   const stateDir = mkdtempSync(join(tmpdir(), `tasknet-test-${prefix}-`));
   const hostNs = `${prefix}-lab`;
   const vpcNs = `${prefix}-vpc`;
-  const tn = (args: string[], opts: { timeoutMs?: number } = {}) => tasknet([args[0]!, '--state-dir', stateDir, ...args.slice(1)], opts);
+  const tn = (args: string[], opts: { timeoutMs?: number } = {}) =>
+    tasknet([args[0]!, '--state-dir', stateDir, ...args.slice(1)], opts);
   t.teardown(async () => {
     await tn(['lab', 'down'], { timeoutMs: 60_000 });
     sweep(prefix, stateDir);
   });
-  const up = await tn(['lab', 'up', '--lab', prefix, '--enis', String(enis), '--json', '--runtime', runtime,
-    ...(chain ? ['--chain', chain] : []), ...(blockImds ? ['--block-instance-metadata'] : [])], { timeoutMs: 180_000 });
+  const up = await tn(
+    [
+      'lab',
+      'up',
+      '--lab',
+      prefix,
+      '--enis',
+      String(enis),
+      '--json',
+      '--runtime',
+      runtime,
+      ...(chain ? ['--chain', chain] : []),
+      ...(blockImds ? ['--block-instance-metadata'] : []),
+    ],
+    { timeoutMs: 180_000 },
+  );
   if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
   const pidFile = join(stateDir, 'agent.pid');
   const agentPid = (): number | undefined => {
@@ -162,12 +205,28 @@ export const makeLab = async (
     async startAgent(extra = [], { nofile }: { nofile?: number } = {}) {
       const log = join(stateDir, 'agent.log');
       const limit = nofile ? `prlimit --nofile=${nofile}:${nofile} ` : '';
-      const child = spawn('sh', ['-c', `exec ${limit}nsenter --net=/var/run/netns/${hostNs} "$@" >>${log} 2>&1`, 'sh',
-        TASKNET, 'agent', '--state-dir', stateDir, '--lab-credentials', '--runtime', runtime,
-        ...(runtime === 'engine' ? ['--engine-socket', join(stateDir, 'engine', 'docker.sock')] : []),
-        ...(chain ? ['--chain', chain] : []), ...extra], {
-        detached: true, stdio: 'ignore',
-      });
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          `exec ${limit}nsenter --net=/var/run/netns/${hostNs} "$@" >>${log} 2>&1`,
+          'sh',
+          TASKNET,
+          'agent',
+          '--state-dir',
+          stateDir,
+          '--lab-credentials',
+          '--runtime',
+          runtime,
+          ...(runtime === 'engine' ? ['--engine-socket', join(stateDir, 'engine', 'docker.sock')] : []),
+          ...(chain ? ['--chain', chain] : []),
+          ...extra,
+        ],
+        {
+          detached: true,
+          stdio: 'ignore',
+        },
+      );
       child.unref();
       for (let i = 0; i < 300; i++) {
         const health = await tn(['ls', '--json'], { timeoutMs: 5000 });
@@ -211,7 +270,10 @@ export const container = (name: string, command: string[], extra: object = {}): 
 export const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
 export const ipJson = (...args: string[]): any[] => JSON.parse(ip('-j', ...args) || '[]');
 export const netnsList = (): string[] => (existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : []);
-export const linkNames = (ns: string): string[] => ipJson('-n', ns, 'link').map((l) => l.ifname).sort();
+export const linkNames = (ns: string): string[] =>
+  ipJson('-n', ns, 'link')
+    .map((l) => l.ifname)
+    .sort();
 
 // Runs a program in a netns; returns its exit code and output (never throws).
 export const inNetns = (ns: string, argv: string[], timeoutMs = 10_000): { code: number; out: string } => {
@@ -222,16 +284,37 @@ export const inNetns = (ns: string, argv: string[], timeoutMs = 10_000): { code:
 // An HTTP GET from inside a task (tasknet exec), printing "STATUS BODY"; node is on every lab host.
 // argv: URL [TIMEOUT_MS]. 2 s by default, for the checks that expect no answer; one that expects
 // an answer gives a long bound, so a loaded machine does not turn a slow 200 into a failure.
-export const FETCH = 'const u=process.argv[1];fetch(u,{signal:AbortSignal.timeout(Number(process.argv[2]??2000))}).then(async r=>{console.log(r.status+" "+await r.text());process.exit(0)},e=>{console.log("ERR "+(e.cause?.code??e.message));process.exit(1)})';
+export const FETCH =
+  'const u=process.argv[1];fetch(u,{signal:AbortSignal.timeout(Number(process.argv[2]??2000))}).then(async r=>{console.log(r.status+" "+await r.text());process.exit(0)},e=>{console.log("ERR "+(e.cause?.code??e.message));process.exit(1)})';
 
-export const fetchInTask = async (lab: Lab, taskId: string, url: string, container?: string, timeoutMs = 2000): Promise<{ status: number; body: string }> => {
-  const r = await lab.tn(['exec', taskId, ...(container ? ['--container', container] : []), '--', 'node', '-e', FETCH, url, String(timeoutMs)]);
+export const fetchInTask = async (
+  lab: Lab,
+  taskId: string,
+  url: string,
+  container?: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string }> => {
+  const r = await lab.tn([
+    'exec',
+    taskId,
+    ...(container ? ['--container', container] : []),
+    '--',
+    'node',
+    '-e',
+    FETCH,
+    url,
+    String(timeoutMs),
+  ]);
   const line = r.stdout.trim();
   const [status, ...rest] = line.split(' ');
   return { status: status === 'ERR' ? 0 : Number(status), body: rest.join(' ') || r.stderr.trim() };
 };
 
-export const waitFor = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+export const waitFor = async (
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -241,22 +324,40 @@ export const waitFor = async (what: string, check: () => boolean | Promise<boole
 
 // The lab is back to how `lab up` made it: no task netns, every ENI back in the host netns, no
 // port on ecs-bridge, no pinned bridge address, no task record, no cached CNI result.
-export const assertClean = (t: { same: Function; equal: Function; ok: Function }, lab: Lab, taskIds: string[], enis: number): void => {
+export const assertClean = (
+  t: Pick<Test, 'same' | 'equal' | 'ok'>,
+  lab: Lab,
+  taskIds: string[],
+  enis: number,
+): void => {
   const netns = netnsList();
-  t.same(taskIds.filter((id) => netns.includes(`tasknet-${id}`)), [], 'no task netns left');
+  t.same(
+    taskIds.filter((id) => netns.includes(`tasknet-${id}`)),
+    [],
+    'no task netns left',
+  );
   const links = linkNames(lab.hostNs);
   const expected = Array.from({ length: enis }, (_, i) => `eni${i}`);
-  t.same(expected.filter((e) => !links.includes(e)), [], 'every ENI is back in the host netns');
-  const ports = ipJson('-n', lab.hostNs, 'link').filter((l) => l.master === 'ecs-bridge').map((l) => l.ifname);
+  t.same(
+    expected.filter((e) => !links.includes(e)),
+    [],
+    'every ENI is back in the host netns',
+  );
+  const ports = ipJson('-n', lab.hostNs, 'link')
+    .filter((l) => l.master === 'ecs-bridge')
+    .map((l) => l.ifname);
   t.same(ports, [], 'no veth left on ecs-bridge');
   const pins = links.includes('ecs-bridge')
-    ? ipJson('-n', lab.hostNs, 'neigh', 'show', 'dev', 'ecs-bridge').filter((n) => (n.state ?? []).includes('PERMANENT')).map((n) => n.dst)
+    ? ipJson('-n', lab.hostNs, 'neigh', 'show', 'dev', 'ecs-bridge')
+        .filter((n) => (n.state ?? []).includes('PERMANENT'))
+        .map((n) => n.dst)
     : [];
   t.same(pins, [], 'no bridge address pinned to a MAC');
   t.same(readdirSync(join(lab.stateDir, 'tasks')), [], 'no task record left');
   const results = join(lab.stateDir, 'cni', 'results');
   t.same(existsSync(results) ? readdirSync(results) : [], [], 'no cached CNI result left');
-  for (const id of taskIds) t.same(pidsIn(`/var/run/netns/tasknet-${id}`), [], `no process left in task ${id.slice(0, 8)}`);
+  for (const id of taskIds)
+    t.same(pidsIn(`/var/run/netns/tasknet-${id}`), [], `no process left in task ${id.slice(0, 8)}`);
   t.same(ipamLeases(lab), [], 'no bridge address leased');
 };
 

@@ -33,9 +33,24 @@ if (up.code !== 0) throw new Error(up.stderr);
 try {
   const build = await tn(['image', 'build', DEMO, '-t', 'tasknet-demo/app:1']);
   if (build.code !== 0) throw new Error(build.stderr);
-  const runs = { engine: { file: engineTask, wall: [] as number[], agent: [] as number[], network: [] as number[], containers: [] as number[] },
-    process: { file: join(PROCESS_DEMO, 'task.json'), wall: [] as number[], agent: [] as number[], network: [] as number[], containers: [] as number[] } };
-  for (let i = -2; i < n; i++) { // two warm-up rounds, not counted
+  const runs = {
+    engine: {
+      file: engineTask,
+      wall: [] as number[],
+      agent: [] as number[],
+      network: [] as number[],
+      containers: [] as number[],
+    },
+    process: {
+      file: join(PROCESS_DEMO, 'task.json'),
+      wall: [] as number[],
+      agent: [] as number[],
+      network: [] as number[],
+      containers: [] as number[],
+    },
+  };
+  for (let i = -2; i < n; i++) {
+    // two warm-up rounds, not counted
     for (const [runtime, r] of Object.entries(runs)) {
       const t0 = performance.now();
       const out = await tn(['run', r.file, '--eni', 'auto', '--json', '--runtime', runtime]);
@@ -52,9 +67,13 @@ try {
   }
   console.log(`median of ${n} runs of the demo's two containers, interleaved:`);
   for (const [runtime, r] of Object.entries(runs)) {
-    console.log(`${runtime.padEnd(8)} run (CLI wall) ${median(r.wall).toFixed(1)} ms   agent: all started ${median(r.agent).toFixed(1)} ms (network ${median(r.network).toFixed(1)} ms, containers ${median(r.containers).toFixed(1)} ms)`);
+    console.log(
+      `${runtime.padEnd(8)} run (CLI wall) ${median(r.wall).toFixed(1)} ms   agent: all started ${median(r.agent).toFixed(1)} ms (network ${median(r.network).toFixed(1)} ms, containers ${median(r.containers).toFixed(1)} ms)`,
+    );
   }
-  console.log(`engine / process (agent, all started): ${(median(runs.engine.agent) / median(runs.process.agent)).toFixed(2)}x`);
+  console.log(
+    `engine / process (agent, all started): ${(median(runs.engine.agent) / median(runs.process.agent)).toFixed(2)}x`,
+  );
 } finally {
   await tn(['lab', 'down']);
 }

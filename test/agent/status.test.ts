@@ -17,7 +17,10 @@ t.test('no agent: one line, the exit code of tasknet ls', async (t) => {
   t.equal(status.code, 1);
   t.equal(status.code, ls.code, 'the same code as tasknet ls');
   t.equal(status.stdout, '');
-  t.equal(status.stderr, `tasknet status: no agent is running with state dir ${stateDir} (start one: tasknet agent --state-dir ${stateDir}, or tasknet lab up)\n`);
+  t.equal(
+    status.stderr,
+    `tasknet status: no agent is running with state dir ${stateDir} (start one: tasknet agent --state-dir ${stateDir}, or tasknet lab up)\n`,
+  );
   const json = await tasknet(['status', '--json', '--state-dir', stateDir]);
   t.equal(json.code, 1, '--json too');
   t.equal(json.stdout, '', 'nothing on stdout for a script to take for an answer');
@@ -30,7 +33,7 @@ t.test('a running agent: every field, tasks by state as they change', { skip: ne
   t.equal(before.code, 0, before.stderr);
   const h = before.json;
   t.equal(h.ok, true);
-  t.equal(h.pid, lab.agentPid(), 'the agent\'s pid');
+  t.equal(h.pid, lab.agentPid(), "the agent's pid");
   t.equal(h.stateDir, lab.stateDir);
   t.equal(h.runtime, 'process');
   t.equal(h.chainMode, 'in-process');
@@ -45,11 +48,20 @@ t.test('a running agent: every field, tasks by state as they change', { skip: ne
   const task = await lab.run(taskdef('status', [container('main', ['sleep', 'infinity'])]));
   const running = await lab.tn(['status']);
   t.equal(running.code, 0, running.stderr);
-  const fields = Object.fromEntries(running.stdout.trim().split('\n').map((l) => {
-    const m = /^(\S+(?: dir)?)\s{2,}(.*)$/.exec(l);
-    return [m?.[1] ?? l, m?.[2] ?? ''];
-  }));
-  t.same(Object.keys(fields), ['pid', 'uptime', 'version', 'runtime', 'chain', 'tasks', 'endpoint', 'state dir'], 'the fields, in order');
+  const fields = Object.fromEntries(
+    running.stdout
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const m = /^(\S+(?: dir)?)\s{2,}(.*)$/.exec(l);
+        return [m?.[1] ?? l, m?.[2] ?? ''];
+      }),
+  );
+  t.same(
+    Object.keys(fields),
+    ['pid', 'uptime', 'version', 'runtime', 'chain', 'tasks', 'endpoint', 'state dir'],
+    'the fields, in order',
+  );
   t.equal(fields.pid, String(lab.agentPid()));
   t.match(fields.uptime, /^\d+[smhd]( \d+[smh])? \(since \d{4}-\d\d-\d\dT/);
   t.match(fields.version, new RegExp(`^${VERSION.replaceAll('.', '\\.')} \\(`));
@@ -64,9 +76,17 @@ t.test('a running agent: every field, tasks by state as they change', { skip: ne
   // The bash completion of `tasknet stop` asks this agent (the line's --state-dir) for its ids.
   const dir = tempDir(t, 'tasknet-status-');
   const script = writeFile(join(dir, 'tasknet.bash'), (await tasknet(['completion', 'bash'])).stdout, 0o644);
-  t.same(bashComplete(script, [TASKNET, 'stop', '--state-dir', lab.stateDir, '']), [task.id], 'stop completes the running task\'s id');
+  t.same(
+    bashComplete(script, [TASKNET, 'stop', '--state-dir', lab.stateDir, '']),
+    [task.id],
+    "stop completes the running task's id",
+  );
 
   t.equal((await lab.tn(['stop', task.id])).code, 0);
   const after = (await lab.tn(['status', '--json'])).json;
-  t.same(after.tasks, { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 1, FAILED: 0 }, 'the stopped task, remembered');
+  t.same(
+    after.tasks,
+    { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 1, FAILED: 0 },
+    'the stopped task, remembered',
+  );
 });

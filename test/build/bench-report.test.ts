@@ -7,7 +7,8 @@ import t from 'tap';
 import { tempDir } from '../cni/temp.js';
 import { REPO } from '../cni/process.js';
 
-const render = (...args: string[]) => execa(process.execPath, ['--import=tsx', join(REPO, 'bench/render.ts'), ...args], { reject: false });
+const render = (...args: string[]) =>
+  execa(process.execPath, ['--import=tsx', join(REPO, 'bench/render.ts'), ...args], { reject: false });
 
 t.test('the committed report and charts are what results.json gives', async (t) => {
   const r = await render('--check');

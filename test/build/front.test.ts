@@ -5,7 +5,13 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { bundlePath, fullBundlePath, launcherScript, missingBundles, PLUGINS } from '../../src/agent/install/launcher.js';
+import {
+  bundlePath,
+  fullBundlePath,
+  launcherScript,
+  missingBundles,
+  PLUGINS,
+} from '../../src/agent/install/launcher.js';
 import { ownPluginName } from '../../src/cni/delegate.js';
 import { BIN, REPO, unbuiltExecutables } from '../cni/process.js';
 
@@ -21,7 +27,11 @@ t.test('bin/ launchers: the env shebang that drops NODE_EXTRA_CA_CERTS, the plug
     t.equal(text.split('\n')[0], '#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node', `${name}: shebang`);
     t.ok((statSync(join(BIN, name)).mode & 0o111) !== 0, `${name}: executable`);
     t.match(text, new RegExp(`^require\\('\\.\\./dist/${name}\\.cjs'\\);$`, 'm'), `${name}: starts dist/${name}.cjs`);
-    t.equal(ownPluginName(join(BIN, name)), name === 'tasknet' ? undefined : name, `${name}: plugin mark (read from the first 512 bytes)`);
+    t.equal(
+      ownPluginName(join(BIN, name)),
+      name === 'tasknet' ? undefined : name,
+      `${name}: plugin mark (read from the first 512 bytes)`,
+    );
   }
 });
 
@@ -43,7 +53,10 @@ t.test('missingBundles names a missing full bundle too', async (t) => {
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'dist'));
   for (const plugin of PLUGINS) writeFileSync(bundlePath(root, plugin), '');
-  t.same(missingBundles(root), PLUGINS.map((p) => fullBundlePath(root, p)));
+  t.same(
+    missingBundles(root),
+    PLUGINS.map((p) => fullBundlePath(root, p)),
+  );
   for (const plugin of PLUGINS) writeFileSync(fullBundlePath(root, plugin), '');
   t.same(missingBundles(root), []);
 });
@@ -54,6 +67,9 @@ t.test('each front is small and loads its own full bundle', async (t) => {
     t.ok(front.length < 16 * 1024, `${name}: front is ${front.length} bytes`);
     t.match(front, `require("./${name}.full.cjs")`, `${name}: requires ./${name}.full.cjs`);
     t.notMatch(front, /zod|node:child_process/, `${name}: no schema or process code`);
-    t.ok(statSync(join(REPO, 'dist', `${name}.full.cjs`)).size > 4 * front.length, `${name}: the full bundle is the big one`);
+    t.ok(
+      statSync(join(REPO, 'dist', `${name}.full.cjs`)).size > 4 * front.length,
+      `${name}: the full bundle is the big one`,
+    );
   }
 });

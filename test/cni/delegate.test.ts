@@ -14,12 +14,22 @@ const SH_OK = (json: string) => `#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' '${js
 t.test('findPlugin: a type is a plain file name (item K77)', async (t) => {
   const dir = tempDir(t);
   for (const bad of ['a/b', '/bin/sh', '../ecs-ipam', '..', '.', '', '.hidden', 'a\\b', 'a b', 'x'.repeat(256)]) {
-    expectCniError(t, () => findPlugin(bad, [dir]), ErrorCode.InvalidNetworkConfig, /invalid plugin type .*must be a plain file name/);
+    expectCniError(
+      t,
+      () => findPlugin(bad, [dir]),
+      ErrorCode.InvalidNetworkConfig,
+      /invalid plugin type .*must be a plain file name/,
+    );
   }
 });
 
 t.test('findPlugin: CNI_PATH must not be empty', async (t) => {
-  expectCniError(t, () => findPlugin('ecs-ipam', []), ErrorCode.InvalidEnvironment, 'cannot find plugin "ecs-ipam": CNI_PATH is empty');
+  expectCniError(
+    t,
+    () => findPlugin('ecs-ipam', []),
+    ErrorCode.InvalidEnvironment,
+    'cannot find plugin "ecs-ipam": CNI_PATH is empty',
+  );
 });
 
 t.test('findPlugin: directories are searched in order, skipping what cannot run', async (t) => {
@@ -51,10 +61,14 @@ const withoutTap = (env: Readonly<Record<string, string | undefined>>) =>
   Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'NODE_OPTIONS' && !k.startsWith('_TAPJS_')));
 
 // A delegation request as ecs-bridge would make it for its IPAM.
-const request = (dir: string, extra: Record<string, string> = {}): Pick<PluginRequest, 'path' | 'env' | 'stdin' | 'cniVersion'> => ({
+const request = (
+  dir: string,
+  extra: Record<string, string> = {},
+): Pick<PluginRequest, 'path' | 'env' | 'stdin' | 'cniVersion'> => ({
   path: [dir],
   cniVersion: '1.0.0',
-  stdin: '{"cniVersion":"1.0.0","name":"net","type":"ecs-bridge",\n "ipam":{"type":"fake-a","note":"ünïcode\\u0000 and\\t tabs"},\t"x":1}',
+  stdin:
+    '{"cniVersion":"1.0.0","name":"net","type":"ecs-bridge",\n "ipam":{"type":"fake-a","note":"ünïcode\\u0000 and\\t tabs"},\t"x":1}',
   env: childEnv({
     CNI_COMMAND: 'ADD',
     CNI_CONTAINERID: 'c0ffee',
@@ -74,13 +88,21 @@ t.test('delegate() runs the plugin with the same stdin and env, only CNI_COMMAND
     const result = await delegate('fake-a', command, req);
     const seen = JSON.parse(readFileSync(record, 'utf8')) as { env: Record<string, string>; stdin: string };
     t.equal(seen.stdin, req.stdin, `${command}: stdin byte for byte`);
-    t.strictSame(withoutTap(seen.env), withoutTap({ ...req.env, CNI_COMMAND: command }), `${command}: env identical but CNI_COMMAND`);
+    t.strictSame(
+      withoutTap(seen.env),
+      withoutTap({ ...req.env, CNI_COMMAND: command }),
+      `${command}: env identical but CNI_COMMAND`,
+    );
     if (command === 'ADD') {
-      t.strictSame(result, {
-        cniVersion: '1.0.0',
-        interfaces: [{ name: 'fake-a0', sandbox: '/var/run/netns/task' }],
-        ips: [{ address: '10.0.0.2/24', interface: 0 }],
-      }, 'ADD returns the parsed result');
+      t.strictSame(
+        result,
+        {
+          cniVersion: '1.0.0',
+          interfaces: [{ name: 'fake-a0', sandbox: '/var/run/netns/task' }],
+          ips: [{ address: '10.0.0.2/24', interface: 0 }],
+        },
+        'ADD returns the parsed result',
+      );
     } else {
       t.equal(result, undefined, `${command}: no output, no result`);
     }
@@ -88,13 +110,30 @@ t.test('delegate() runs the plugin with the same stdin and env, only CNI_COMMAND
 });
 
 t.test('delegate() turns the plugin\'s error JSON into a CniError with its code and "type: msg"', async (t) => {
-  const error = await expectCniRejection(t, delegate('fake-a', 'ADD', request(FAKE_PLUGINS, { FAKE_CNI_FAIL: 'fake-a:ADD' })),
-    110, /^fake-a: fake-a refused ADD$/);
+  const error = await expectCniRejection(
+    t,
+    delegate('fake-a', 'ADD', request(FAKE_PLUGINS, { FAKE_CNI_FAIL: 'fake-a:ADD' })),
+    110,
+    /^fake-a: fake-a refused ADD$/,
+  );
   t.equal(error?.details, 'FAKE_CNI_FAIL');
-  await expectCniRejection(t, delegate('fake-a', 'ADD', request(FAKE_PLUGINS, { FAKE_CNI_OUTPUT: 'garbage' })),
-    ErrorCode.DecodeFailure, 'plugin fake-a printed a result that is not JSON');
-  await expectCniRejection(t, delegate('fake-z', 'ADD', request(FAKE_PLUGINS)), ErrorCode.Delegate, /failed to find plugin "fake-z"/);
-  await expectCniRejection(t, delegate('fake-a', 'ADD', { ...request(FAKE_PLUGINS), path: [] }), ErrorCode.InvalidEnvironment);
+  await expectCniRejection(
+    t,
+    delegate('fake-a', 'ADD', request(FAKE_PLUGINS, { FAKE_CNI_OUTPUT: 'garbage' })),
+    ErrorCode.DecodeFailure,
+    'plugin fake-a printed a result that is not JSON',
+  );
+  await expectCniRejection(
+    t,
+    delegate('fake-z', 'ADD', request(FAKE_PLUGINS)),
+    ErrorCode.Delegate,
+    /failed to find plugin "fake-z"/,
+  );
+  await expectCniRejection(
+    t,
+    delegate('fake-a', 'ADD', { ...request(FAKE_PLUGINS), path: [] }),
+    ErrorCode.InvalidEnvironment,
+  );
 });
 
 t.test('delegate() reports a plugin that fails without an error JSON, or answers a broken result', async (t) => {
@@ -102,30 +141,67 @@ t.test('delegate() reports a plugin that fails without an error JSON, or answers
   writeFile(join(dir, 'crash'), '#!/bin/sh\ncat >/dev/null\necho "panic: runtime error" \nexit 3\n');
   writeFile(join(dir, 'silent'), '#!/bin/sh\nexit 2\n');
   writeFile(join(dir, 'badresult'), SH_OK('{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2","interface":0}]}'));
-  const crash = await expectCniRejection(t, delegate('crash', 'ADD', request(dir)), ErrorCode.Delegate, 'plugin crash failed with exit code 3');
+  const crash = await expectCniRejection(
+    t,
+    delegate('crash', 'ADD', request(dir)),
+    ErrorCode.Delegate,
+    'plugin crash failed with exit code 3',
+  );
   t.match(crash?.details, /panic: runtime error/, 'stdout is kept as details');
-  const silent = await expectCniRejection(t, delegate('silent', 'ADD', request(dir)), ErrorCode.Delegate, /exit code 2/);
+  const silent = await expectCniRejection(
+    t,
+    delegate('silent', 'ADD', request(dir)),
+    ErrorCode.Delegate,
+    /exit code 2/,
+  );
   t.equal(silent?.details, undefined);
-  await expectCniRejection(t, delegate('badresult', 'ADD', request(dir)), ErrorCode.DecodeFailure, /^invalid badresult result\.ips\.0\.address/);
+  await expectCniRejection(
+    t,
+    delegate('badresult', 'ADD', request(dir)),
+    ErrorCode.DecodeFailure,
+    /^invalid badresult result\.ips\.0\.address/,
+  );
 });
 
 t.test('readPluginOutput maps exit code and stdout', async (t) => {
   t.equal(readPluginOutput('p', { exitCode: 0, stdout: '' }, '1.0.0'), undefined);
   t.equal(readPluginOutput('p', { exitCode: 0, stdout: ' \n' }, '1.0.0'), undefined);
-  t.strictSame(readPluginOutput('p', { exitCode: 0, stdout: '{"ips":[{"address":"10.0.0.2/24"}]}' }, '0.4.0'),
-    { cniVersion: '0.4.0', ips: [{ address: '10.0.0.2/24' }] }, 'a result without cniVersion is read as the request version');
-  expectCniError(t, () => readPluginOutput('p', { exitCode: 1, stdout: '{"code":7,"msg":"bad","details":42}' }, '1.0.0'), 7, /^p: bad$/);
-  expectCniError(t, () => readPluginOutput('p', { exitCode: 1, stdout: '{"code":"7","msg":"bad"}' }, '1.0.0'), ErrorCode.Delegate,
-    'plugin p failed with exit code 1');
+  t.strictSame(
+    readPluginOutput('p', { exitCode: 0, stdout: '{"ips":[{"address":"10.0.0.2/24"}]}' }, '0.4.0'),
+    { cniVersion: '0.4.0', ips: [{ address: '10.0.0.2/24' }] },
+    'a result without cniVersion is read as the request version',
+  );
+  expectCniError(
+    t,
+    () => readPluginOutput('p', { exitCode: 1, stdout: '{"code":7,"msg":"bad","details":42}' }, '1.0.0'),
+    7,
+    /^p: bad$/,
+  );
+  expectCniError(
+    t,
+    () => readPluginOutput('p', { exitCode: 1, stdout: '{"code":"7","msg":"bad"}' }, '1.0.0'),
+    ErrorCode.Delegate,
+    'plugin p failed with exit code 1',
+  );
 });
 
 t.test('execPlugin kills a plugin that outlives its timeout', async (t) => {
   const dir = tempDir(t);
   const file = writeFile(join(dir, 'hang'), '#!/bin/sh\nexec sleep 30\n');
   const started = performance.now();
-  await expectCniRejection(t, execPlugin(file, childEnv(), '{}', { timeoutMs: 200 }), ErrorCode.Delegate, /killed by SIGKILL \(timeout 200 ms\?\)/);
+  await expectCniRejection(
+    t,
+    execPlugin(file, childEnv(), '{}', { timeoutMs: 200 }),
+    ErrorCode.Delegate,
+    /killed by SIGKILL \(timeout 200 ms\?\)/,
+  );
   t.ok(performance.now() - started < 20_000, 'it did not wait the 30 s the plugin sleeps');
-  await expectCniRejection(t, execPlugin(join(dir, 'missing'), childEnv(), '{}'), ErrorCode.Delegate, /cannot run plugin/);
+  await expectCniRejection(
+    t,
+    execPlugin(join(dir, 'missing'), childEnv(), '{}'),
+    ErrorCode.Delegate,
+    /cannot run plugin/,
+  );
 });
 
 // ---- In-process delegation to our own plugins ----
@@ -154,30 +230,45 @@ const inProcess = () => {
   return { calls, loads: () => loads, options: { inProcess: { 'tasknet-fake': async () => def } } };
 };
 
-t.test('a file with our launcher mark and the type\'s name runs in-process, not exec\'d', async (t) => {
+t.test("a file with our launcher mark and the type's name runs in-process, not exec'd", async (t) => {
   const dir = tempDir(t);
   // Exec'ing this file would fail: exit 42 with nothing on stdout.
   writeFile(join(dir, 'tasknet-fake'), '#!/bin/sh\n# tasknet-plugin=tasknet-fake: launcher\nexit 42\n');
   const req = request(dir);
-  await expectCniRejection(t, delegate('tasknet-fake', 'ADD', req), ErrorCode.Delegate, /exit code 42/, );
+  await expectCniRejection(t, delegate('tasknet-fake', 'ADD', req), ErrorCode.Delegate, /exit code 42/);
 
   const own = inProcess();
   const result = await delegate('tasknet-fake', 'ADD', req, own.options);
-  t.strictSame(result, { cniVersion: '1.0.0', ips: [{ address: '198.51.100.7/24' }] }, 'the in-process definition answered');
+  t.strictSame(
+    result,
+    { cniVersion: '1.0.0', ips: [{ address: '198.51.100.7/24' }] },
+    'the in-process definition answered',
+  );
   t.equal(own.calls[0]?.stdin, req.stdin, 'same stdin');
   t.strictSame(own.calls[0]?.env, { ...req.env, CNI_COMMAND: 'ADD' }, 'same env');
 
   // DEL in-process: the verb is the one asked for, and its error keeps code and gets the prefix.
-  await expectCniRejection(t, delegate('tasknet-fake', 'DEL', req, own.options), ErrorCode.Store, 'tasknet-fake: lease store unreadable');
+  await expectCniRejection(
+    t,
+    delegate('tasknet-fake', 'DEL', req, own.options),
+    ErrorCode.Store,
+    'tasknet-fake: lease store unreadable',
+  );
   t.equal(own.calls[1]?.command, 'DEL');
   t.equal(own.calls[1]?.env.CNI_COMMAND, 'DEL');
 });
 
-t.test('without the mark, with another plugin\'s mark, or a mark past the head, the file is exec\'d', async (t) => {
+t.test("without the mark, with another plugin's mark, or a mark past the head, the file is exec'd", async (t) => {
   const cases: [string, string][] = [
     ['no mark', SH_OK('{"cniVersion":"1.0.0","ips":[{"address":"192.0.2.99/24"}]}')],
-    ['mark of another plugin', `#!/bin/sh\n# tasknet-plugin=ecs-ipam\ncat >/dev/null\necho '{"cniVersion":"1.0.0","ips":[{"address":"192.0.2.99/24"}]}'\n`],
-    ['mark after 512 bytes', `#!/bin/sh\n#${' '.repeat(600)}\n# tasknet-plugin=tasknet-fake\ncat >/dev/null\necho '{"cniVersion":"1.0.0","ips":[{"address":"192.0.2.99/24"}]}'\n`],
+    [
+      'mark of another plugin',
+      `#!/bin/sh\n# tasknet-plugin=ecs-ipam\ncat >/dev/null\necho '{"cniVersion":"1.0.0","ips":[{"address":"192.0.2.99/24"}]}'\n`,
+    ],
+    [
+      'mark after 512 bytes',
+      `#!/bin/sh\n#${' '.repeat(600)}\n# tasknet-plugin=tasknet-fake\ncat >/dev/null\necho '{"cniVersion":"1.0.0","ips":[{"address":"192.0.2.99/24"}]}'\n`,
+    ],
   ];
   for (const [what, script] of cases) {
     const dir = tempDir(t);

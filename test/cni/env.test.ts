@@ -16,9 +16,24 @@ const full = (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv
 });
 
 t.test('CNI_COMMAND must be one of the verbs (item A1)', async (t) => {
-  expectCniError(t, () => parseCniEnv(full({ CNI_COMMAND: 'FOO' })), ErrorCode.InvalidEnvironment, /^unknown CNI_COMMAND: FOO$/);
-  expectCniError(t, () => parseCniEnv(full({ CNI_COMMAND: 'add' })), ErrorCode.InvalidEnvironment, 'unknown CNI_COMMAND: add');
-  expectCniError(t, () => parseCniEnv(full({ CNI_COMMAND: undefined })), ErrorCode.InvalidEnvironment, /unknown CNI_COMMAND/);
+  expectCniError(
+    t,
+    () => parseCniEnv(full({ CNI_COMMAND: 'FOO' })),
+    ErrorCode.InvalidEnvironment,
+    /^unknown CNI_COMMAND: FOO$/,
+  );
+  expectCniError(
+    t,
+    () => parseCniEnv(full({ CNI_COMMAND: 'add' })),
+    ErrorCode.InvalidEnvironment,
+    'unknown CNI_COMMAND: add',
+  );
+  expectCniError(
+    t,
+    () => parseCniEnv(full({ CNI_COMMAND: undefined })),
+    ErrorCode.InvalidEnvironment,
+    /unknown CNI_COMMAND/,
+  );
   for (const verb of VERBS) t.equal(parseCniEnv(full({ CNI_COMMAND: verb })).command, verb);
 });
 
@@ -46,11 +61,20 @@ t.test('each verb requires its own variables, and the error names every missing 
       t.equal(parseCniEnv(bare).command, verb, `${verb} needs nothing but CNI_COMMAND`);
       continue;
     }
-    expectCniError(t, () => parseCniEnv(bare), ErrorCode.InvalidEnvironment, `required env variables [${required[verb].join(',')}] missing`);
+    expectCniError(
+      t,
+      () => parseCniEnv(bare),
+      ErrorCode.InvalidEnvironment,
+      `required env variables [${required[verb].join(',')}] missing`,
+    );
     // Each variable alone, unset and set to "", is reported by name.
     for (const name of required[verb]) {
       for (const value of [undefined, '']) {
-        const e = expectCniError(t, () => parseCniEnv(full({ CNI_COMMAND: verb, [name]: value })), ErrorCode.InvalidEnvironment);
+        const e = expectCniError(
+          t,
+          () => parseCniEnv(full({ CNI_COMMAND: verb, [name]: value })),
+          ErrorCode.InvalidEnvironment,
+        );
         t.equal(e?.message, `required env variables [${name}] missing`, `${verb} without ${name}=${String(value)}`);
       }
     }
@@ -62,7 +86,7 @@ t.test('each verb requires its own variables, and the error names every missing 
   t.same(parseCniEnv(full({ CNI_PATH: undefined })).path, []);
 });
 
-t.test('CNI_CONTAINERID must match libcni\'s pattern (item A5)', async (t) => {
+t.test("CNI_CONTAINERID must match libcni's pattern (item A5)", async (t) => {
   for (const bad of ['abc/def', '-abc', '.abc', '_abc', 'a b', 'a:b', 'ab\n', 'é']) {
     const e = expectCniError(t, () => parseCniEnv(full({ CNI_CONTAINERID: bad })), ErrorCode.InvalidEnvironment);
     t.equal(e?.message, `invalid CNI_CONTAINERID ${JSON.stringify(bad)}`, 'the message shows the id');
@@ -71,11 +95,15 @@ t.test('CNI_CONTAINERID must match libcni\'s pattern (item A5)', async (t) => {
     t.equal(parseCniEnv(full({ CNI_CONTAINERID: good })).containerId, good);
   }
   // The id is checked for DEL too (it names cache files and leases), and ignored by VERSION.
-  expectCniError(t, () => parseCniEnv(full({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc/def' })), ErrorCode.InvalidEnvironment);
+  expectCniError(
+    t,
+    () => parseCniEnv(full({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc/def' })),
+    ErrorCode.InvalidEnvironment,
+  );
   t.equal(parseCniEnv(full({ CNI_COMMAND: 'VERSION', CNI_CONTAINERID: 'abc/def' })).command, 'VERSION');
 });
 
-t.test('CNI_IFNAME follows the kernel\'s rules (item A6)', async (t) => {
+t.test("CNI_IFNAME follows the kernel's rules (item A6)", async (t) => {
   const cases: [string, RegExp][] = [
     ['eth0123456789abc', /longer than 15 bytes/], // 16 chars
     ['ethéééééééé', /longer than 15 bytes/], // 11 chars, 18 bytes
@@ -96,14 +124,25 @@ t.test('CNI_IFNAME follows the kernel\'s rules (item A6)', async (t) => {
     t.match(e?.message, `invalid CNI_IFNAME ${JSON.stringify(name)}`);
   }
   // Empty is "missing" for the verbs that need it.
-  expectCniError(t, () => parseCniEnv(full({ CNI_IFNAME: '' })), ErrorCode.InvalidEnvironment, /\[CNI_IFNAME\] missing/);
+  expectCniError(
+    t,
+    () => parseCniEnv(full({ CNI_IFNAME: '' })),
+    ErrorCode.InvalidEnvironment,
+    /\[CNI_IFNAME\] missing/,
+  );
   for (const good of ['eth0', 'eth012345678901', '..a', 'veth.1', 'a-b_c@d']) {
     t.equal(parseCniEnv(full({ CNI_IFNAME: good })).ifname, good, JSON.stringify(good));
   }
 });
 
 t.test('CNI_ARGS is K=V;K2=V2 and unknown keys need IgnoreUnknown (item A8)', async (t) => {
-  t.same([...parseCniArgs('K=V;K2=V2', ['K', 'K2'])], [['K', 'V'], ['K2', 'V2']]);
+  t.same(
+    [...parseCniArgs('K=V;K2=V2', ['K', 'K2'])],
+    [
+      ['K', 'V'],
+      ['K2', 'V2'],
+    ],
+  );
   t.same([...parseCniArgs('K=a=b', ['K'])], [['K', 'a=b']], 'the value runs to the end of the pair');
   t.same([...parseCniArgs('K=', ['K'])], [['K', '']]);
   t.same([...parseCniArgs(undefined)], []);
@@ -126,7 +165,7 @@ t.test('CNI_ARGS is K=V;K2=V2 and unknown keys need IgnoreUnknown (item A8)', as
   t.equal(formatCniArgs(parseCniArgs('A=1;B=x=y', ['A', 'B'])), 'A=1;B=x=y', 'format is the inverse of parse');
 });
 
-t.test('parseCniEnv applies the CNI_ARGS rules with the plugin\'s known keys', async (t) => {
+t.test("parseCniEnv applies the CNI_ARGS rules with the plugin's known keys", async (t) => {
   const env = parseCniEnv(full({ CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=x' }));
   t.equal(env.args.get('K8S_POD_NAME'), 'x');
   t.equal(parseCniEnv(full({ CNI_ARGS: 'IP=10.0.0.2' }), ['IP']).args.get('IP'), '10.0.0.2');

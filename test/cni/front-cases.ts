@@ -45,7 +45,13 @@ const STDIN_CASES: Case[] = [
   ...SUPPORTED_VERSIONS.map((v) => ({ name: `cniVersion ${v}`, stdin: JSON.stringify({ cniVersion: v }) })),
   ...['0.1.0', '0.4.0', '1.1.0'].map((v) => ({
     name: `whole network config ${v}`,
-    stdin: JSON.stringify({ cniVersion: v, name: 'net', type: 'ecs-bridge', bridge: 'ecs-eth0', ipam: { type: 'ecs-ipam' } }),
+    stdin: JSON.stringify({
+      cniVersion: v,
+      name: 'net',
+      type: 'ecs-bridge',
+      bridge: 'ecs-eth0',
+      ipam: { type: 'ecs-ipam' },
+    }),
   })),
   { name: 'a version newer than ours', stdin: '{"cniVersion":"1.2.0"}' },
   { name: 'an unsupported version', stdin: '{"cniVersion":"9.9.9"}' },
@@ -65,7 +71,14 @@ const STDIN_CASES: Case[] = [
   { name: 'nested cniVersion only', stdin: '{"config":{"cniVersion":"1.0.0"}}' },
   { name: 'whitespace around', stdin: '\n\t {"cniVersion":"0.3.1"} \n' },
   { name: 'UTF-8 BOM', stdin: '\uFEFF{"cniVersion":"1.0.0"}' },
-  { name: 'invalid UTF-8', stdin: Buffer.concat([Buffer.from('{"cniVersion":"1.0.0","x":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}')]) },
+  {
+    name: 'invalid UTF-8',
+    stdin: Buffer.concat([
+      Buffer.from('{"cniVersion":"1.0.0","x":"'),
+      Buffer.from([0xff, 0xfe, 0xc3]),
+      Buffer.from('"}'),
+    ]),
+  },
   { name: 'NUL bytes', stdin: Buffer.alloc(64, 0) },
   { name: 'invalid JSON', stdin: '{"cniVersion":' },
   { name: 'trailing garbage', stdin: '{"cniVersion":"1.0.0"} x' },
@@ -93,7 +106,15 @@ const ENV_CASES: Case[] = [
   { name: 'CNI_ARGS with an unknown key', env: { CNI_ARGS: 'FOO=bar' } },
   { name: 'invalid CNI_CONTAINERID', env: { CNI_CONTAINERID: '-not an id' } },
   { name: 'invalid CNI_IFNAME', env: { CNI_IFNAME: 'a/b:c d' } },
-  { name: 'every ADD variable', env: { CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/var/run/netns/none', CNI_IFNAME: 'eth0', CNI_PATH: '/nonexistent:/opt/cni/bin' } },
+  {
+    name: 'every ADD variable',
+    env: {
+      CNI_CONTAINERID: 'c0ffee',
+      CNI_NETNS: '/var/run/netns/none',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/nonexistent:/opt/cni/bin',
+    },
+  },
   { name: 'debug logging to stderr', env: { TASKNET_LOG_LEVEL: 'debug', ECS_CNI_LOGLEVEL: 'debug' } },
   { name: 'log file set', env: { ECS_CNI_LOG_FILE: join(tmp, 'cni.log') } },
   { name: 'NODE_EXTRA_CA_CERTS set', env: { NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem' } },
@@ -103,8 +124,15 @@ const ENV_CASES: Case[] = [
   { name: 'no command', env: { CNI_COMMAND: undefined } },
   { name: 'unknown command', env: { CNI_COMMAND: 'FOO' } },
   { name: 'ADD without its variables', env: { CNI_COMMAND: 'ADD' } },
-  { name: 'ADD of a config with no name', env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/var/run/netns/none', CNI_IFNAME: 'eth0' } },
-  { name: 'DEL of an unsupported version', env: { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'eth0' }, stdin: '{"cniVersion":"9.9.9","name":"n"}' },
+  {
+    name: 'ADD of a config with no name',
+    env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/var/run/netns/none', CNI_IFNAME: 'eth0' },
+  },
+  {
+    name: 'DEL of an unsupported version',
+    env: { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'eth0' },
+    stdin: '{"cniVersion":"9.9.9","name":"n"}',
+  },
   { name: 'STATUS of an invalid config', env: { CNI_COMMAND: 'STATUS' }, stdin: '[]' },
 ];
 
@@ -136,13 +164,22 @@ writeFileSync(readOnlyFile, '');
 // minus CNI_*, plus CNI_COMMAND=VERSION, the case's own, and `extra`. Through `env -u
 // NODE_OPTIONS`: tap puts its hooks into every child's NODE_OPTIONS, which would make each of
 // these hundreds of Node start-ups several times slower (same hooks on both sides otherwise).
-export const runCase = (file: string, c: Case, extra: Record<string, string> = {}, nodeArgs?: string[]): Promise<Outcome> =>
+export const runCase = (
+  file: string,
+  c: Case,
+  extra: Record<string, string> = {},
+  nodeArgs?: string[],
+): Promise<Outcome> =>
   new Promise((resolve, reject) => {
     const env = childEnv({ CNI_COMMAND: 'VERSION', ...c.env, ...extra });
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const fds: number[] = [];
-    const stdin = c.stdin === 'dev-null' ? 'ignore' : c.stdin === 'directory' ? (fds.push(openSync(tmp, 'r')), fds.at(-1)!) : 'pipe';
-    const stdout = c.stdout === 'read-only' ? (fds.push(openSync(readOnlyFile, 'r')), fds.at(-1)!) : 'pipe';
+    const open = (path: string): number => {
+      fds.push(openSync(path, 'r'));
+      return fds.at(-1)!;
+    };
+    const stdin = c.stdin === 'dev-null' ? 'ignore' : c.stdin === 'directory' ? open(tmp) : 'pipe';
+    const stdout = c.stdout === 'read-only' ? open(readOnlyFile) : 'pipe';
     const stdio: StdioOptions = [stdin, stdout, 'pipe'];
     const argv = [...(nodeArgs ? [process.execPath, ...nodeArgs] : []), file, ...(c.args ?? [])];
     const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', ...argv], { env: env as NodeJS.ProcessEnv, stdio });
@@ -152,11 +189,18 @@ export const runCase = (file: string, c: Case, extra: Record<string, string> = {
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({
-      code, signal, stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1'),
-    }));
+    child.on('close', (code, signal) =>
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('latin1'),
+        stderr: Buffer.concat(err).toString('latin1'),
+      }),
+    );
     if (child.stdin) {
-      child.stdin.on('error', () => { /* EPIPE: the plugin stopped reading an oversized config */ });
+      child.stdin.on('error', () => {
+        /* EPIPE: the plugin stopped reading an oversized config */
+      });
       child.stdin.end(typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : HAPPY_CONFIG);
     }
   });
@@ -164,12 +208,12 @@ export const runCase = (file: string, c: Case, extra: Record<string, string> = {
 // A few at a time: each case is two Node start-ups.
 export const inBatches = async <T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> => {
   const results: R[] = [];
-  for (let i = 0; i < items.length; i += size) results.push(...await Promise.all(items.slice(i, i + size).map(fn)));
+  for (let i = 0; i < items.length; i += size) results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
   return results;
 };
 
 // The front of `name` and its full bundle (TASKNET_SKIP_FRONT) answer every case byte for byte alike.
-export const frontMatchesFullBundle = (name: typeof EXECUTABLES[number]): void => {
+export const frontMatchesFullBundle = (name: (typeof EXECUTABLES)[number]): void => {
   t.test(`${name}: the front and the full bundle answer every case byte for byte alike`, async (t) => {
     const file = join(BIN, name);
     const pairs = await inBatches(CASES, 4, async (c) => ({
@@ -187,14 +231,32 @@ export const frontMatchesFullBundle = (name: typeof EXECUTABLES[number]): void =
     const supported = JSON.stringify(SUPPORTED_VERSIONS);
     for (const v of SUPPORTED_VERSIONS) {
       const echoed = name === 'tasknet' ? '1.1.0' : v; // tasknet's VERSION ignores stdin
-      t.equal(byName.get(`cniVersion ${v}`)?.stdout, `{"cniVersion":"${echoed}","supportedVersions":${supported}}\n`, `VERSION ${v}`);
+      t.equal(
+        byName.get(`cniVersion ${v}`)?.stdout,
+        `{"cniVersion":"${echoed}","supportedVersions":${supported}}\n`,
+        `VERSION ${v}`,
+      );
     }
     t.equal(byName.get('--capabilities without CNI_COMMAND')?.stdout, '{"capabilities":["awsvpc-network-mode"]}\n');
-    t.match(byName.get('--version without CNI_COMMAND')?.stdout, /^\{"version":"[^"]+","dirty":(true|false),"gitShortHash":"([0-9a-f]+|unknown)"\}\n$/);
+    t.match(
+      byName.get('--version without CNI_COMMAND')?.stdout,
+      /^\{"version":"[^"]+","dirty":(true|false),"gitShortHash":"([0-9a-f]+|unknown)"\}\n$/,
+    );
     if (name !== 'tasknet') {
-      t.equal(byName.get('prefixed cniVersion')?.stdout, `{"cniVersion":"v1.0.0","supportedVersions":${supported}}\n`, 'odd versions are echoed as before');
-      t.match(byName.get('stdin is a directory (read fails)'), { code: 1, stdout: /^\{"cniVersion":"1\.1\.0","code":5,"msg":"cannot read the network config from stdin: EISDIR/ });
-      t.match(byName.get('no command'), { code: 0, stdout: '', stderr: /^tasknet ecs-.*\nCNI protocol versions supported: 0\.1\.0, .*1\.1\.0\n$/ });
+      t.equal(
+        byName.get('prefixed cniVersion')?.stdout,
+        `{"cniVersion":"v1.0.0","supportedVersions":${supported}}\n`,
+        'odd versions are echoed as before',
+      );
+      t.match(byName.get('stdin is a directory (read fails)'), {
+        code: 1,
+        stdout: /^\{"cniVersion":"1\.1\.0","code":5,"msg":"cannot read the network config from stdin: EISDIR/,
+      });
+      t.match(byName.get('no command'), {
+        code: 0,
+        stdout: '',
+        stderr: /^tasknet ecs-.*\nCNI protocol versions supported: 0\.1\.0, .*1\.1\.0\n$/,
+      });
     }
     t.match(byName.get('VERSION to a read-only stdout (write fails)'), { code: 1, stderr: /EBADF/ });
   });

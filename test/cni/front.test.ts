@@ -18,12 +18,16 @@ t.test('dist/ is built and current (npm run build)', async (t) => {
 
 // A preload that writes, at exit, every CommonJS file the process loaded.
 const preload = join(tmp, 'record-loads.cjs');
-writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(process.env.TASKNET_TEST_LOADS, JSON.stringify(Object.keys(require.cache))));\n`);
+writeFileSync(
+  preload,
+  `process.on('exit', () => require('node:fs').writeFileSync(process.env.TASKNET_TEST_LOADS, JSON.stringify(Object.keys(require.cache))));\n`,
+);
 
 const loadsFull = async (name: string, c: Case, extra: Record<string, string> = {}): Promise<boolean> => {
   const record = join(tmp, `loads-${name}-${Math.random().toString(16).slice(2)}.json`);
   const out = await runCase(join(BIN, name), c, { TASKNET_TEST_LOADS: record, ...extra }, ['--require', preload]);
-  if (out.code !== 0 && out.code !== 1 && out.code !== 2) throw new Error(`${name} ${c.name}: exit ${out.code} ${out.stderr}`);
+  if (out.code !== 0 && out.code !== 1 && out.code !== 2)
+    throw new Error(`${name} ${c.name}: exit ${out.code} ${out.stderr}`);
   const loaded = JSON.parse(readFileSync(record, 'utf8')) as string[];
   return loaded.some((f) => f.endsWith(`${name}.full.cjs`));
 };
@@ -62,5 +66,7 @@ t.test('the plain cases never load the full bundle; every other case does', asyn
     }
   }
   const seen = await inBatches(checks, 4, (x) => loadsFull(x.name, x.c, x.skip ? { [SKIP_FRONT_ENV]: '1' } : {}));
-  checks.forEach((x, i) => t.equal(seen[i], x.full, `${x.name} ${x.c.name}: ${x.what}`));
+  checks.forEach((x, i) => {
+    t.equal(seen[i], x.full, `${x.name} ${x.c.name}: ${x.what}`);
+  });
 });

@@ -1,6 +1,11 @@
 import t from 'tap';
 import { ErrorCode } from '../../src/cni/errors.js';
-import { compareVersions, requireSupportedVersion, requireVerbAllowed, SUPPORTED_VERSIONS } from '../../src/cni/version.js';
+import {
+  compareVersions,
+  requireSupportedVersion,
+  requireVerbAllowed,
+  SUPPORTED_VERSIONS,
+} from '../../src/cni/version.js';
 import { expectCniError } from '../helpers/cni.js';
 
 t.test('versions compare numerically', async (t) => {
@@ -21,8 +26,17 @@ t.test('an unsupported version is code 1 and names both sides', async (t) => {
 });
 
 t.test('CHECK needs 0.4.0, STATUS and GC need 1.1.0', async (t) => {
-  for (const [verb, below, from] of [['CHECK', '0.3.1', '0.4.0'], ['STATUS', '1.0.0', '1.1.0'], ['GC', '1.0.0', '1.1.0']] as const) {
-    expectCniError(t, () => requireVerbAllowed(verb, below), ErrorCode.IncompatibleVersion, new RegExp(`does not allow ${verb}`));
+  for (const [verb, below, from] of [
+    ['CHECK', '0.3.1', '0.4.0'],
+    ['STATUS', '1.0.0', '1.1.0'],
+    ['GC', '1.0.0', '1.1.0'],
+  ] as const) {
+    expectCniError(
+      t,
+      () => requireVerbAllowed(verb, below),
+      ErrorCode.IncompatibleVersion,
+      new RegExp(`does not allow ${verb}`),
+    );
     t.doesNotThrow(() => requireVerbAllowed(verb, from), `${verb} at ${from}`);
   }
   for (const v of SUPPORTED_VERSIONS) {

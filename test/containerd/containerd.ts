@@ -41,7 +41,12 @@ export class PrivateContainerd {
   private pid: number | undefined;
   private readonly createdRunDirs = SHIM_DIRS.filter((d) => !existsSync(d));
 
-  constructor(readonly dir: string, readonly netnsPath: string, readonly cni: CniDirs, readonly namespace = 'tasknet-test') {
+  constructor(
+    readonly dir: string,
+    readonly netnsPath: string,
+    readonly cni: CniDirs,
+    readonly namespace = 'tasknet-test',
+  ) {
     this.socket = join(dir, 'containerd.sock');
   }
 
@@ -52,7 +57,9 @@ export class PrivateContainerd {
   async start(): Promise<void> {
     const config = join(this.dir, 'config.toml');
     // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE, so CRI must not lower scores.
-    writeFileSync(config, `version = 2
+    writeFileSync(
+      config,
+      `version = 2
 root = "${join(this.dir, 'root')}"
 state = "${join(this.dir, 'state')}"
 [grpc]
@@ -64,10 +71,14 @@ state = "${join(this.dir, 'state')}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${this.cni.binDir}"
     conf_dir = "${this.cni.confDir}"
-`);
+`,
+    );
     const log = openSync(join(this.dir, 'containerd.log'), 'a');
     // nsenter, not `ip netns exec`: that remounts /sys, which hides the cgroup mounts from runc.
-    const child = spawn('nsenter', [`--net=${this.netnsPath}`, 'containerd', '--config', config], { stdio: ['ignore', log, log], detached: false });
+    const child = spawn('nsenter', [`--net=${this.netnsPath}`, 'containerd', '--config', config], {
+      stdio: ['ignore', log, log],
+      detached: false,
+    });
     this.pid = child.pid;
     child.unref();
     for (let i = 0; i < 100; i++) {
@@ -80,12 +91,36 @@ state = "${join(this.dir, 'state')}"
 
   // ctr against this containerd, in its netns and with the test's CNI dirs in place of the defaults.
   ctr(args: string[], options: { reject?: boolean; env?: Record<string, string> } = {}): Promise<Result> {
-    const mounts = [['/opt/cni/bin', this.cni.binDir], ['/etc/cni/net.d', this.cni.confDir], ['/var/lib/cni', this.cni.cacheDir]].flat();
+    const mounts = [
+      ['/opt/cni/bin', this.cni.binDir],
+      ['/etc/cni/net.d', this.cni.confDir],
+      ['/var/lib/cni', this.cni.cacheDir],
+    ].flat();
     mkdirSync(join(this.dir, 'fifo'), { recursive: true });
-    return execa('nsenter', [
-      `--net=${this.netnsPath}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', VIEW, 'view', join(this.dir, 'overlay'), ...mounts, '--',
-      'ctr', '--address', this.socket, '--namespace', this.namespace, ...args,
-    ], { reject: options.reject ?? true, all: true, env: options.env ?? {}, timeout: 60_000 });
+    return execa(
+      'nsenter',
+      [
+        `--net=${this.netnsPath}`,
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        VIEW,
+        'view',
+        join(this.dir, 'overlay'),
+        ...mounts,
+        '--',
+        'ctr',
+        '--address',
+        this.socket,
+        '--namespace',
+        this.namespace,
+        ...args,
+      ],
+      { reject: options.reject ?? true, all: true, env: options.env ?? {}, timeout: 60_000 },
+    );
   }
 
   // Options every `ctr run` gets: its FIFOs and runc state in the temp dir, not under /run.
@@ -98,7 +133,9 @@ state = "${join(this.dir, 'state')}"
   async stop(): Promise<void> {
     if (this.pid === undefined) return;
     const list = await this.ctr(['containers', 'list', '--quiet'], { reject: false });
-    const ids = String(list.stdout ?? '').split('\n').filter(Boolean);
+    const ids = String(list.stdout ?? '')
+      .split('\n')
+      .filter(Boolean);
     for (const id of ids) {
       await this.ctr(['tasks', 'kill', '--signal', 'SIGKILL', id], { reject: false });
       await this.ctr(['tasks', 'delete', '--force', id], { reject: false });
@@ -117,7 +154,9 @@ state = "${join(this.dir, 'state')}"
     for (const d of this.createdRunDirs) {
       try {
         rmdirSync(d);
-      } catch { /* not empty: someone else's containerd uses it */ }
+      } catch {
+        /* not empty: someone else's containerd uses it */
+      }
     }
   }
 }
@@ -133,8 +172,10 @@ const alive = (pid: number): boolean => {
 
 // Snapshot mounts a killed task may leave, so the temp dir can be removed.
 const unmountUnder = async (dir: string): Promise<void> => {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((line) => line.split(' ')[4]).filter((m): m is string => m !== undefined && m.startsWith(`${dir}/`))
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((m): m is string => m?.startsWith(`${dir}/`) === true)
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) await execa('umount', ['--lazy', m], { reject: false });
 };

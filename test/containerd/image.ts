@@ -26,23 +26,42 @@ export const buildBusyboxImage = async (dir: string, busybox: string, name: stri
   await execa('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', layerTar, '.']);
   const layerBytes = readFileSync(layerTar);
   const layer = blob(layout, layerBytes, 'application/vnd.oci.image.layer.v1.tar');
-  const config = blob(layout, JSON.stringify({
-    architecture: ARCH,
-    os: 'linux',
-    config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: [layer.digest] }, // uncompressed: the digest is the diff id
-  }), 'application/vnd.oci.image.config.v1+json');
-  const manifest = blob(layout, JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer],
-  }), 'application/vnd.oci.image.manifest.v1+json');
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{
-      ...manifest,
-      platform: { architecture: ARCH, os: 'linux' },
-      annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': name.split(':').at(-1) },
-    }],
-  }));
+  const config = blob(
+    layout,
+    JSON.stringify({
+      architecture: ARCH,
+      os: 'linux',
+      config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: [layer.digest] }, // uncompressed: the digest is the diff id
+    }),
+    'application/vnd.oci.image.config.v1+json',
+  );
+  const manifest = blob(
+    layout,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config,
+      layers: [layer],
+    }),
+    'application/vnd.oci.image.manifest.v1+json',
+  );
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          ...manifest,
+          platform: { architecture: ARCH, os: 'linux' },
+          annotations: {
+            'io.containerd.image.name': name,
+            'org.opencontainers.image.ref.name': name.split(':').at(-1),
+          },
+        },
+      ],
+    }),
+  );
   writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const archive = join(dir, 'image.tar');
   await execa('tar', ['-C', layout, '-cf', archive, '.']);

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
-const has = async (cmd: string): Promise<boolean> => (await execa('sh', ['-c', `command -v ${cmd}`], { reject: false })).exitCode === 0;
+const has = async (cmd: string): Promise<boolean> =>
+  (await execa('sh', ['-c', `command -v ${cmd}`], { reject: false })).exitCode === 0;
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
@@ -17,11 +18,16 @@ const aptGet = async (args: string[], cwd?: string): Promise<string | undefined>
     await execa('apt-get', ['-q', 'update'], { env: APT_ENV, reject: false });
     r = await run();
   }
-  return r.exitCode === 0 ? undefined : `apt-get ${args.join(' ')} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`;
+  return r.exitCode === 0
+    ? undefined
+    : `apt-get ${args.join(' ')} failed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`;
 };
 
 const isStatic = async (file: string): Promise<boolean> =>
-  existsSync(file) && /not a dynamic executable|statically linked/.test((await execa('ldd', [file], { reject: false, all: true })).all ?? '');
+  existsSync(file) &&
+  /not a dynamic executable|statically linked/.test(
+    (await execa('ldd', [file], { reject: false, all: true })).all ?? '',
+  );
 
 // The busybox the image is made of: /bin/busybox when it is static (busybox-static), else the one
 // inside Debian's busybox-static .deb, unpacked into a cache without installing it (installing
@@ -60,7 +66,10 @@ export const prerequisites = async (cacheDir: string): Promise<Prerequisites | {
   }
   const busybox = await staticBusybox(cacheDir);
   if (typeof busybox !== 'string') return busybox;
-  if (!existsSync('/proc/filesystems') || !/\toverlay$/m.test(await execa('cat', ['/proc/filesystems']).then((r) => r.stdout))) {
+  if (
+    !existsSync('/proc/filesystems') ||
+    !/\toverlay$/m.test(await execa('cat', ['/proc/filesystems']).then((r) => r.stdout))
+  ) {
     await execa('modprobe', ['overlay'], { reject: false });
   }
   return { busybox };

@@ -18,15 +18,22 @@ interface Block {
   text: string;
 }
 
-const DOCS = [join(REPO, 'README.md'), ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(REPO, 'docs', f)),
-  join(REPO, 'examples/cni/README.md'), join(REPO, 'bench/README.md')];
+const DOCS = [
+  join(REPO, 'README.md'),
+  ...readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(REPO, 'docs', f)),
+  join(REPO, 'examples/cni/README.md'),
+  join(REPO, 'bench/README.md'),
+];
 
 export const runnableBlocks = (file: string): Block[] => {
   const lines = readFileSync(file, 'utf8').split('\n');
   const blocks: Block[] = [];
   lines.forEach((line, i) => {
     if (!line.startsWith('<!-- runnable')) return;
-    if (!/^```(sh|bash)\s*$/.test(lines[i + 1] ?? '')) throw new Error(`${relative(REPO, file)}:${i + 1}: a runnable mark must sit right above a \`\`\`sh block`);
+    if (!/^```(sh|bash)\s*$/.test(lines[i + 1] ?? ''))
+      throw new Error(`${relative(REPO, file)}:${i + 1}: a runnable mark must sit right above a \`\`\`sh block`);
     const end = lines.findIndex((l, j) => j > i + 1 && l.startsWith('```'));
     blocks.push({ file: relative(REPO, file), line: i + 3, text: lines.slice(i + 2, end).join('\n') });
   });
@@ -37,17 +44,33 @@ const blocks = DOCS.flatMap(runnableBlocks);
 
 t.test('the docs mark their main walk-throughs runnable', async (t) => {
   const readme = blocks.filter((b) => b.file === 'README.md');
-  t.ok(readme.some((b) => b.text.includes('tasknet lab up') && b.text.includes('tasknet run')), 'README\'s lab task by hand');
-  t.ok(readme.some((b) => b.text.includes('CNI_COMMAND=VERSION')), 'README\'s plugin probes');
+  t.ok(
+    readme.some((b) => b.text.includes('tasknet lab up') && b.text.includes('tasknet run')),
+    "README's lab task by hand",
+  );
+  t.ok(
+    readme.some((b) => b.text.includes('CNI_COMMAND=VERSION')),
+    "README's plugin probes",
+  );
 });
 
 for (const block of blocks) {
   const lab = /\btasknet (lab|run|image)\b/.test(block.text);
   t.test(`${block.file}:${block.line} runs as written`, { skip: lab && needsRoot, timeout: 600_000 }, async (t) => {
     const stateDir = tempDir(t, 'tasknet-doc-');
-    const env = { PATH: `${join(REPO, 'bin')}:${process.env.PATH}`, TASKNET_LAB: `tndoc${randomBytes(3).toString('hex')}`, TASKNET_STATE_DIR: stateDir };
+    const env = {
+      PATH: `${join(REPO, 'bin')}:${process.env.PATH}`,
+      TASKNET_LAB: `tndoc${randomBytes(3).toString('hex')}`,
+      TASKNET_STATE_DIR: stateDir,
+    };
     try {
-      const r = await execa('bash', ['-e', '-o', 'pipefail', '-c', block.text], { cwd: REPO, env, reject: false, all: true, stdin: 'ignore' });
+      const r = await execa('bash', ['-e', '-o', 'pipefail', '-c', block.text], {
+        cwd: REPO,
+        env,
+        reject: false,
+        all: true,
+        stdin: 'ignore',
+      });
       t.equal(r.exitCode, 0, `${block.file}:${block.line}\n${block.text}\n---\n${r.all}`);
     } finally {
       // Before the state dir goes: the lab's engine keeps its data (and mounts) there.

@@ -22,7 +22,22 @@ t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_0
   const rootBefore = rootLinks();
   const [host, task, vpc] = await makeNetns(t, 3, 'tcc');
   const taskPath = await netnsHolder(t, task);
-  execFileSync('ip', ['-n', host, 'link', 'add', 'eni-cc', 'address', MAC, 'type', 'veth', 'peer', 'name', 'vpc0', 'netns', vpc]);
+  execFileSync('ip', [
+    '-n',
+    host,
+    'link',
+    'add',
+    'eni-cc',
+    'address',
+    MAC,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'vpc0',
+    'netns',
+    vpc,
+  ]);
   execFileSync('ip', ['-n', vpc, 'addr', 'add', '10.0.0.1/24', 'dev', 'vpc0']);
   execFileSync('ip', ['-n', vpc, 'link', 'set', 'vpc0', 'up']);
   const dir = mkdtempSync(join(tmpdir(), 'tasknet-crash-'));
@@ -34,52 +49,97 @@ t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_0
     chmodSync(join(wrappers, name), 0o755);
   }
   const dataDir = join(dir, 'ipam');
-  const eniList = parseConflist(JSON.stringify({
-    cniVersion: '1.1.0', name: 'tasknet-eni',
-    plugins: [{ type: 'ecs-eni', mac: MAC, 'ip-addresses': ['10.0.0.10/24'], 'gateway-ip-addresses': ['10.0.0.1'], 'block-instance-metadata': true }],
-  }));
-  const bridgeList = parseConflist(JSON.stringify({
-    cniVersion: '1.1.0', name: 'tasknet-bridge',
-    plugins: [{ type: 'ecs-bridge', bridge: 'ecs-br-cc', ipam: { type: 'ecs-ipam', id: MAC, 'ipv4-subnet': '169.254.172.0/22', 'ipv4-routes': [{ dst: '169.254.170.2/32' }], dataDir } }],
-  }));
+  const eniList = parseConflist(
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: 'tasknet-eni',
+      plugins: [
+        {
+          type: 'ecs-eni',
+          mac: MAC,
+          'ip-addresses': ['10.0.0.10/24'],
+          'gateway-ip-addresses': ['10.0.0.1'],
+          'block-instance-metadata': true,
+        },
+      ],
+    }),
+  );
+  const bridgeList = parseConflist(
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: 'tasknet-bridge',
+      plugins: [
+        {
+          type: 'ecs-bridge',
+          bridge: 'ecs-br-cc',
+          ipam: {
+            type: 'ecs-ipam',
+            id: MAC,
+            'ipv4-subnet': '169.254.172.0/22',
+            'ipv4-routes': [{ dst: '169.254.170.2/32' }],
+            dataDir,
+          },
+        },
+      ],
+    }),
+  );
 
   const r = new Prng(SEED);
   let armed: { delayMs: number } | undefined; // the next plugin call is killed after delayMs
   let kills = 0;
-  const invoke: PluginInvoker = (type, env, stdin) => new Promise((done, fail) => {
-    const child = spawn(join(wrappers, type), [], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'ignore'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stdin.on('error', () => { /* killed before reading */ });
-    const shot = armed;
-    armed = undefined;
-    const timer = shot ? setTimeout(() => { if (child.kill('SIGKILL')) kills++; }, shot.delayMs) : undefined;
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (signal) fail(new Error(`${type} killed by ${signal}`));
-      else done({ exitCode: code ?? 1, stdout });
+  const invoke: PluginInvoker = (type, env, stdin) =>
+    new Promise((done, fail) => {
+      const child = spawn(join(wrappers, type), [], {
+        env: env as NodeJS.ProcessEnv,
+        stdio: ['pipe', 'pipe', 'ignore'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
+      child.stdin.on('error', () => {
+        /* killed before reading */
+      });
+      const shot = armed;
+      armed = undefined;
+      const timer = shot
+        ? setTimeout(() => {
+            if (child.kill('SIGKILL')) kills++;
+          }, shot.delayMs)
+        : undefined;
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (signal) fail(new Error(`${type} killed by ${signal}`));
+        else done({ exitCode: code ?? 1, stdout });
+      });
+      child.stdin.end(stdin);
     });
-    child.stdin.end(stdin);
-  });
   const runtime = new CniRuntime({ cniPath: [wrappers], cacheDir: join(dir, 'cni'), invoke });
   const eniRt = (i: number) => ({ containerId: `cc${i}`, netns: taskPath, ifname: 'eth0' });
   const bridgeRt = (i: number) => ({ containerId: `cc${i}`, netns: taskPath, ifname: 'ecs-eth0' });
 
-  const links = (ns: string) => (JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'link'], { encoding: 'utf8' })) as any[]);
+  const links = (ns: string) => JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'link'], { encoding: 'utf8' })) as any[];
   const leftovers = (): string[] => {
     const found: string[] = [];
     const hostLinks = links(host);
     const extra = hostLinks.filter((l) => !['lo', 'eni-cc', 'ecs-br-cc'].includes(l.ifname));
     if (extra.length) found.push(`host links ${extra.map((l) => l.ifname).join(',')}`);
-    if (!hostLinks.some((l) => l.ifname === 'eni-cc' && l.address === MAC)) found.push('the ENI is not back in the host as eni-cc');
+    if (!hostLinks.some((l) => l.ifname === 'eni-cc' && l.address === MAC))
+      found.push('the ENI is not back in the host as eni-cc');
     if (hostLinks.some((l) => l.master === 'ecs-br-cc')) found.push('a port on the bridge');
     const taskLinks = links(task).filter((l) => l.ifname !== 'lo');
     if (taskLinks.length) found.push(`task links ${taskLinks.map((l) => l.ifname).join(',')}`);
-    const leases = existsSync(dataDir) ? readdirSync(dataDir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory() && e.name !== 'cursor' && e.name !== '.tasknet-ipam').map((e) => e.name) : [];
+    const leases = existsSync(dataDir)
+      ? readdirSync(dataDir, { recursive: true, withFileTypes: true })
+          .filter((e) => !e.isDirectory() && e.name !== 'cursor' && e.name !== '.tasknet-ipam')
+          .map((e) => e.name)
+      : [];
     if (leases.length) found.push(`ipam store holds ${leases.join(',')}`);
     const cache = existsSync(join(dir, 'cni', 'results')) ? readdirSync(join(dir, 'cni', 'results')) : [];
     if (cache.length) found.push(`cache holds ${cache.join(',')}`);
-    const routes = execFileSync('ip', ['-n', task, 'route', 'show', 'table', 'all'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() && !/ dev lo /.test(l) && !l.startsWith('local') && !/dev lo$/.test(l));
+    const routes = execFileSync('ip', ['-n', task, 'route', 'show', 'table', 'all'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim() && !/ dev lo /.test(l) && !l.startsWith('local') && !/dev lo$/.test(l));
     if (routes.length) found.push(`task routes ${routes.join(' | ')}`);
     return found;
   };
@@ -120,16 +180,24 @@ t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_0
     }
     survived++;
     if (i % 4 === 3 || i === KILLS - 1) {
-      const eni = await runtime.add(eniList, eniRt(1_000_000 + i)).then(() => 'ok', (e: Error) => e.message);
-      const bridge = await runtime.add(bridgeList, bridgeRt(1_000_000 + i)).then(() => 'ok', (e: Error) => e.message);
+      const eni = await runtime.add(eniList, eniRt(1_000_000 + i)).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+      const bridge = await runtime.add(bridgeList, bridgeRt(1_000_000 + i)).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
       if (eni !== 'ok' || bridge !== 'ok') problems.push(`${i}: the next ADD failed: ${eni}; ${bridge}`);
-      await runtime.del(bridgeList, bridgeRt(1_000_000 + i)).catch((e: Error) => problems.push(`${i}: DEL: ${e.message}`));
+      await runtime
+        .del(bridgeList, bridgeRt(1_000_000 + i))
+        .catch((e: Error) => problems.push(`${i}: DEL: ${e.message}`));
       await runtime.del(eniList, eniRt(1_000_000 + i)).catch((e: Error) => problems.push(`${i}: DEL: ${e.message}`));
       const after = leftovers();
       if (after.length) problems.push(`${i}: after the next ADD and DEL: ${after.join('; ')}`);
     }
   }
   t.same(problems, [], 'every kill cleaned up by DEL + GC, and the next ADD works');
-  t.same(rootLinks(), rootBefore, 'the machine\'s own netns links are unchanged');
+  t.same(rootLinks(), rootBefore, "the machine's own netns links are unchanged");
   t.comment(`${survived} iterations survived, ${kills} plugin processes killed with SIGKILL mid-call`);
 });

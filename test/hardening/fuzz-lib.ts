@@ -32,17 +32,52 @@ export class Prng {
   weighted<T>(items: readonly (readonly [number, T])[]): T {
     let x = this.next() * items.reduce((s, [w]) => s + w, 0);
     for (const [w, v] of items) {
-      if ((x -= w) < 0) return v;
+      x -= w;
+      if (x < 0) return v;
     }
     return items[items.length - 1]![1];
   }
 }
 
 export const hostileStrings: readonly string[] = [
-  '', ' ', 'a b', 'a\nb', '\n', 'x\r\n', '../x', '..', '.', '/', '/etc/passwd', 'a/b', './a', 'a/../../b', '\0', 'a\0b',
-  '\ud800', 'é', '🦀', '\u202e', '$(id)', '`id`', ';rm -rf /', '-h', '--help', '%s%n', 'x'.repeat(300), '1e999', 'NaN',
+  '',
+  ' ',
+  'a b',
+  'a\nb',
+  '\n',
+  'x\r\n',
+  '../x',
+  '..',
+  '.',
+  '/',
+  '/etc/passwd',
+  'a/b',
+  './a',
+  'a/../../b',
+  '\0',
+  'a\0b',
+  '\ud800',
+  'é',
+  '🦀',
+  '\u202e',
+  '$(id)',
+  '`id`',
+  ';rm -rf /',
+  '-h',
+  '--help',
+  '%s%n',
+  'x'.repeat(300),
+  '1e999',
+  'NaN',
   // Never the name of one of our plugins: as an IPAM type it would be exec'd in this process's netns.
-  'null', '{}', '[]', 'ADD', 'eth0', 'lo', '169.254.169.254', '255.255.255.255/32',
+  'null',
+  '{}',
+  '[]',
+  'ADD',
+  'eth0',
+  'lo',
+  '169.254.169.254',
+  '255.255.255.255/32',
 ];
 
 const SPEC_CODES = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 50, 51]);
@@ -69,13 +104,16 @@ export const checkCniOutput = (command: string, exitCode: number, stdout: string
     if (json.cniVersion !== undefined && typeof json.cniVersion !== 'string') return 'error cniVersion is not a string';
     if (json.details !== undefined && typeof json.details !== 'string') return 'error details is not a string';
     if (json.code === 999) return `internal error (a bug): ${json.msg}`;
-    if (!SPEC_CODES.has(json.code) && !(Number.isInteger(json.code) && json.code >= 100)) return `code ${json.code} is neither a spec code nor 100+`;
+    if (!SPEC_CODES.has(json.code) && !(Number.isInteger(json.code) && json.code >= 100))
+      return `code ${json.code} is neither a spec code nor 100+`;
     if (json.msg.trim() === '') return 'empty error message';
     return undefined;
   }
-  if (json !== undefined && (typeof json !== 'object' || json === null || Array.isArray(json))) return `result is not an object: ${stdout.slice(0, 200)}`;
+  if (json !== undefined && (typeof json !== 'object' || json === null || Array.isArray(json)))
+    return `result is not an object: ${stdout.slice(0, 200)}`;
   if (json?.code !== undefined && json?.msg !== undefined) return 'exit 0 with an error JSON';
-  if (command === 'ADD' && (json === undefined || typeof json.cniVersion !== 'string')) return `ADD succeeded without a result: ${stdout.slice(0, 200)}`;
+  if (command === 'ADD' && (json === undefined || typeof json.cniVersion !== 'string'))
+    return `ADD succeeded without a result: ${stdout.slice(0, 200)}`;
   if (command === 'VERSION' && !Array.isArray(json?.supportedVersions)) return 'VERSION without supportedVersions';
   if (!['ADD', 'VERSION'].includes(command) && json !== undefined) return `${command} printed ${stdout.slice(0, 200)}`;
   return undefined;
@@ -83,4 +121,9 @@ export const checkCniOutput = (command: string, exitCode: number, stdout: string
 
 // The machine's own netns, by link name (never changed by these tests).
 export const rootLinks = (): string[] =>
-  execFileSync('ip', ['-o', 'link', 'show']).toString().split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim()).sort();
+  execFileSync('ip', ['-o', 'link', 'show'])
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[1]!.trim())
+    .sort();

@@ -3,7 +3,19 @@
 // symlinks planted where a store file, the CNI result cache or an agent state file will be
 // written, and stdin over 1 MiB (refused fast, before parsing).
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
@@ -14,7 +26,7 @@ import { plugin as ipamPlugin } from '../../src/ipam/plugin.js';
 import { isNetnsFile } from '../../src/netlink/index.js';
 import { bridgePlugin } from '../../src/plugins/bridge/plugin.js';
 import { eniPlugin } from '../../src/plugins/eni/plugin.js';
-import { makeNetns, needsRoot, netnsHolder } from '../helpers/netns.js';
+import { makeNetns, needsRoot } from '../helpers/netns.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin');
 
@@ -24,11 +36,20 @@ const scratch = (t: { teardown(fn: () => unknown): void }): string => {
   return dir;
 };
 
-const ipamConf = (dataDir: unknown, extra: object = {}) => JSON.stringify({
-  cniVersion: '1.1.0', name: 'paths', type: 'ecs-ipam',
-  ipam: { type: 'ecs-ipam', 'ipv4-subnet': '169.254.172.0/29', dataDir, ...extra },
+const ipamConf = (dataDir: unknown, extra: object = {}) =>
+  JSON.stringify({
+    cniVersion: '1.1.0',
+    name: 'paths',
+    type: 'ecs-ipam',
+    ipam: { type: 'ecs-ipam', 'ipv4-subnet': '169.254.172.0/29', dataDir, ...extra },
+  });
+const ipamEnv = (command = 'ADD', extra: object = {}) => ({
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: 'c1',
+  CNI_NETNS: '/proc/self/ns/net',
+  CNI_IFNAME: 'eth0',
+  ...extra,
 });
-const ipamEnv = (command = 'ADD', extra: object = {}) => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', ...extra });
 const callIpam = async (stdin: string, env = ipamEnv()) => {
   const out = await runPlugin(ipamPlugin, { env, stdin });
   return { exitCode: out.exitCode, json: out.stdout ? JSON.parse(out.stdout) : undefined };
@@ -42,7 +63,16 @@ t.test('isNetnsFile: only a network namespace passes', async (t) => {
   symlinkSync('/proc/self/ns/net', join(dir, 'to-net'));
   t.equal(await isNetnsFile('/proc/self/ns/net'), true, '/proc/self/ns/net');
   t.equal(await isNetnsFile(join(dir, 'to-net')), true, 'a symlink to a netns');
-  for (const p of ['/proc/self/ns/mnt', '/proc/self/ns/uts', '/proc/self/ns/pid', join(dir, 'to-mnt'), join(dir, 'file'), join(dir, 'to-file'), dir, '/nonexistent']) {
+  for (const p of [
+    '/proc/self/ns/mnt',
+    '/proc/self/ns/uts',
+    '/proc/self/ns/pid',
+    join(dir, 'to-mnt'),
+    join(dir, 'file'),
+    join(dir, 'to-file'),
+    dir,
+    '/nonexistent',
+  ]) {
     t.equal(await isNetnsFile(p), false, p);
   }
 });
@@ -55,14 +85,36 @@ t.test('CNI_NETNS that is not a network namespace: code 4, nothing done', { skip
   symlinkSync(join(dir, 'file'), join(dir, 'link'));
   symlinkSync('/proc/self/ns/mnt', join(dir, 'link-mnt'));
   const bridgeConf = JSON.stringify({
-    cniVersion: '1.1.0', name: 'paths', type: 'ecs-bridge', bridge: 'ecs-br-paths',
+    cniVersion: '1.1.0',
+    name: 'paths',
+    type: 'ecs-bridge',
+    bridge: 'ecs-br-paths',
     ipam: { type: 'ecs-ipam', 'ipv4-subnet': '169.254.172.0/22', dataDir: join(dir, 'store') },
   });
-  const eniConf = JSON.stringify({ cniVersion: '1.1.0', name: 'paths', type: 'ecs-eni', mac: '0e:00:00:00:00:01', 'ip-addresses': ['10.0.0.5/24'] });
-  for (const netns of [join(dir, 'file'), join(dir, 'dir'), '/proc/self/ns/mnt', join(dir, 'link'), join(dir, 'link-mnt'), 'relative/ns']) {
-    for (const [name, def, conf] of [['ecs-bridge', bridgePlugin({ hostNs: host }), bridgeConf], ['ecs-eni', eniPlugin({ hostNs: host }), eniConf]] as const) {
+  const eniConf = JSON.stringify({
+    cniVersion: '1.1.0',
+    name: 'paths',
+    type: 'ecs-eni',
+    mac: '0e:00:00:00:00:01',
+    'ip-addresses': ['10.0.0.5/24'],
+  });
+  for (const netns of [
+    join(dir, 'file'),
+    join(dir, 'dir'),
+    '/proc/self/ns/mnt',
+    join(dir, 'link'),
+    join(dir, 'link-mnt'),
+    'relative/ns',
+  ]) {
+    for (const [name, def, conf] of [
+      ['ecs-bridge', bridgePlugin({ hostNs: host }), bridgeConf],
+      ['ecs-eni', eniPlugin({ hostNs: host }), eniConf],
+    ] as const) {
       for (const command of ['ADD', 'CHECK']) {
-        const out = await runPlugin(def, { env: { CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: BIN }, stdin: conf });
+        const out = await runPlugin(def, {
+          env: { CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: BIN },
+          stdin: conf,
+        });
         const json = JSON.parse(out.stdout);
         const expected = command === 'CHECK' && json.code === 7 ? 7 : 4; // CHECK without prevResult may stop at the config first
         t.equal(json.code, expected, `${name} ${command} ${netns}: code ${expected}: ${json.msg}`);
@@ -70,26 +122,51 @@ t.test('CNI_NETNS that is not a network namespace: code 4, nothing done', { skip
       }
     }
   }
-  t.same(existsSync(join(dir, 'store')) ? readdirSync(join(dir, 'store'), { recursive: true }) : [], [], 'no address was leased');
+  t.same(
+    existsSync(join(dir, 'store')) ? readdirSync(join(dir, 'store'), { recursive: true }) : [],
+    [],
+    'no address was leased',
+  );
 });
 
 t.test('a plugin type with a path separator: code 7', async (t) => {
   const dir = scratch(t);
   for (const type of ['/bin/true', '../ecs-ipam', './ecs-ipam', 'sub/ecs-ipam', '..']) {
     const bridge = await runPlugin(bridgePlugin(), {
-      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: BIN },
-      stdin: JSON.stringify({ cniVersion: '1.1.0', name: 'paths', type: 'ecs-bridge', bridge: 'ecs-br-x', ipam: { type, 'ipv4-subnet': '169.254.172.0/22', dataDir: dir } }),
+      env: {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: 'c1',
+        CNI_NETNS: '/proc/self/ns/net',
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: BIN,
+      },
+      stdin: JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'paths',
+        type: 'ecs-bridge',
+        bridge: 'ecs-br-x',
+        ipam: { type, 'ipv4-subnet': '169.254.172.0/22', dataDir: dir },
+      }),
     });
     // The netns check comes first for ADD; DEL has no netns to check and reaches the delegate.
     const del = await runPlugin(bridgePlugin(), {
       env: { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_PATH: BIN },
-      stdin: JSON.stringify({ cniVersion: '1.1.0', name: 'paths', type: 'ecs-bridge', bridge: 'ecs-br-x', ipam: { type, 'ipv4-subnet': '169.254.172.0/22', dataDir: dir } }),
+      stdin: JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'paths',
+        type: 'ecs-bridge',
+        bridge: 'ecs-br-x',
+        ipam: { type, 'ipv4-subnet': '169.254.172.0/22', dataDir: dir },
+      }),
     });
     t.equal(JSON.parse(del.stdout).code, 7, `ipam.type ${type}: code 7 (${JSON.parse(del.stdout).msg})`);
     t.not(bridge.exitCode, 0);
     const runtime = new CniRuntime({ cniPath: [BIN], cacheDir: join(dir, 'cache') });
     const list = parseConflist(JSON.stringify({ cniVersion: '1.1.0', name: 'paths', plugins: [{ type }] }));
-    const error = await runtime.add(list, { containerId: 'c1', netns: '/proc/self/ns/net', ifname: 'eth0' }).then(() => undefined, (e) => e);
+    const error = await runtime.add(list, { containerId: 'c1', netns: '/proc/self/ns/net', ifname: 'eth0' }).then(
+      () => undefined,
+      (e) => e,
+    );
     t.equal(error?.code, 7, `conflist type ${type}: code 7`);
   }
 });
@@ -99,7 +176,11 @@ t.test('ipam.dataDir: relative, with "..", or through a planted symlink: refused
   mkdirSync(join(dir, 'elsewhere'));
   symlinkSync(join(dir, 'elsewhere'), join(dir, 'planted'));
   lchownSync(join(dir, 'planted'), 65534, 65534); // as if a local user had put it there
-  for (const [dataDir, why] of [['relative/store', /absolute/], [`${dir}/a/../store`, /\.\./], [join(dir, 'planted', 'store'), /symbolic link owned by uid 65534/]] as const) {
+  for (const [dataDir, why] of [
+    ['relative/store', /absolute/],
+    [`${dir}/a/../store`, /\.\./],
+    [join(dir, 'planted', 'store'), /symbolic link owned by uid 65534/],
+  ] as const) {
     const out = await callIpam(ipamConf(dataDir));
     t.not(out.exitCode, 0, `${dataDir} refused`);
     t.match(out.json.msg, why, out.json.msg);
@@ -134,7 +215,11 @@ t.test('a symlink planted where the store writes is never followed', { skip: nee
   t.equal(readFileSync(target, 'utf8'), 'precious', 'the symlink target is untouched');
   t.ok(lstatSync(join(pool, '169.254.172.2')).isSymbolicLink(), 'the planted link is not replaced by an allocation');
   t.equal((await callIpam(ipamConf(store), ipamEnv('DEL'))).exitCode, 0);
-  t.equal((await callIpam(JSON.stringify({ ...JSON.parse(ipamConf(store)), 'cni.dev/valid-attachments': [] }), ipamEnv('GC'))).exitCode, 0);
+  t.equal(
+    (await callIpam(JSON.stringify({ ...JSON.parse(ipamConf(store)), 'cni.dev/valid-attachments': [] }), ipamEnv('GC')))
+      .exitCode,
+    0,
+  );
   t.notOk(existsSync(join(pool, '169.254.172.2')), 'GC removes the planted link (unlinked, not followed)');
   t.equal(readFileSync(target, 'utf8'), 'precious');
 });
@@ -143,7 +228,10 @@ t.test('the CNI result cache and agent state files: planted symlinks are not fol
   const dir = scratch(t);
   const target = join(dir, 'target');
   writeFileSync(target, 'precious');
-  const invoke = async () => ({ exitCode: 0, stdout: JSON.stringify({ cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24' }] }) });
+  const invoke = async () => ({
+    exitCode: 0,
+    stdout: JSON.stringify({ cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24' }] }),
+  });
   const runtime = new CniRuntime({ cniPath: [BIN], cacheDir: join(dir, 'cni'), invoke });
   const list = parseConflist(JSON.stringify({ cniVersion: '1.1.0', name: 'net', plugins: [{ type: 'fake' }] }));
   mkdirSync(join(dir, 'cni', 'results'), { recursive: true });
@@ -160,7 +248,10 @@ t.test('the CNI result cache and agent state files: planted symlinks are not fol
   symlinkSync(join(dir, 'elsewhere'), join(dir, 'cni2', 'results'));
   mkdirSync(join(dir, 'elsewhere'));
   const planted = new CniRuntime({ cniPath: [BIN], cacheDir: join(dir, 'cni2'), invoke });
-  const refused = await planted.add(list, { containerId: 'c1', netns: '/proc/self/ns/net', ifname: 'eth0' }).then(() => undefined, (e) => e);
+  const refused = await planted.add(list, { containerId: 'c1', netns: '/proc/self/ns/net', ifname: 'eth0' }).then(
+    () => undefined,
+    (e) => e,
+  );
   t.match(refused?.message, /not a directory/, 'a results dir that is a symlink is refused');
   t.same(readdirSync(join(dir, 'elsewhere')), [], 'nothing written through it');
 
@@ -168,7 +259,11 @@ t.test('the CNI result cache and agent state files: planted symlinks are not fol
   mkdirSync(join(state, 'tasks'), { recursive: true, mode: 0o700 });
   mkdirSync(other);
   symlinkSync(other, join(state, 'tasks', 'abc'));
-  await t.rejects(writeJsonAtomic(join(state, 'tasks', 'abc', 'task.json'), { a: 1 }), /symbolic link/, 'a task dir that is a symlink is refused');
+  await t.rejects(
+    writeJsonAtomic(join(state, 'tasks', 'abc', 'task.json'), { a: 1 }),
+    /symbolic link/,
+    'a task dir that is a symlink is refused',
+  );
   t.same(readdirSync(other), [], 'nothing written through it');
   t.equal(lstatSync(other).mode & 0o777, 0o755, 'and its mode is unchanged');
   mkdirSync(join(state, 'tasks', 'def'), { mode: 0o700 });
@@ -178,17 +273,31 @@ t.test('the CNI result cache and agent state files: planted symlinks are not fol
 });
 
 t.test('stdin over 1 MiB is refused quickly, before parsing', async (t) => {
-  for (const [plugin, mib] of [['ecs-bridge', 2], ['ecs-ipam', 64], ['ecs-eni', 16]] as const) {
+  for (const [plugin, mib] of [
+    ['ecs-bridge', 2],
+    ['ecs-ipam', 64],
+    ['ecs-eni', 16],
+  ] as const) {
     const started = Date.now();
     const out = await new Promise<{ code: number; stdout: string }>((done) => {
       const child = spawn(join(BIN, plugin), [], {
-        env: { PATH: process.env.PATH, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/nonexistent', CNI_IFNAME: 'eth0' },
+        env: {
+          PATH: process.env.PATH,
+          CNI_COMMAND: 'ADD',
+          CNI_CONTAINERID: 'c1',
+          CNI_NETNS: '/nonexistent',
+          CNI_IFNAME: 'eth0',
+        },
         stdio: ['pipe', 'pipe', 'ignore'],
       });
       let stdout = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d; });
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
       child.on('close', (code) => done({ code: code ?? -1, stdout }));
-      child.stdin.on('error', () => { /* the plugin stops reading past the limit */ });
+      child.stdin.on('error', () => {
+        /* the plugin stops reading past the limit */
+      });
       // Valid JSON up to the end, so only the size can refuse it.
       const body = Buffer.alloc(mib << 20, 0x20);
       body.write('{"cniVersion":"1.1.0","name":"x","pad":"');

@@ -33,7 +33,19 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { container, fetchInTask, ipamLeases, linkNames, makeLab, needsRoot, netnsList, pidsIn, taskdef, waitFor, type Lab } from '../agent/harness.js';
+import {
+  container,
+  fetchInTask,
+  ipamLeases,
+  linkNames,
+  makeLab,
+  needsRoot,
+  netnsList,
+  pidsIn,
+  taskdef,
+  waitFor,
+  type Lab,
+} from '../agent/harness.js';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 30);
 const WARMUP = Math.min(5, Math.max(1, Math.floor(CYCLES / 10)));
@@ -79,20 +91,36 @@ process.exit(0);
 
 const heapAfterGc = (lab: Lab, pid: number, first: boolean): number => {
   if (first) process.kill(pid, 'SIGUSR1');
-  const out = execFileSync('nsenter', [`--net=/var/run/netns/${lab.hostNs}`, process.execPath, '--no-warnings', '--experimental-websocket',
-    '--input-type=module', '-e', HEAP_AFTER_GC], { encoding: 'utf8', timeout: 30_000 });
+  const out = execFileSync(
+    'nsenter',
+    [
+      `--net=/var/run/netns/${lab.hostNs}`,
+      process.execPath,
+      '--no-warnings',
+      '--experimental-websocket',
+      '--input-type=module',
+      '-e',
+      HEAP_AFTER_GC,
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
   return Math.round((JSON.parse(out) as { usedSize: number }).usedSize / 1024);
 };
 
-const statusField = (status: string, name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+const statusField = (status: string, name: string): number =>
+  Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
 
 const figures = (pid: number): AgentFigures => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   let children = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      children += readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter((w) => w.trim()).length;
-    } catch { /* thread gone */ }
+      children += readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .split(' ')
+        .filter((w) => w.trim()).length;
+    } catch {
+      /* thread gone */
+    }
   }
   return {
     fds: readdirSync(`/proc/${pid}/fd`).length,
@@ -119,7 +147,8 @@ const dirList = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) :
 
 const leftovers = (lab: Lab, agentPid: number, taskIds: Set<string>): Leftovers => ({
   hostLinks: linkNames(lab.hostNs),
-  iptables: execFileSync('ip', ['netns', 'exec', lab.hostNs, 'iptables', '-S'], { encoding: 'utf8' }).trim().split('\n').length,
+  iptables: execFileSync('ip', ['netns', 'exec', lab.hostNs, 'iptables', '-S'], { encoding: 'utf8' }).trim().split('\n')
+    .length,
   tasks: dirList(join(lab.stateDir, 'tasks')),
   leases: ipamLeases(lab),
   cniCache: dirList(join(lab.stateDir, 'cni', 'results')),
@@ -136,110 +165,148 @@ const median = (xs: number[]): number => {
 
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 
-t.test(`soak: ${CYCLES} task start/stop cycles through the agent`, { skip: needsRoot, timeout: Math.max(240_000, CYCLES * 3_000) }, async (t) => {
-  const lab = await makeLab(t, { enis: 2 });
-  const agentPid = lab.agentPid()!;
-  const taskIds = new Set<string>();
-  const cycleMs: number[] = [];
-  const rssTrace: number[] = [];
-  const problems: string[] = [];
+t.test(
+  `soak: ${CYCLES} task start/stop cycles through the agent`,
+  { skip: needsRoot, timeout: Math.max(240_000, CYCLES * 3_000) },
+  async (t) => {
+    const lab = await makeLab(t, { enis: 2 });
+    const agentPid = lab.agentPid()!;
+    const taskIds = new Set<string>();
+    const cycleMs: number[] = [];
+    const rssTrace: number[] = [];
+    const problems: string[] = [];
 
-  const one = taskdef('soak-one', [container('main', ['sleep', 'infinity'])]);
-  const two = taskdef('soak-two', [
-    container('main', ['sleep', 'infinity']),
-    container('side', ['sh', '-c', 'echo side up; exec sleep infinity']),
-  ]);
-  const exits = taskdef('soak-exits', [container('main', ['sh', '-c', 'sleep 0.5; exit 0'])]);
+    const one = taskdef('soak-one', [container('main', ['sleep', 'infinity'])]);
+    const two = taskdef('soak-two', [
+      container('main', ['sleep', 'infinity']),
+      container('side', ['sh', '-c', 'echo side up; exec sleep infinity']),
+    ]);
+    const exits = taskdef('soak-exits', [container('main', ['sh', '-c', 'sleep 0.5; exit 0'])]);
 
-  const cycle = async (i: number): Promise<void> => {
-    const t0 = performance.now();
-    const selfExit = i % 10 === 9;
-    const chain = i % 3 === 2 ? 'exec' : 'in-process'; // with the shape: every combination within 6 cycles
-    const def = selfExit ? exits : i % 2 === 0 ? two : one;
-    const task = await lab.run(def, ['--chain', chain]);
-    taskIds.add(task.id);
-    if (task.status !== 'RUNNING') problems.push(`cycle ${i}: task ${task.id} is ${task.status} after run`);
-    if (!selfExit && i % 4 === 1) {
-      const creds = await fetchInTask(lab, task.id, `http://169.254.170.2/v2/credentials/${task.credentialsId}`, undefined, 30_000);
-      if (creds.status !== 200) problems.push(`cycle ${i}: credentials fetch got ${creds.status} ${creds.body}`);
-    }
-    if (selfExit) {
-      await waitFor(`task ${task.id} to stop by itself`, async () => !(await lab.tn(['ls', '--json'])).json.some((x: any) => x.id === task.id), 60_000)
-        .catch((error: Error) => {
-          const said = lab.agentLog().split('\n').filter((l) => l.includes(task.id)).join('\n');
+    const cycle = async (i: number): Promise<void> => {
+      const t0 = performance.now();
+      const selfExit = i % 10 === 9;
+      const chain = i % 3 === 2 ? 'exec' : 'in-process'; // with the shape: every combination within 6 cycles
+      const def = selfExit ? exits : i % 2 === 0 ? two : one;
+      const task = await lab.run(def, ['--chain', chain]);
+      taskIds.add(task.id);
+      if (task.status !== 'RUNNING') problems.push(`cycle ${i}: task ${task.id} is ${task.status} after run`);
+      if (!selfExit && i % 4 === 1) {
+        const creds = await fetchInTask(
+          lab,
+          task.id,
+          `http://169.254.170.2/v2/credentials/${task.credentialsId}`,
+          undefined,
+          30_000,
+        );
+        if (creds.status !== 200) problems.push(`cycle ${i}: credentials fetch got ${creds.status} ${creds.body}`);
+      }
+      if (selfExit) {
+        await waitFor(
+          `task ${task.id} to stop by itself`,
+          async () => !(await lab.tn(['ls', '--json'])).json.some((x: any) => x.id === task.id),
+          60_000,
+        ).catch((error: Error) => {
+          const said = lab
+            .agentLog()
+            .split('\n')
+            .filter((l) => l.includes(task.id))
+            .join('\n');
           throw new Error(`${error.message}; the agent's log of it:\n${said}`);
         });
-    } else {
-      const stop = await lab.tn(['stop', task.id]);
-      if (stop.code !== 0) problems.push(`cycle ${i}: stop exited ${stop.code}: ${stop.stderr.trim()}`);
+      } else {
+        const stop = await lab.tn(['stop', task.id]);
+        if (stop.code !== 0) problems.push(`cycle ${i}: stop exited ${stop.code}: ${stop.stderr.trim()}`);
+      }
+      cycleMs.push(performance.now() - t0);
+      rssTrace.push(figures(agentPid).rssKb);
+    };
+
+    // Start figures: after the warm-up (plugins loaded, ecs-bridge made, libuv's pool grown) and the
+    // inspector's start (its socket and thread are in both samples), right after a full GC.
+    for (let i = 0; i < WARMUP; i++) await cycle(i);
+    const heapStart = heapAfterGc(lab, agentPid, true);
+    const start = figures(agentPid);
+    const before = leftovers(lab, agentPid, taskIds);
+    const heapTrace: [number, number][] = [[0, heapStart]];
+    const startedAt = Date.now();
+    for (let i = WARMUP; i < WARMUP + CYCLES; i++) {
+      await cycle(i);
+      if (problems.length > 0) break;
+      const done = i - WARMUP + 1;
+      if (done % SAMPLE_EVERY === 0 && done < CYCLES) {
+        const heap = heapAfterGc(lab, agentPid, false);
+        heapTrace.push([done, heap]);
+        const f = figures(agentPid);
+        t.comment(
+          `after ${done} cycles: fds ${f.fds}, heap after GC ${mb(heap)}, RSS ${mb(f.rssKb)}, HWM ${mb(f.hwmKb)}, threads ${f.threads}, ` +
+            `cycle median of the last ${SAMPLE_EVERY} ${Math.round(median(cycleMs.slice(-SAMPLE_EVERY)))} ms`,
+        );
+      }
     }
-    cycleMs.push(performance.now() - t0);
-    rssTrace.push(figures(agentPid).rssKb);
-  };
-
-  // Start figures: after the warm-up (plugins loaded, ecs-bridge made, libuv's pool grown) and the
-  // inspector's start (its socket and thread are in both samples), right after a full GC.
-  for (let i = 0; i < WARMUP; i++) await cycle(i);
-  const heapStart = heapAfterGc(lab, agentPid, true);
-  const start = figures(agentPid);
-  const before = leftovers(lab, agentPid, taskIds);
-  const heapTrace: [number, number][] = [[0, heapStart]];
-  const startedAt = Date.now();
-  for (let i = WARMUP; i < WARMUP + CYCLES; i++) {
-    await cycle(i);
-    if (problems.length > 0) break;
-    const done = i - WARMUP + 1;
-    if (done % SAMPLE_EVERY === 0 && done < CYCLES) {
-      const heap = heapAfterGc(lab, agentPid, false);
-      heapTrace.push([done, heap]);
-      const f = figures(agentPid);
-      t.comment(`after ${done} cycles: fds ${f.fds}, heap after GC ${mb(heap)}, RSS ${mb(f.rssKb)}, HWM ${mb(f.hwmKb)}, threads ${f.threads}, ` +
-        `cycle median of the last ${SAMPLE_EVERY} ${Math.round(median(cycleMs.slice(-SAMPLE_EVERY)))} ms`);
+    // A self-exited task is no longer listed a moment before its record is removed.
+    await waitFor('the last teardown', () => leftovers(lab, agentPid, taskIds).tasks.length === 0, 10_000).catch(
+      () => {},
+    );
+    const elapsed = (Date.now() - startedAt) / 1000;
+    const heapEnd = heapAfterGc(lab, agentPid, false);
+    const end = figures(agentPid);
+    const after = leftovers(lab, agentPid, taskIds);
+    if (process.env.SOAK_TRACE) {
+      writeFileSync(
+        process.env.SOAK_TRACE,
+        JSON.stringify({ cycleMs, rssTrace, heapTrace, start, end, heapStart, heapEnd }, null, 1),
+      );
     }
-  }
-  // A self-exited task is no longer listed a moment before its record is removed.
-  await waitFor('the last teardown', () => leftovers(lab, agentPid, taskIds).tasks.length === 0, 10_000).catch(() => {});
-  const elapsed = (Date.now() - startedAt) / 1000;
-  const heapEnd = heapAfterGc(lab, agentPid, false);
-  const end = figures(agentPid);
-  const after = leftovers(lab, agentPid, taskIds);
-  if (process.env.SOAK_TRACE) {
-    writeFileSync(process.env.SOAK_TRACE, JSON.stringify({ cycleMs, rssTrace, heapTrace, start, end, heapStart, heapEnd }, null, 1));
-  }
 
-  t.same(problems, [], 'every cycle ran, reached RUNNING and stopped');
-  t.equal(lab.agentPid(), agentPid, 'the same agent process served every cycle');
-  t.same(after.taskNetns, [], 'no task netns left');
-  t.same(after.hostLinks, before.hostLinks, 'lab host netns links as after the warm-up (ENIs back, no veth)');
-  t.equal(after.iptables, before.iptables, 'as many iptables rules in the lab host netns as after the warm-up');
-  t.same(after.tasks, [], 'no task record left');
-  t.same(after.leases, [], 'no IPAM lease left');
-  t.same(after.cniCache, [], 'no CNI cache entry left');
-  t.same(after.hostProcesses, [], 'no process in the lab host netns but the agent');
-  t.same(after.vpcProcesses, [], 'no process in the lab VPC netns');
-  t.equal(end.children, 0, 'the agent has no child process left (no zombie, no pause, no plugin)');
-  t.ok(after.logs <= STOPPED_KEPT, `logs kept for ${after.logs} tasks (at most ${STOPPED_KEPT})`);
-  const all = (await lab.tn(['ls', '--all', '--json'])).json;
-  t.ok(all.length <= STOPPED_KEPT && all.every((x: any) => x.status === 'STOPPED'), `ls --all lists ${all.length} stopped tasks (at most ${STOPPED_KEPT})`);
+    t.same(problems, [], 'every cycle ran, reached RUNNING and stopped');
+    t.equal(lab.agentPid(), agentPid, 'the same agent process served every cycle');
+    t.same(after.taskNetns, [], 'no task netns left');
+    t.same(after.hostLinks, before.hostLinks, 'lab host netns links as after the warm-up (ENIs back, no veth)');
+    t.equal(after.iptables, before.iptables, 'as many iptables rules in the lab host netns as after the warm-up');
+    t.same(after.tasks, [], 'no task record left');
+    t.same(after.leases, [], 'no IPAM lease left');
+    t.same(after.cniCache, [], 'no CNI cache entry left');
+    t.same(after.hostProcesses, [], 'no process in the lab host netns but the agent');
+    t.same(after.vpcProcesses, [], 'no process in the lab VPC netns');
+    t.equal(end.children, 0, 'the agent has no child process left (no zombie, no pause, no plugin)');
+    t.ok(after.logs <= STOPPED_KEPT, `logs kept for ${after.logs} tasks (at most ${STOPPED_KEPT})`);
+    const all = (await lab.tn(['ls', '--all', '--json'])).json;
+    t.ok(
+      all.length <= STOPPED_KEPT && all.every((x: any) => x.status === 'STOPPED'),
+      `ls --all lists ${all.length} stopped tasks (at most ${STOPPED_KEPT})`,
+    );
 
-  t.ok(end.fds <= start.fds + FD_SLACK, `open fds ${start.fds} -> ${end.fds} (at most +${FD_SLACK})`);
-  t.ok(end.threads <= start.threads + THREAD_SLACK, `threads ${start.threads} -> ${end.threads} (at most +${THREAD_SLACK})`);
-  const heapGrowthMb = (heapEnd - heapStart) / 1024;
-  t.ok(heapGrowthMb < HEAP_LIMIT_MB, `JS heap after GC ${mb(heapStart)} -> ${mb(heapEnd)}: ${heapGrowthMb.toFixed(2)} MB growth (limit ${HEAP_LIMIT_MB} MB)`);
-  const rssGrowthMb = (end.rssKb - start.rssKb) / 1024;
-  t.ok(rssGrowthMb < RSS_LIMIT_MB, `RSS after GC ${mb(start.rssKb)} -> ${mb(end.rssKb)}: ${rssGrowthMb.toFixed(1)} MB growth (limit ${RSS_LIMIT_MB} MB)`);
+    t.ok(end.fds <= start.fds + FD_SLACK, `open fds ${start.fds} -> ${end.fds} (at most +${FD_SLACK})`);
+    t.ok(
+      end.threads <= start.threads + THREAD_SLACK,
+      `threads ${start.threads} -> ${end.threads} (at most +${THREAD_SLACK})`,
+    );
+    const heapGrowthMb = (heapEnd - heapStart) / 1024;
+    t.ok(
+      heapGrowthMb < HEAP_LIMIT_MB,
+      `JS heap after GC ${mb(heapStart)} -> ${mb(heapEnd)}: ${heapGrowthMb.toFixed(2)} MB growth (limit ${HEAP_LIMIT_MB} MB)`,
+    );
+    const rssGrowthMb = (end.rssKb - start.rssKb) / 1024;
+    t.ok(
+      rssGrowthMb < RSS_LIMIT_MB,
+      `RSS after GC ${mb(start.rssKb)} -> ${mb(end.rssKb)}: ${rssGrowthMb.toFixed(1)} MB growth (limit ${RSS_LIMIT_MB} MB)`,
+    );
 
-  const measured = cycleMs.slice(WARMUP);
-  const sorted = [...measured].sort((a, b) => a - b);
-  // Heap slope over the second half of a long run (least squares over the periodic samples).
-  heapTrace.push([measured.length, heapEnd]);
-  const late = heapTrace.filter(([n]) => n >= CYCLES / 2);
-  const slopeKb = late.length >= 3 ? leastSquaresSlope(late) : NaN;
-  t.comment(`soak ${measured.length} cycles in ${elapsed.toFixed(0)} s: fds ${start.fds} -> ${end.fds}, ` +
-    `heap after GC ${mb(heapStart)} -> ${mb(heapEnd)}, RSS ${mb(start.rssKb)} -> ${mb(end.rssKb)}, HWM ${mb(start.hwmKb)} -> ${mb(end.hwmKb)}, ` +
-    `threads ${start.threads} -> ${end.threads}, cycle median ${Math.round(median(measured))} ms (p90 ${Math.round(sorted[Math.floor(sorted.length * 0.9)] ?? NaN)} ms)` +
-    `${Number.isNaN(slopeKb) ? '' : `, heap slope over the second half ${slopeKb.toFixed(2)} KB/cycle`}`);
-});
+    const measured = cycleMs.slice(WARMUP);
+    const sorted = [...measured].sort((a, b) => a - b);
+    // Heap slope over the second half of a long run (least squares over the periodic samples).
+    heapTrace.push([measured.length, heapEnd]);
+    const late = heapTrace.filter(([n]) => n >= CYCLES / 2);
+    const slopeKb = late.length >= 3 ? leastSquaresSlope(late) : NaN;
+    t.comment(
+      `soak ${measured.length} cycles in ${elapsed.toFixed(0)} s: fds ${start.fds} -> ${end.fds}, ` +
+        `heap after GC ${mb(heapStart)} -> ${mb(heapEnd)}, RSS ${mb(start.rssKb)} -> ${mb(end.rssKb)}, HWM ${mb(start.hwmKb)} -> ${mb(end.hwmKb)}, ` +
+        `threads ${start.threads} -> ${end.threads}, cycle median ${Math.round(median(measured))} ms (p90 ${Math.round(sorted[Math.floor(sorted.length * 0.9)] ?? NaN)} ms)` +
+        `${Number.isNaN(slopeKb) ? '' : `, heap slope over the second half ${slopeKb.toFixed(2)} KB/cycle`}`,
+    );
+  },
+);
 
 const leastSquaresSlope = (points: [number, number][]): number => {
   const n = points.length;

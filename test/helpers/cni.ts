@@ -5,7 +5,12 @@ type Tap = Pick<Test, 'fail' | 'equal' | 'match'>;
 
 // Asserts that fn throws a CniError with this code and a message matching `message`; returns it
 // for further checks (details).
-export const expectCniError = (t: Tap, fn: () => unknown, code: number, message?: RegExp | string): CniError | undefined => {
+export const expectCniError = (
+  t: Tap,
+  fn: () => unknown,
+  code: number,
+  message?: RegExp | string,
+): CniError | undefined => {
   try {
     fn();
   } catch (error) {
@@ -22,7 +27,12 @@ export const expectCniError = (t: Tap, fn: () => unknown, code: number, message?
 };
 
 // Same for async functions.
-export const expectCniRejection = async (t: Tap, promise: Promise<unknown>, code: number, message?: RegExp | string): Promise<CniError | undefined> => {
+export const expectCniRejection = async (
+  t: Tap,
+  promise: Promise<unknown>,
+  code: number,
+  message?: RegExp | string,
+): Promise<CniError | undefined> => {
   try {
     await promise;
   } catch (error) {

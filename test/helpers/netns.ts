@@ -118,7 +118,9 @@ export async function netnsHolder(t: Teardown, name: string): Promise<string> {
   // fixed time: a holder that exited under a long test (it was `sleep 600`; CRASH_KILLS=300 runs
   // longer) frees its pid, and /proc/PID/ns/net may then name a recycled pid's netns, even the
   // machine's own, into which the test would move links.
-  const child = spawn('nsenter', [`--net=/var/run/netns/${name}`, 'tail', `--pid=${process.pid}`, '-f', '/dev/null'], { stdio: 'ignore' });
+  const child = spawn('nsenter', [`--net=/var/run/netns/${name}`, 'tail', `--pid=${process.pid}`, '-f', '/dev/null'], {
+    stdio: 'ignore',
+  });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start a netns holder');
   livePids.add(pid);

@@ -5,7 +5,18 @@
 // agent.env the user changed, as a package manager keeps a changed conffile.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, lstatSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  appendFileSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  lstatSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { agentCommand } from '../../src/agent/cli/agent.js';
@@ -19,12 +30,34 @@ import { ROOT, tasknet } from './helpers.js';
 
 const UNIT = 'tasknet-agent.service';
 
-interface Dirs { root: string; bin: string; conf: string; systemd: string; env: string }
+interface Dirs {
+  root: string;
+  bin: string;
+  conf: string;
+  systemd: string;
+  env: string;
+}
 const dirsIn = (root: string): Dirs => ({
-  root, bin: join(root, 'opt/cni/bin'), conf: join(root, 'etc/cni/net.d'), systemd: join(root, 'etc/systemd/system'), env: join(root, 'etc/tasknet/agent.env'),
+  root,
+  bin: join(root, 'opt/cni/bin'),
+  conf: join(root, 'etc/cni/net.d'),
+  systemd: join(root, 'etc/systemd/system'),
+  env: join(root, 'etc/tasknet/agent.env'),
 });
 const install = (d: Dirs, ...extra: string[]) =>
-  tasknet(['install', '--cni-bin-dir', d.bin, '--cni-conf-dir', d.conf, '--agent', '--systemd-dir', d.systemd, '--agent-env', d.env, ...extra]);
+  tasknet([
+    'install',
+    '--cni-bin-dir',
+    d.bin,
+    '--cni-conf-dir',
+    d.conf,
+    '--agent',
+    '--systemd-dir',
+    d.systemd,
+    '--agent-env',
+    d.env,
+    ...extra,
+  ]);
 const uninstall = (d: Dirs) => tasknet(['uninstall', '--cni-bin-dir', d.bin]);
 
 // Every path under root, with a hash of each file: what a test compares before and after.
@@ -34,7 +67,9 @@ const tree = (root: string): Record<string, string> => {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       const st = lstatSync(path);
-      out[path.slice(root.length)] = st.isDirectory() ? 'dir' : createHash('sha256').update(readFileSync(path)).digest('hex');
+      out[path.slice(root.length)] = st.isDirectory()
+        ? 'dir'
+        : createHash('sha256').update(readFileSync(path)).digest('hex');
       if (st.isDirectory()) walk(path);
     }
   };
@@ -55,32 +90,41 @@ const parseUnit = (text: string): Record<string, Record<string, string[]>> => {
     }
     const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
     if (!kv || !current) throw new Error(`not a unit line: ${line}`);
-    (current[kv[1]!] ??= []).push(kv[2]!);
+    current[kv[1]!] = [...(current[kv[1]!] ?? []), kv[2]!];
   }
   return sections;
 };
 
 // EnvironmentFile= as systemd reads it: VAR=value lines, # and ; comments, quotes around a value.
-const readEnvFile = (text: string): Record<string, string> => Object.fromEntries(text.split('\n')
-  .filter((l) => !/^\s*([#;]|$)/.test(l))
-  .map((l) => {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(l);
-    if (!m) throw new Error(`not an environment line: ${l}`);
-    return [m[1]!, m[2]!.replace(/^"(.*)"$|^'(.*)'$/, '$1$2')];
-  }));
+const readEnvFile = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => !/^\s*([#;]|$)/.test(l))
+      .map((l) => {
+        const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(l);
+        if (!m) throw new Error(`not an environment line: ${l}`);
+        return [m[1]!, m[2]!.replace(/^"(.*)"$|^'(.*)'$/, '$1$2')];
+      }),
+  );
 
 // ExecStart= as systemd runs it: words; "$VAR" alone is the variable split at whitespace (zero or
 // more words), "${VAR}" one word.
-const execStart = (line: string, env: Record<string, string>): string[] => line.split(/\s+/).flatMap((word) => {
-  const split = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
-  if (split) return (env[split[1]!] ?? '').split(/\s+/).filter(Boolean);
-  return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '')];
-});
+const execStart = (line: string, env: Record<string, string>): string[] =>
+  line.split(/\s+/).flatMap((word) => {
+    const split = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (split) return (env[split[1]!] ?? '').split(/\s+/).filter(Boolean);
+    return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '')];
+  });
 
 // The variables the agent's command line reads (cli/agent.ts, state/layout.ts).
 const variablesRead = (): string[] => {
-  const source = ['src/agent/cli/agent.ts', 'src/agent/state/layout.ts'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
-  const names = [...source.matchAll(/process\.env\.([A-Z][A-Z0-9_]*)|ecsBool\('([A-Z][A-Z0-9_]*)'\)/g)].map((m) => m[1] ?? m[2]!);
+  const source = ['src/agent/cli/agent.ts', 'src/agent/state/layout.ts']
+    .map((f) => readFileSync(join(ROOT, f), 'utf8'))
+    .join('\n');
+  const names = [...source.matchAll(/process\.env\.([A-Z][A-Z0-9_]*)|ecsBool\('([A-Z][A-Z0-9_]*)'\)/g)].map(
+    (m) => m[1] ?? m[2]!,
+  );
   return [...new Set(names)].sort();
 };
 
@@ -92,10 +136,20 @@ t.test('install --agent: a launcher, a unit systemd accepts, a commented agent.e
   t.equal(r.code, 0, r.stderr);
   const launcher = join(d.bin, 'tasknet');
   const unitPath = join(d.systemd, UNIT);
-  for (const path of [launcher, unitPath, d.env]) t.ok(r.stdout.split('\n').includes(`created ${path}`), `created ${path}`);
-  const manifest = JSON.parse(readFileSync(join(d.bin, '.tasknet-install.json'), 'utf8')) as { files: { path: string; kind: string }[] };
-  t.same(manifest.files.filter((f) => !/ecs-/.test(f.path)).map((f) => [f.path, f.kind]),
-    [[launcher, 'launcher'], [unitPath, 'unit'], [d.env, 'env']], 'recorded for uninstall');
+  for (const path of [launcher, unitPath, d.env])
+    t.ok(r.stdout.split('\n').includes(`created ${path}`), `created ${path}`);
+  const manifest = JSON.parse(readFileSync(join(d.bin, '.tasknet-install.json'), 'utf8')) as {
+    files: { path: string; kind: string }[];
+  };
+  t.same(
+    manifest.files.filter((f) => !/ecs-/.test(f.path)).map((f) => [f.path, f.kind]),
+    [
+      [launcher, 'launcher'],
+      [unitPath, 'unit'],
+      [d.env, 'env'],
+    ],
+    'recorded for uninstall',
+  );
   t.equal(statSync(launcher).mode & 0o7777, 0o755);
   t.equal(statSync(unitPath).mode & 0o7777, 0o644);
   t.equal(ownPluginName(launcher), undefined, 'the tasknet launcher is never taken for a plugin');
@@ -105,7 +159,11 @@ t.test('install --agent: a launcher, a unit systemd accepts, a commented agent.e
   const service = unit.Service!;
   t.same(service.EnvironmentFile, [`-${d.env}`], 'the environment file, optional (-)');
   t.same(service.Restart, ['on-failure']);
-  t.same(service.KillMode, ['process'], 'a stop or restart signals the agent only: tasks keep running for the next agent');
+  t.same(
+    service.KillMode,
+    ['process'],
+    'a stop or restart signals the agent only: tasks keep running for the next agent',
+  );
   t.same(service.Type, ['simple']);
   t.same(unit.Install?.WantedBy, ['multi-user.target']);
   const argv = execStart(service.ExecStart![0]!, {});
@@ -121,8 +179,11 @@ t.test('install --agent: a launcher, a unit systemd accepts, a commented agent.e
   const env = readFileSync(d.env, 'utf8');
   t.same(readEnvFile(env), {}, 'nothing set: every line a comment, the defaults apply');
   const listed = [...env.matchAll(/^#([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
-  t.same([...listed, 'TASKNET_AGENT_ARGS'].filter((v, i, a) => a.indexOf(v) === i).sort(), [...new Set([...variablesRead(), 'TASKNET_AGENT_ARGS'])].sort(),
-    'agent.env lists exactly the variables the agent reads (and the one for other flags)');
+  t.same(
+    [...listed, 'TASKNET_AGENT_ARGS'].filter((v, i, a) => a.indexOf(v) === i).sort(),
+    [...new Set([...variablesRead(), 'TASKNET_AGENT_ARGS'])].sort(),
+    'agent.env lists exactly the variables the agent reads (and the one for other flags)',
+  );
   for (const name of Object.keys(await describeOptions(agentCommand))) {
     if (name !== 'help') t.match(env, new RegExp(`--${name}\\b`), `agent.env names --${name}`);
   }
@@ -152,9 +213,14 @@ t.test('the agent, started as the unit starts it, honours agent.env', { skip: ne
   const log = join(d.root, 'agent.log');
   const agent = spawn('nsenter', [`--net=/var/run/netns/${ns}`, ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  agent.stderr.on('data', (c: Buffer) => { stderr += c; appendFileSync(log, c); });
+  agent.stderr.on('data', (c: Buffer) => {
+    stderr += c;
+    appendFileSync(log, c);
+  });
   const exited = new Promise<number | null>((resolve) => agent.on('exit', (code) => resolve(code)));
-  t.teardown(() => { if (agent.exitCode === null) agent.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (agent.exitCode === null) agent.kill('SIGKILL');
+  });
 
   // Ready when its control socket answers (the state dir it was given through agent.env).
   let health: any;
@@ -168,7 +234,7 @@ t.test('the agent, started as the unit starts it, honours agent.env', { skip: ne
   }
   t.equal(health.stateDir, stateDir, 'ECS_DATADIR from agent.env is its state dir');
   t.equal(health.chainMode, 'exec', 'TASKNET_AGENT_ARGS from agent.env reached its command line');
-  t.equal(health.pid, agent.pid, 'the launcher execs the agent: the unit\'s main process is the agent');
+  t.equal(health.pid, agent.pid, "the launcher execs the agent: the unit's main process is the agent");
   agent.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM (systemctl stop) stops it cleanly');
   t.notOk(existsSync(join(stateDir, 'agent.sock')));
@@ -208,8 +274,13 @@ t.test('uninstall removes exactly what install --agent put; a foreign agent.env 
   const r = await install(d);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, `kept ${d.env} (not written by tasknet: your settings stay as they are)`);
-  const manifest = JSON.parse(readFileSync(join(d.bin, '.tasknet-install.json'), 'utf8')) as { files: { path: string }[] };
-  t.notOk(manifest.files.some((f) => f.path === d.env), 'not recorded');
+  const manifest = JSON.parse(readFileSync(join(d.bin, '.tasknet-install.json'), 'utf8')) as {
+    files: { path: string }[];
+  };
+  t.notOk(
+    manifest.files.some((f) => f.path === d.env),
+    'not recorded',
+  );
   const u2 = await uninstall(d);
   t.equal(u2.code, 0);
   t.notMatch(u2.stdout, new RegExp(d.env));
@@ -223,6 +294,9 @@ t.test('usage: the agent options go with --agent; a unit path cannot hold a spac
   t.equal(lone.stderr, 'tasknet install: --systemd-dir and --agent-env go with --agent', 'one line');
   const spaced = await install({ ...d, env: join(d.root, 'my dir/agent.env') });
   t.equal(spaced.code, 2);
-  t.match(spaced.stderr, /^tasknet install: \S+my dir\/agent\.env: a path with spaces, quotes or backslashes cannot go into a systemd unit$/);
+  t.match(
+    spaced.stderr,
+    /^tasknet install: \S+my dir\/agent\.env: a path with spaces, quotes or backslashes cannot go into a systemd unit$/,
+  );
   t.notOk(existsSync(d.bin), 'a refused install writes nothing');
 });

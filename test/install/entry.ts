@@ -9,8 +9,13 @@ if (!command) {
   process.stderr.write('usage: entry.ts install|uninstall [options]\n');
   process.exitCode = 2;
 } else {
-  command(rest).then((code) => { process.exitCode = code; }, (error: unknown) => {
-    process.stderr.write(`tasknet ${name}: ${(error as Error).message}\n`);
-    process.exitCode = error instanceof CliError && error.usage ? 2 : 1;
-  });
+  command(rest).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`tasknet ${name}: ${(error as Error).message}\n`);
+      process.exitCode = error instanceof CliError && error.usage ? 2 : 1;
+    },
+  );
 }

@@ -11,6 +11,9 @@ t.test('schemas/ matches the zod schemas', async (t) => {
   for (const [name, text] of Object.entries(rendered)) {
     t.equal(readFileSync(join(SCHEMA_DIR, name), 'utf8'), text, `schemas/${name} is up to date (run npm run schemas)`);
   }
-  const bridge = JSON.parse(rendered['ecs-bridge.json']!) as { properties: Record<string, unknown>; required: string[] };
+  const bridge = JSON.parse(rendered['ecs-bridge.json']!) as {
+    properties: Record<string, unknown>;
+    required: string[];
+  };
   t.match(bridge, { properties: { type: { const: 'ecs-bridge' } }, required: ['type', 'bridge'] });
 });

@@ -17,13 +17,15 @@ const ensure = async (cmd: string, pkg: string): Promise<string | false> => {
   if (await has()) return false;
   if (process.getuid?.() !== 0) return `${cmd} is missing and installing ${pkg} needs root`;
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => execa('apt-get', ['-q', 'install', '-y', '--no-install-recommends', pkg], { env, reject: false });
+  const install = () =>
+    execa('apt-get', ['-q', 'install', '-y', '--no-install-recommends', pkg], { env, reject: false });
   let r = await install();
   if (r.exitCode !== 0) {
     await execa('apt-get', ['-q', 'update'], { env, reject: false });
     r = await install();
   }
-  if (r.exitCode !== 0 || !(await has())) return `${cmd} is missing and Debian's ${pkg} could not be installed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`;
+  if (r.exitCode !== 0 || !(await has()))
+    return `${cmd} is missing and Debian's ${pkg} could not be installed: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`;
   return false;
 };
 
@@ -36,14 +38,19 @@ t.test('vagrant validate --ignore-provider passes offline', { skip: noVagrant, t
   const dir = tempDir(t, 'tasknet-vagrant-');
   // Its state (.vagrant/, ~/.vagrant.d) in the temp dir, not in the checkout or root's home.
   const r = await execa('vagrant', ['validate', '--ignore-provider'], {
-    cwd: VAGRANT, reject: false, env: { VAGRANT_DOTFILE_PATH: join(dir, 'dot'), VAGRANT_HOME: join(dir, 'home'), VAGRANT_CHECKPOINT_DISABLE: '1' },
+    cwd: VAGRANT,
+    reject: false,
+    env: { VAGRANT_DOTFILE_PATH: join(dir, 'dot'), VAGRANT_HOME: join(dir, 'home'), VAGRANT_CHECKPOINT_DISABLE: '1' },
   });
   t.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
   t.match(r.stdout, /Vagrantfile validated successfully/);
 });
 
 t.test('the provisioning scripts pass shellcheck', { skip: noShellcheck }, async (t) => {
-  const r = await execa('shellcheck', ['--shell=bash', '--severity=style', ...SCRIPTS], { cwd: VAGRANT, reject: false });
+  const r = await execa('shellcheck', ['--shell=bash', '--severity=style', ...SCRIPTS], {
+    cwd: VAGRANT,
+    reject: false,
+  });
   t.equal(r.exitCode, 0, r.stdout);
 });
 
@@ -54,12 +61,45 @@ t.test('eni-task.sh runs a task on a NIC found by MAC and gives the NIC back', {
   await installInto(binDir, confDir, '--conflist', 'awsvpc-eni', '--conflist', 'awsvpc-bridge');
   const [host, vpc] = await makeNetns(t, 2, 'tnvg');
   // Random: eni-task.sh names its netns after the MAC, and another test run may be beside this one.
-  const mac = ['0e', '74', '6e', ...Array.from({ length: 3 }, () => Math.floor(Math.random() * 256).toString(16).padStart(2, '0'))].join(':');
-  await execa('ip', ['-n', host, 'link', 'add', 'ens6', 'address', mac, 'type', 'veth', 'peer', 'name', 'gw0', 'netns', vpc]);
+  const mac = [
+    '0e',
+    '74',
+    '6e',
+    ...Array.from({ length: 3 }, () =>
+      Math.floor(Math.random() * 256)
+        .toString(16)
+        .padStart(2, '0'),
+    ),
+  ].join(':');
+  await execa('ip', [
+    '-n',
+    host,
+    'link',
+    'add',
+    'ens6',
+    'address',
+    mac,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'gw0',
+    'netns',
+    vpc,
+  ]);
   await execa('ip', ['-n', vpc, 'addr', 'add', '192.168.56.1/24', 'dev', 'gw0']);
   await execa('ip', ['-n', vpc, 'link', 'set', 'gw0', 'up']);
-  const env = { CNI_PATH: binDir, CNI_CONF_DIR: confDir, TASKNET: join(ROOT, 'bin', 'tasknet'), IPAM_DB_PATH: join(dir, 'ipam') };
-  const inHost = (args: string[]) => execa('nsenter', [`--net=/var/run/netns/${host}`, 'bash', join(VAGRANT, 'eni-task.sh'), ...args], { env, reject: false });
+  const env = {
+    CNI_PATH: binDir,
+    CNI_CONF_DIR: confDir,
+    TASKNET: join(ROOT, 'bin', 'tasknet'),
+    IPAM_DB_PATH: join(dir, 'ipam'),
+  };
+  const inHost = (args: string[]) =>
+    execa('nsenter', [`--net=/var/run/netns/${host}`, 'bash', join(VAGRANT, 'eni-task.sh'), ...args], {
+      env,
+      reject: false,
+    });
 
   const list = await inHost(['--list-macs']);
   t.equal(list.exitCode, 0, list.stderr);
@@ -83,9 +123,23 @@ t.test('a build outside git takes its commit from TASKNET_GIT_HASH', { timeout: 
   await execa('ln', ['-s', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);
   const version = async (env: Record<string, string>) => {
     await execa(process.execPath, ['scripts/build.mjs'], { cwd: dir, env, extendEnv: false });
-    return JSON.parse((await execa(process.execPath, [join(dir, 'dist', 'ecs-eni.cjs'), '--version'], { env: {}, extendEnv: false })).stdout);
+    return JSON.parse(
+      (await execa(process.execPath, [join(dir, 'dist', 'ecs-eni.cjs'), '--version'], { env: {}, extendEnv: false }))
+        .stdout,
+    );
   };
-  t.match(await version({ TASKNET_GIT_HASH: '0123abcd4567ef', TASKNET_GIT_DIRTY: '0' }), { gitShortHash: '0123abcd', dirty: false });
-  t.match(await version({ TASKNET_GIT_HASH: '0123abcd4567ef' }), { gitShortHash: '0123abcd', dirty: true }, 'dirty unless said clean');
-  t.match(await version({ TASKNET_GIT_HASH: 'not-a-hash' }), { gitShortHash: 'unknown', dirty: true }, 'control: no commit given');
+  t.match(await version({ TASKNET_GIT_HASH: '0123abcd4567ef', TASKNET_GIT_DIRTY: '0' }), {
+    gitShortHash: '0123abcd',
+    dirty: false,
+  });
+  t.match(
+    await version({ TASKNET_GIT_HASH: '0123abcd4567ef' }),
+    { gitShortHash: '0123abcd', dirty: true },
+    'dirty unless said clean',
+  );
+  t.match(
+    await version({ TASKNET_GIT_HASH: 'not-a-hash' }),
+    { gitShortHash: 'unknown', dirty: true },
+    'control: no commit given',
+  );
 });

@@ -6,11 +6,22 @@ import { add, median, netconf, run, runBin, tempDir } from './helpers.js';
 // Counts every store file operation by kind.
 const counting = (): { io: StoreFs; counts: Record<string, number>; reset(): void } => {
   const counts: Record<string, number> = {};
-  const io = Object.fromEntries(Object.entries(nodeStoreFs).map(([name, fn]) => [name, (...args: unknown[]) => {
-    counts[name] = (counts[name] ?? 0) + 1;
-    return (fn as (...a: unknown[]) => unknown)(...args);
-  }])) as unknown as StoreFs;
-  return { io, counts, reset: () => { for (const k of Object.keys(counts)) delete counts[k]; } };
+  const io = Object.fromEntries(
+    Object.entries(nodeStoreFs).map(([name, fn]) => [
+      name,
+      (...args: unknown[]) => {
+        counts[name] = (counts[name] ?? 0) + 1;
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      },
+    ]),
+  ) as unknown as StoreFs;
+  return {
+    io,
+    counts,
+    reset: () => {
+      for (const k of Object.keys(counts)) delete counts[k];
+    },
+  };
 };
 
 const fill = async (dir: string, from: number, to: number, ipam: Record<string, unknown> = {}): Promise<void> => {
@@ -35,7 +46,9 @@ t.test('an ADD does the same file operations with 10 and with 1000 addresses hel
   const at1000 = await measure('1000');
   t.same(at1000, at10, 'identical per-kind counts of file operations for ADD and DEL');
   const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
-  t.comment(`file operations for a dual-stack ADD + DEL: ${total(at10)} at 10 held, ${total(at1000)} at 1000 held ${JSON.stringify(at1000)}`);
+  t.comment(
+    `file operations for a dual-stack ADD + DEL: ${total(at10)} at 10 held, ${total(at1000)} at 1000 held ${JSON.stringify(at1000)}`,
+  );
   t.equal(at1000.readdir ?? 0, 0, 'ADD never lists a directory');
 });
 
@@ -58,7 +71,9 @@ t.test('timing at 10 and 1000 held (reported, not asserted)', async (t) => {
       t.equal(out.code, 0);
       await run('DEL', netconf(dir), { containerId: `b-${held}-${i}` });
     }
-    report.push(`${held} held: in-process ADD median ${median(inProcess).toFixed(2)} ms, bin/ecs-ipam ADD median ${median(bin).toFixed(1)} ms`);
+    report.push(
+      `${held} held: in-process ADD median ${median(inProcess).toFixed(2)} ms, bin/ecs-ipam ADD median ${median(bin).toFixed(1)} ms`,
+    );
   };
   await fill(dir, 0, 10);
   await timeAt(10);

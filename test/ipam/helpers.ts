@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginOutput } from '../../src/cni/skel.js';
@@ -46,35 +55,69 @@ export const envFor = (verb: string, call: Call = {}): Record<string, string> =>
 
 // Runs ecs-ipam in this process exactly as the executable would (runPlugin), optionally with an
 // injected store file system.
-export const run = async (verb: string, stdin: string, call: Call = {}, options?: StoreOptions): Promise<PluginOutput> => {
+export const run = async (
+  verb: string,
+  stdin: string,
+  call: Call = {},
+  options?: StoreOptions,
+): Promise<PluginOutput> => {
   const def = options ? { ...plugin, load: async () => createHandlers(options) } : plugin;
   return runPlugin(def, { env: envFor(verb, call), stdin });
 };
 
-export interface Parsed { exitCode: number; json: Record<string, any> | undefined }
+export interface Parsed {
+  exitCode: number;
+  json: Record<string, any> | undefined;
+}
 
-export const parsed = (out: PluginOutput): Parsed =>
-  ({ exitCode: out.exitCode, json: out.stdout.trim() ? JSON.parse(out.stdout) as Record<string, any> : undefined });
+export const parsed = (out: PluginOutput): Parsed => ({
+  exitCode: out.exitCode,
+  json: out.stdout.trim() ? (JSON.parse(out.stdout) as Record<string, any>) : undefined,
+});
 
 // ADD in-process; returns the addresses of the result (v4 first).
-export const add = async (dataDir: string, ipam: Record<string, unknown> = {}, call: Call = {}, options?: StoreOptions): Promise<string[]> => {
+export const add = async (
+  dataDir: string,
+  ipam: Record<string, unknown> = {},
+  call: Call = {},
+  options?: StoreOptions,
+): Promise<string[]> => {
   const out = parsed(await run('ADD', netconf(dataDir, ipam, call), call, options));
   if (out.exitCode !== 0) throw new Error(`ADD failed: ${JSON.stringify(out.json)}`);
   return (out.json!.ips as { address: string }[]).map((ip) => ip.address);
 };
 
 // Runs bin/ecs-ipam as a runtime would.
-export const runBin = (verb: string, stdin: string, call: Call = {}, watch: { onStderr?: (all: string) => void } = {}): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>; kill(): void; pid: number | undefined } => {
-  const child = spawn(BIN, [], { env: { PATH: process.env.PATH ?? '', ...envFor(verb, call) }, stdio: ['pipe', 'pipe', 'pipe'] });
+export const runBin = (
+  verb: string,
+  stdin: string,
+  call: Call = {},
+  watch: { onStderr?: (all: string) => void } = {},
+): {
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  kill(): void;
+  pid: number | undefined;
+} => {
+  const child = spawn(BIN, [], {
+    env: { PATH: process.env.PATH ?? '', ...envFor(verb, call) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); watch.onStderr?.(stderr); });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    watch.onStderr?.(stderr);
+  });
   child.stdin.on('error', () => {});
   child.stdin.end(stdin);
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    },
+  );
   return { done, kill: () => child.kill('SIGKILL'), pid: child.pid };
 };
 
@@ -101,12 +144,21 @@ export const snapshot = (networkDir: string): Snapshot => {
       }
       continue;
     }
-    if (!parsePoolDirName(pool)) { snap.strays.push(pool); continue; }
+    if (!parsePoolDirName(pool)) {
+      snap.strays.push(pool);
+      continue;
+    }
     for (const name of readdirSync(dir)) {
       if (name === 'cursor') continue;
-      if (name.startsWith('.tmp-')) { snap.temps.push(`${pool}/${name}`); continue; }
+      if (name.startsWith('.tmp-')) {
+        snap.temps.push(`${pool}/${name}`);
+        continue;
+      }
       const st = lstatSync(join(dir, name));
-      snap.allocations.set(`${pool}/${name}`, st.isFile() ? decodeRecord(readFileSync(join(dir, name), 'utf8')) : undefined);
+      snap.allocations.set(
+        `${pool}/${name}`,
+        st.isFile() ? decodeRecord(readFileSync(join(dir, name), 'utf8')) : undefined,
+      );
     }
   }
   return snap;
@@ -118,12 +170,16 @@ export const problems = (snap: Snapshot, { onePerKey = true } = {}): string[] =>
   const out: string[] = [];
   const perKeyPool = new Map<string, string>();
   for (const [where, record] of snap.allocations) {
-    if (!record) { out.push(`${where}: not a complete allocation record`); continue; }
+    if (!record) {
+      out.push(`${where}: not a complete allocation record`);
+      continue;
+    }
     const [pool, name] = where.split('/') as [string, string];
     const entries = snap.index.get(keyDirName(record.key)) ?? [];
     if (!entries.includes(name)) out.push(`${where}: held by ${record.key} but not in its index`);
     const slot = `${record.key} in ${pool}`;
-    if (onePerKey && perKeyPool.has(slot)) out.push(`${record.key} holds two addresses in ${pool}: ${perKeyPool.get(slot)} and ${name}`);
+    if (onePerKey && perKeyPool.has(slot))
+      out.push(`${record.key} holds two addresses in ${pool}: ${perKeyPool.get(slot)} and ${name}`);
     perKeyPool.set(slot, name);
   }
   return out;
@@ -131,8 +187,12 @@ export const problems = (snap: Snapshot, { onePerKey = true } = {}): string[] =>
 
 // Entries that point at nothing (harmless; GC removes them).
 export const dangling = (snap: Snapshot): string[] => {
-  const held = new Set([...snap.allocations].filter(([, r]) => r).map(([w, r]) => `${keyDirName(r!.key)}:${w.split('/')[1]}`));
-  return [...snap.index].flatMap(([dir, names]) => names.filter((n) => !held.has(`${dir}:${n}`)).map((n) => `${dir}/${n}`));
+  const held = new Set(
+    [...snap.allocations].filter(([, r]) => r).map(([w, r]) => `${keyDirName(r!.key)}:${w.split('/')[1]}`),
+  );
+  return [...snap.index].flatMap(([dir, names]) =>
+    names.filter((n) => !held.has(`${dir}:${n}`)).map((n) => `${dir}/${n}`),
+  );
 };
 
 export const median = (values: number[]): number => {
@@ -147,7 +207,13 @@ export const tree = (root: string): string[] => {
   const out: string[] = [];
   const visit = (path: string, rel: string): void => {
     const st = lstatSync(path);
-    const kind = st.isSymbolicLink() ? `link -> ${readlinkSync(path)}` : st.isDirectory() ? 'dir' : st.isFile() ? `file ${JSON.stringify(readFileSync(path, 'utf8'))}` : 'other';
+    const kind = st.isSymbolicLink()
+      ? `link -> ${readlinkSync(path)}`
+      : st.isDirectory()
+        ? 'dir'
+        : st.isFile()
+          ? `file ${JSON.stringify(readFileSync(path, 'utf8'))}`
+          : 'other';
     out.push(`${rel} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${kind}`);
     if (st.isDirectory()) for (const name of readdirSync(path).sort()) visit(join(path, name), `${rel}/${name}`);
   };

@@ -19,10 +19,22 @@ t.test('add, list and delete v4 and v6 addresses', { skip: needsRoot }, async (t
   await addAddress('gw0', '10.0.1.1/24', ns);
 
   const mine = await listAddresses({ dev: 'eth0' }, ns);
-  t.match(mine.find((a) => a.family === 4), {
-    dev: 'eth0', family: 4, address: '10.0.1.5', prefixLen: 24, cidr: '10.0.1.5/24', scope: 'global', label: 'eth0',
-  });
-  t.match(mine.find((a) => a.address === 'fd00:1::5'), { family: 6, prefixLen: 64, scope: 'global', flags: ['nodad'] });
+  t.match(
+    mine.find((a) => a.family === 4),
+    {
+      dev: 'eth0',
+      family: 4,
+      address: '10.0.1.5',
+      prefixLen: 24,
+      cidr: '10.0.1.5/24',
+      scope: 'global',
+      label: 'eth0',
+    },
+  );
+  t.match(
+    mine.find((a) => a.address === 'fd00:1::5'),
+    { family: 6, prefixLen: 64, scope: 'global', flags: ['nodad'] },
+  );
   t.same((await listAddresses({ family: 4 }, ns)).map((a) => a.cidr).sort(), ['10.0.1.1/24', '10.0.1.5/24']);
   t.ok((await listAddresses({ family: 6 }, ns)).every((a) => a.family === 6));
 
@@ -43,7 +55,10 @@ t.test('noprefixroute leaves out the connected-subnet route', { skip: needsRoot 
   await addAddress('eth0', 'fd00:4::5/64', ns, { noPrefixRoute: true, noDad: true });
   t.match(await listAddresses({ dev: 'eth0', family: 4 }, ns), [{ cidr: '10.0.4.5/24', flags: ['noprefixroute'] }]);
   const routes = await listRoutes({ dev: 'eth0' }, ns);
-  t.notOk(routes.some((r) => r.dst === '10.0.4.0/24' || r.dst === 'fd00:4::/64'), 'no subnet routes');
+  t.notOk(
+    routes.some((r) => r.dst === '10.0.4.0/24' || r.dst === 'fd00:4::/64'),
+    'no subnet routes',
+  );
 });
 
 t.test('flush removes every address of one link only', { skip: needsRoot }, async (t) => {

@@ -66,7 +66,8 @@ t.test('a failing batch names the failing command and stops there', { skip: need
     kind: 'exists',
     batchIndex: 1,
     batchCommand: 'addr add 10.0.0.5/24 dev eth0',
-    message: /-batch - failed at command 2 of 3 \(addr add 10\.0\.0\.5\/24 dev eth0\): Error: ipv4: Address already assigned\.$/,
+    message:
+      /-batch - failed at command 2 of 3 \(addr add 10\.0\.0\.5\/24 dev eth0\): Error: ipv4: Address already assigned\.$/,
   });
   t.equal((await getLink('eth0', ns))?.mtu, 1400, 'commands before it ran, after it did not');
 
@@ -131,5 +132,7 @@ t.test('a bridge port can be isolated on the line after it joins the bridge', { 
     .run();
   const [port] = JSON.parse(execFileSync('ip', ['-d', '-j', '-n', host, 'link', 'show', 'p1'], { encoding: 'utf8' }));
   t.equal(port.linkinfo.info_slave_data.isolated, true);
-  t.same(batch(host).linkSet('p1', { bridgePort: { isolated: false } }).commands, ['link set dev p1 type bridge_slave isolated off']);
+  t.same(batch(host).linkSet('p1', { bridgePort: { isolated: false } }).commands, [
+    'link set dev p1 type bridge_slave isolated off',
+  ]);
 });

@@ -32,7 +32,11 @@ const TABLE: Array<[string, string, string]> = [
   ['nsenter of a missing path', 'nsenter: cannot open /x: No such file or directory', 'no-netns'],
   ['nsenter of a regular file', "nsenter: reassociate to namespace 'ns/net' failed: Invalid argument", 'no-netns'],
   ['link set netns of a missing netns', 'Error: argument "nope" is wrong: Invalid "netns" value\n', 'no-netns'],
-  ['netns del of a missing netns', 'Cannot remove namespace file "/run/netns/x": No such file or directory', 'no-netns'],
+  [
+    'netns del of a missing netns',
+    'Cannot remove namespace file "/run/netns/x": No such file or directory',
+    'no-netns',
+  ],
   ['route via an unreachable gateway', 'Error: Nexthop has invalid gateway.', 'invalid'],
   ['addr add of a bad prefix', 'Error: any valid prefix is expected rather than "10.0.0.300/24".', 'invalid'],
   ['mtu above the device maximum', 'Error: mtu greater than device maximum.', 'invalid'],
@@ -75,7 +79,10 @@ t.test('batch stderr: the "Command failed -:N" marker names the command', async 
   t.equal(e.kind, 'exists');
   t.equal(e.batchIndex, 1);
   t.equal(e.batchCommand, 'link add name a type bridge');
-  t.equal(e.message, 'ip -batch - failed at command 2 of 3 (link add name a type bridge): RTNETLINK answers: File exists');
+  t.equal(
+    e.message,
+    'ip -batch - failed at command 2 of 3 (link add name a type bridge): RTNETLINK answers: File exists',
+  );
 });
 
 t.test('batch stderr: an earlier warning is not taken for the failure', async (t) => {

@@ -30,7 +30,14 @@ t.test('create, list and get links', { skip: needsRoot }, async (t) => {
 t.test('veth with its peer created directly in another netns', { skip: needsRoot }, async (t) => {
   const [a, b] = await makeNetns(t, 2);
   await createVeth(
-    { name: 'veth0', peerName: 'ecs-eth0', peerNetns: b, mtu: 9000, mac: '02:00:00:00:0b:01', peerMac: '02:00:00:00:0b:02' },
+    {
+      name: 'veth0',
+      peerName: 'ecs-eth0',
+      peerNetns: b,
+      mtu: 9000,
+      mac: '02:00:00:00:0b:01',
+      peerMac: '02:00:00:00:0b:02',
+    },
     a,
   );
   t.equal(await getLink('ecs-eth0', a), null, 'peer is not in the creating netns');
@@ -43,7 +50,10 @@ t.test('veth with its peer created directly in another netns', { skip: needsRoot
   t.type(host?.peerNetnsId, 'number');
 
   await createVeth({ name: 'p0', peerName: 'p1' }, a);
-  const [p0, p1] = [(await listLinks(a)).find((l) => l.name === 'p0'), (await listLinks(a)).find((l) => l.name === 'p1')];
+  const [p0, p1] = [
+    (await listLinks(a)).find((l) => l.name === 'p0'),
+    (await listLinks(a)).find((l) => l.name === 'p1'),
+  ];
   t.equal(p0?.peerName, 'p1', 'same-netns peer comes by name');
   t.equal(p0?.peerIfindex, p1?.ifindex, 'listLinks resolves it to an index');
 
@@ -111,11 +121,15 @@ t.test('move + rename onto a taken name: exists, and the link stays where it was
   const e = await setLink('eni2', { netns: task, newName: 'eth0' }, host).catch((e: unknown) => e);
   unhook();
   t.match(e, { name: 'IpError', kind: 'exists' });
-  t.same(seen, [
-    `ip -n ${host} link set dev eni2 netns ${task} name eth0`,
-    `ip -n ${host} -j link show dev eni2`,
-    `ip -n ${task} link set dev eni2 netns ${host}`,
-  ], 'failed, looked, moved back');
+  t.same(
+    seen,
+    [
+      `ip -n ${host} link set dev eni2 netns ${task} name eth0`,
+      `ip -n ${host} -j link show dev eni2`,
+      `ip -n ${task} link set dev eni2 netns ${host}`,
+    ],
+    'failed, looked, moved back',
+  );
   t.match(await getLink('eni2', host), { mac: '02:00:00:00:0d:01' }, 'still in the host netns');
   t.equal(await getLink('eni2', task), null, 'not left behind in the target');
   t.equal((await getLink('eth0', task, { details: true }))?.kind, 'bridge', 'the existing eth0 is untouched');
@@ -153,8 +167,12 @@ t.test('typed failures: exists, not-found, no-netns', { skip: needsRoot }, async
   const missing = netnsName();
   const argv = ['ip', '-n', missing, '-j', 'link', 'show'];
   await t.rejects(listLinks(missing), { name: 'IpError', kind: 'no-netns', argv });
-  await t.rejects(getLink('lo', missing), { name: 'IpError', kind: 'no-netns' }, 'getLink returns null only for a missing link');
-  await t.rejects(listLinks('/var/run/netns/' + missing), { name: 'IpError', kind: 'no-netns' });
+  await t.rejects(
+    getLink('lo', missing),
+    { name: 'IpError', kind: 'no-netns' },
+    'getLink returns null only for a missing link',
+  );
+  await t.rejects(listLinks(`/var/run/netns/${missing}`), { name: 'IpError', kind: 'no-netns' });
   await t.rejects(listLinks('/etc/hostname'), { name: 'IpError', kind: 'no-netns' }, 'a file that is not a netns');
   await t.rejects(setLink('br0', { netns: missing }, ns), { name: 'IpError', kind: 'no-netns' });
   t.ok(isNotFound(await deleteLink('x', missing).catch((e: unknown) => e)), 'DEL in a gone netns counts as done');

@@ -19,7 +19,9 @@ import {
 import { needsRoot, withNetns } from '../helpers/netns.js';
 
 const portFlags = (ns: string, dev: string): Record<string, unknown> => {
-  const [link] = JSON.parse(execFileSync('ip', ['-n', ns, '-j', '-d', 'link', 'show', 'dev', dev], { encoding: 'utf8' }));
+  const [link] = JSON.parse(
+    execFileSync('ip', ['-n', ns, '-j', '-d', 'link', 'show', 'dev', dev], { encoding: 'utf8' }),
+  );
   const d = link.linkinfo.info_slave_data;
   return { learning: d.learning, locked: d.locked, isolated: d.isolated };
 };
@@ -32,7 +34,11 @@ const lab = async (t: Parameters<typeof withNetns>[0]) => {
   const peer = await withNetns(t);
   await createBridge({ name: 'br0' }, host);
   await createVeth({ name: 'vp0', peerName: 'eth0', peerNetns: peer, peerMac: '02:00:00:00:00:0a' }, host);
-  await batch(host).linkSet('vp0', { master: 'br0', up: true }).linkSet('br0', { up: true }).addrAdd('br0', '169.254.172.1/22').run();
+  await batch(host)
+    .linkSet('vp0', { master: 'br0', up: true })
+    .linkSet('br0', { up: true })
+    .addrAdd('br0', '169.254.172.1/22')
+    .run();
   await batch(peer).linkSet('lo', { up: true }).linkSet('eth0', { up: true }).addrAdd('eth0', '169.254.172.2/22').run();
   return { host, peer };
 };
@@ -47,25 +53,42 @@ t.test('static sticky FDB entry, learning off, locked on', { skip: needsRoot }, 
   await setLink('vp0', { bridgePort: { learning: false, locked: true } }, host);
   t.same(portFlags(host, 'vp0'), { learning: false, locked: true, isolated: false });
   const entry = fdb(host, 'vp0').find((e) => e.mac === '02:00:00:00:00:0a');
-  t.same({ state: entry?.state, flags: entry?.flags, master: entry?.master }, { state: 'static', flags: ['sticky'], master: 'br0' });
+  t.same(
+    { state: entry?.state, flags: entry?.flags, master: entry?.master },
+    { state: 'static', flags: ['sticky'], master: 'br0' },
+  );
   await replaceStaticFdb({ mac: '02:00:00:00:00:0a', dev: 'vp0' }, host);
   t.equal(fdb(host, 'vp0').filter((e) => e.mac === '02:00:00:00:00:0a').length, 1, 'replace is idempotent');
 
   t.equal(ping(peer, '169.254.172.1'), 0, 'the given MAC gets through the locked port');
   execFileSync('ip', ['-n', peer, 'link', 'set', 'eth0', 'address', '02:00:00:00:00:0b']);
   t.not(ping(peer, '169.254.172.1'), 0, 'any other source MAC is dropped');
-  t.notOk(fdb(host, 'vp0').some((e) => e.mac === '02:00:00:00:00:0b'), 'and never learnt');
+  t.notOk(
+    fdb(host, 'vp0').some((e) => e.mac === '02:00:00:00:00:0b'),
+    'and never learnt',
+  );
   await setLink('vp0', { bridgePort: { locked: false, learning: true } }, host);
   t.equal(ping(peer, '169.254.172.1'), 0, 'unlocked, the new MAC passes again (the drop was the lock)');
 
-  await t.rejects(replaceStaticFdb({ mac: '02:00:00:00:00:0a', dev: 'nope0' }, host), { name: 'IpError', kind: 'not-found' });
+  await t.rejects(replaceStaticFdb({ mac: '02:00:00:00:00:0a', dev: 'nope0' }, host), {
+    name: 'IpError',
+    kind: 'not-found',
+  });
 });
 
 t.test('permanent neighbours: pinned against ARP, deleted, not-found', { skip: needsRoot }, async (t) => {
   const { host, peer } = await lab(t);
   await replacePermanentNeighbour({ dst: '169.254.172.2', lladdr: '02:00:00:00:00:0A', dev: 'br0' }, host);
-  const pinned = async () => (await listNeighbours({ dev: 'br0', family: 4 }, host)).find((n) => n.dst === '169.254.172.2');
-  t.same(await pinned(), { dst: '169.254.172.2', family: 4, dev: 'br0', lladdr: '02:00:00:00:00:0a', state: ['PERMANENT'], router: false });
+  const pinned = async () =>
+    (await listNeighbours({ dev: 'br0', family: 4 }, host)).find((n) => n.dst === '169.254.172.2');
+  t.same(await pinned(), {
+    dst: '169.254.172.2',
+    family: 4,
+    dev: 'br0',
+    lladdr: '02:00:00:00:00:0a',
+    state: ['PERMANENT'],
+    router: false,
+  });
 
   // The peer changes its MAC and talks (ARP request with itself as sender): a learnt entry would follow.
   execFileSync('ip', ['-n', peer, 'link', 'set', 'eth0', 'address', '02:00:00:00:00:0b']);
@@ -74,8 +97,17 @@ t.test('permanent neighbours: pinned against ARP, deleted, not-found', { skip: n
 
   await replacePermanentNeighbour({ dst: '169.254.172.2', lladdr: '02:00:00:00:00:0b', dev: 'br0' }, host);
   t.equal((await pinned())?.lladdr, '02:00:00:00:00:0b', 'replace overwrites');
-  await batch(host).neighDel('169.254.172.2', 'br0').neighReplace({ dst: '169.254.172.3', lladdr: '02:00:00:00:00:0c', dev: 'br0' }).run();
-  t.same((await listNeighbours({ dev: 'br0', family: 4 }, host)).filter((n) => n.state.includes('PERMANENT')).map((n) => n.dst), ['169.254.172.3'], 'batch del + replace');
+  await batch(host)
+    .neighDel('169.254.172.2', 'br0')
+    .neighReplace({ dst: '169.254.172.3', lladdr: '02:00:00:00:00:0c', dev: 'br0' })
+    .run();
+  t.same(
+    (await listNeighbours({ dev: 'br0', family: 4 }, host))
+      .filter((n) => n.state.includes('PERMANENT'))
+      .map((n) => n.dst),
+    ['169.254.172.3'],
+    'batch del + replace',
+  );
   await deleteNeighbour('169.254.172.3', 'br0', host);
   const gone = await deleteNeighbour('169.254.172.3', 'br0', host).catch((e: unknown) => e);
   t.ok(isNotFound(gone), `deleting a missing entry is not-found: ${(gone as Error).message}`);
@@ -91,9 +123,15 @@ t.test('bad input is refused before any process starts', async (t) => {
     ['fdb device', () => replaceStaticFdb({ mac: '02:00:00:00:00:0a', dev: '../x' })],
   ];
   for (const [what, call] of bad) {
-    const error = await call().then(() => undefined, (e: unknown) => e);
+    const error = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(error instanceof IpError && error.kind === 'invalid', `${what}: ${(error as Error)?.message}`);
   }
-  t.throws(() => batch().neighReplace({ dst: '10.0.0.1', lladdr: 'zz:00:00:00:00:0a', dev: 'br0' }), { name: 'IpError', kind: 'invalid' });
+  t.throws(() => batch().neighReplace({ dst: '10.0.0.1', lladdr: 'zz:00:00:00:00:0a', dev: 'br0' }), {
+    name: 'IpError',
+    kind: 'invalid',
+  });
   t.equal(ipCalls(), before, 'nothing spawned');
 });

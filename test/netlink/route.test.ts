@@ -45,7 +45,10 @@ t.test('routes: via gateway, default, blackhole, host /32, v4 and v6', { skip: n
   t.match(find(routes, '169.254.169.254/32'), { family: 4, type: 'blackhole' });
   t.match(find(routes, 'fd00:9::/64'), { family: 6, type: 'blackhole' });
   t.equal(find(routes, '10.8.0.0/16'), undefined, 'other tables are not listed by default');
-  t.notOk(routes.some((r) => r.table !== 'main'), 'the local table is filtered out');
+  t.notOk(
+    routes.some((r) => r.table !== 'main'),
+    'the local table is filtered out',
+  );
 
   const v4 = await listRoutes({ family: 4 }, ns);
   t.ok(v4.length > 0 && v4.every((r) => r.family === 4));
@@ -66,7 +69,11 @@ t.test('replace, delete, exists and not-found', { skip: needsRoot }, async (t) =
   await t.rejects(deleteRoute({ dst: '169.254.170.2/32' }, ns), { name: 'IpError', kind: 'not-found' });
   await t.rejects(deleteRoute({ dst: 'fd00:7::/64' }, ns), { name: 'IpError', kind: 'not-found' });
   await t.rejects(deleteRoute({ dst: '10.7.0.0/16', type: 'blackhole' }, ns), { name: 'IpError', kind: 'not-found' });
-  await t.rejects(addRoute({ dst: '10.6.0.0/16', via: '10.99.0.1' }, ns), { name: 'IpError', kind: 'invalid' }, 'gateway not on a link');
+  await t.rejects(
+    addRoute({ dst: '10.6.0.0/16', via: '10.99.0.1' }, ns),
+    { name: 'IpError', kind: 'invalid' },
+    'gateway not on a link',
+  );
   await addRoute({ dst: '10.6.0.0/16', via: '10.99.0.1', dev: 'eth0', onlink: true }, ns);
   t.match(find(await listRoutes({}, ns), '10.6.0.0/16'), { gateway: '10.99.0.1', flags: ['onlink'] });
   await t.rejects(addRoute({ dst: '10.5.0.0/16', dev: 'nope' }, ns), { name: 'IpError', kind: 'not-found' });
@@ -75,9 +82,15 @@ t.test('replace, delete, exists and not-found', { skip: needsRoot }, async (t) =
 
 t.test('route specs are checked before running', async (t) => {
   await t.rejects(addRoute({ dst: '10.0.0.0/8', via: 'fd00::1' }, 'tn-never'), { name: 'IpError', kind: 'invalid' });
-  await t.rejects(addRoute({ dst: '10.0.0.0/8', type: 'blackhole', via: '10.0.0.1' }, 'tn-never'), { name: 'IpError', kind: 'invalid' });
+  await t.rejects(addRoute({ dst: '10.0.0.0/8', type: 'blackhole', via: '10.0.0.1' }, 'tn-never'), {
+    name: 'IpError',
+    kind: 'invalid',
+  });
   await t.rejects(addRoute({ dst: '10.0.0.0/8', table: 'all' }, 'tn-never'), { name: 'IpError', kind: 'invalid' });
-  await t.rejects(addRoute({ dst: '10.0.0.0/8', type: 'nat' as 'unicast' }, 'tn-never'), { name: 'IpError', kind: 'invalid' });
+  await t.rejects(addRoute({ dst: '10.0.0.0/8', type: 'nat' as 'unicast' }, 'tn-never'), {
+    name: 'IpError',
+    kind: 'invalid',
+  });
 });
 
 t.test('neighbours', { skip: needsRoot }, async (t) => {

@@ -8,7 +8,7 @@ t.test('sysctls are per netns', { skip: needsRoot }, async (t) => {
   t.equal(await readSysctl('net.ipv4.ip_forward', ns), '0', 'a new netns starts with forwarding off');
   await writeSysctl('net.ipv4.ip_forward', 1, ns);
   t.equal(await readSysctl('net.ipv4.ip_forward', ns), '1');
-  t.equal(await readSysctl('net.ipv4.ip_forward'), hostBefore, 'this process\'s netns is untouched');
+  t.equal(await readSysctl('net.ipv4.ip_forward'), hostBefore, "this process's netns is untouched");
 
   await writeSysctl('net/ipv4/conf/lo/rp_filter', '2', ns);
   t.equal(await readSysctl('net.ipv4.conf.lo.rp_filter', ns), '2', 'slashed and dotted keys');
@@ -26,7 +26,10 @@ t.test('bad keys and values are refused before running', async (t) => {
   const before = ipCalls();
   await t.rejects(readSysctl('../../etc/shadow', 'tn-never'), { name: 'IpError', kind: 'invalid' });
   await t.rejects(readSysctl('net.ipv4.ip_forward -w x=1', 'tn-never'), { name: 'IpError', kind: 'invalid' });
-  await t.rejects(writeSysctl('net.ipv4.ip_forward', '1\nnet.ipv4.x=1', 'tn-never'), { name: 'IpError', kind: 'invalid' });
+  await t.rejects(writeSysctl('net.ipv4.ip_forward', '1\nnet.ipv4.x=1', 'tn-never'), {
+    name: 'IpError',
+    kind: 'invalid',
+  });
   await t.rejects(writeSysctl('net.ipv4.ip_forward=0 x', '1', 'tn-never'), { name: 'IpError', kind: 'invalid' });
   t.equal(ipCalls(), before, 'nothing spawned');
 });

@@ -58,9 +58,10 @@ const ecsBool = (name: string): boolean | undefined => {
 };
 
 // A Go duration (ECS_CONTAINER_STOP_TIMEOUT=45s, 1m30s, 500ms), in seconds.
-const GO_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const GO_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 export const goDurationSeconds = (name: string, value: string): number => {
-  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) throw new CliError(`invalid ${name}=${JSON.stringify(value)}: expected a duration such as 30s or 2m`, true);
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value))
+    throw new CliError(`invalid ${name}=${JSON.stringify(value)}: expected a duration such as 30s or 2m`, true);
   let seconds = 0;
   for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) seconds += Number(m[1]) * GO_UNITS[m[2]!]!;
   return seconds;
@@ -68,7 +69,13 @@ export const goDurationSeconds = (name: string, value: string): number => {
 
 // The log level: --log-level, else the ECS agent's ECS_LOGLEVEL (crit, error, warn, info, debug;
 // crit is error: the agent logs nothing above error), else info.
-const ECS_LOG_LEVELS: Record<string, LogLevel> = { crit: 'error', error: 'error', warn: 'warn', info: 'info', debug: 'debug' };
+const ECS_LOG_LEVELS: Record<string, LogLevel> = {
+  crit: 'error',
+  error: 'error',
+  warn: 'warn',
+  info: 'info',
+  debug: 'debug',
+};
 const logLevel = (flag: string | undefined): LogLevel => {
   if (flag !== undefined) {
     if (!(LOG_LEVELS as readonly string[]).includes(flag)) {
@@ -79,7 +86,8 @@ const logLevel = (flag: string | undefined): LogLevel => {
   const env = process.env.ECS_LOGLEVEL;
   if (env === undefined || env === '') return 'info';
   const level = ECS_LOG_LEVELS[env.trim().toLowerCase()];
-  if (!level) throw new CliError(`invalid ECS_LOGLEVEL=${JSON.stringify(env)}: expected crit, error, warn, info or debug`, true);
+  if (!level)
+    throw new CliError(`invalid ECS_LOGLEVEL=${JSON.stringify(env)}: expected crit, error, warn, info or debug`, true);
   return level;
 };
 
@@ -101,7 +109,11 @@ const logFormat = (flag: string | undefined): LogFormat => {
 // --metrics-address: PORT, HOST:PORT or [IPV6]:PORT, HOST an IP address or localhost. Metrics
 // tell anyone who reads them what runs on the host: a non-loopback address needs
 // --metrics-allow-remote, said in so many words.
-export const metricsAddress = (value: string, allowRemote: boolean, variable?: string): { host: string; port: number } => {
+export const metricsAddress = (
+  value: string,
+  allowRemote: boolean,
+  variable?: string,
+): { host: string; port: number } => {
   const shown = variable ? `${variable}=${JSON.stringify(value)}` : `--metrics-address ${JSON.stringify(value)}`;
   const bad = (why: string): CliError => new CliError(`invalid ${shown}: ${why}`, true);
   const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(value);
@@ -114,7 +126,9 @@ export const metricsAddress = (value: string, allowRemote: boolean, variable?: s
   if (isIP(host) === 0) throw bad('the host must be an IP address or localhost');
   const loopback = isIP(host) === 4 ? host.startsWith('127.') : new URL(`http://[${host}]/`).hostname === '[::1]';
   if (!loopback && !allowRemote) {
-    throw bad(`${host} is not a loopback address, so metrics would be open to the network (add --metrics-allow-remote if that is meant)`);
+    throw bad(
+      `${host} is not a loopback address, so metrics would be open to the network (add --metrics-allow-remote if that is meant)`,
+    );
   }
   return { host, port };
 };
@@ -157,33 +171,57 @@ export const agentConfig = (argv: string[]): DaemonConfig | 'help' => {
   if (values.help) return 'help';
   const stateDir = resolveStateDir(values['state-dir']);
   const chainMode = (values.chain ?? process.env.TASKNET_CHAIN ?? 'in-process') as ChainMode;
-  if (!CHAIN_MODES.includes(chainMode)) throw new CliError(`invalid --chain ${JSON.stringify(chainMode)}: expected in-process or exec`, true);
+  if (!CHAIN_MODES.includes(chainMode))
+    throw new CliError(`invalid --chain ${JSON.stringify(chainMode)}: expected in-process or exec`, true);
   const envStop = process.env.ECS_CONTAINER_STOP_TIMEOUT;
-  const stopTimeout = values['stop-timeout'] !== undefined ? Number(values['stop-timeout'])
-    : envStop ? goDurationSeconds('ECS_CONTAINER_STOP_TIMEOUT', envStop) : 30;
+  const stopTimeout =
+    values['stop-timeout'] !== undefined
+      ? Number(values['stop-timeout'])
+      : envStop
+        ? goDurationSeconds('ECS_CONTAINER_STOP_TIMEOUT', envStop)
+        : 30;
   if (!Number.isFinite(stopTimeout) || stopTimeout < 0 || stopTimeout > 3600) {
-    throw new CliError(values['stop-timeout'] !== undefined ? `invalid --stop-timeout ${values['stop-timeout']}: expected seconds (0-3600)`
-      : `invalid ECS_CONTAINER_STOP_TIMEOUT=${JSON.stringify(envStop)}: expected at most 1h`, true);
+    throw new CliError(
+      values['stop-timeout'] !== undefined
+        ? `invalid --stop-timeout ${values['stop-timeout']}: expected seconds (0-3600)`
+        : `invalid ECS_CONTAINER_STOP_TIMEOUT=${JSON.stringify(envStop)}: expected at most 1h`,
+      true,
+    );
   }
   const count = (flag: 'endpoint-max-connections' | 'endpoint-max-connections-per-task', fallback: number): number => {
     const n = Number(values[flag] ?? fallback);
-    if (!Number.isInteger(n) || n < 1) throw new CliError(`invalid --${flag} ${values[flag]}: expected a positive number`, true);
+    if (!Number.isInteger(n) || n < 1)
+      throw new CliError(`invalid --${flag} ${values[flag]}: expected a positive number`, true);
     return n;
   };
-  const limits = { ...DEFAULT_LIMITS, total: count('endpoint-max-connections', DEFAULT_LIMITS.total), perSource: count('endpoint-max-connections-per-task', DEFAULT_LIMITS.perSource) };
-  if (values['credentials-file'] && values['lab-credentials']) throw new CliError('give --credentials-file or --lab-credentials, not both', true);
-  const provider: CredentialsProvider | undefined = values['credentials-file'] ? fileProvider(values['credentials-file'])
-    : values['lab-credentials'] ? labProvider() : undefined;
+  const limits = {
+    ...DEFAULT_LIMITS,
+    total: count('endpoint-max-connections', DEFAULT_LIMITS.total),
+    perSource: count('endpoint-max-connections-per-task', DEFAULT_LIMITS.perSource),
+  };
+  if (values['credentials-file'] && values['lab-credentials'])
+    throw new CliError('give --credentials-file or --lab-credentials, not both', true);
+  const provider: CredentialsProvider | undefined = values['credentials-file']
+    ? fileProvider(values['credentials-file'])
+    : values['lab-credentials']
+      ? labProvider()
+      : undefined;
   const engineSocket = values['engine-socket'] ?? (process.env.TASKNET_ENGINE_SOCKET || undefined);
   const defaultRuntime = (values.runtime ?? (engineSocket ? 'engine' : 'process')) as RuntimeKind;
-  if (!RUNTIME_KINDS.includes(defaultRuntime)) throw new CliError(`invalid --runtime ${JSON.stringify(values.runtime)}: expected engine or process`, true);
-  if (defaultRuntime === 'engine' && !engineSocket) throw new CliError('--runtime engine needs --engine-socket PATH (or $TASKNET_ENGINE_SOCKET)', true);
+  if (!RUNTIME_KINDS.includes(defaultRuntime))
+    throw new CliError(`invalid --runtime ${JSON.stringify(values.runtime)}: expected engine or process`, true);
+  if (defaultRuntime === 'engine' && !engineSocket)
+    throw new CliError('--runtime engine needs --engine-socket PATH (or $TASKNET_ENGINE_SOCKET)', true);
   const region = values.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const log = { level: logLevel(values['log-level']), format: logFormat(values['log-format']) };
   const envMetrics = process.env.TASKNET_METRICS_ADDRESS || undefined;
   const allowRemote = values['metrics-allow-remote'] ?? false;
-  const metrics = values['metrics-address'] !== undefined ? metricsAddress(values['metrics-address'], allowRemote)
-    : envMetrics !== undefined ? metricsAddress(envMetrics, allowRemote, 'TASKNET_METRICS_ADDRESS') : undefined;
+  const metrics =
+    values['metrics-address'] !== undefined
+      ? metricsAddress(values['metrics-address'], allowRemote)
+      : envMetrics !== undefined
+        ? metricsAddress(envMetrics, allowRemote, 'TASKNET_METRICS_ADDRESS')
+        : undefined;
   if (allowRemote && !metrics) throw new CliError('--metrics-allow-remote needs --metrics-address', true);
   return {
     stateDir,
@@ -196,7 +234,11 @@ export const agentConfig = (argv: string[]): DaemonConfig | 'help' => {
     blockInstanceMetadata: values['block-instance-metadata'] ?? ecsBool('ECS_AWSVPC_BLOCK_IMDS') ?? false,
     stopTimeoutMs: stopTimeout * 1000,
     limits,
-    identity: { cluster: values.cluster ?? (process.env.ECS_CLUSTER || 'tasknet'), region, availabilityZone: `${region}a` },
+    identity: {
+      cluster: values.cluster ?? (process.env.ECS_CLUSTER || 'tasknet'),
+      region,
+      availabilityZone: `${region}a`,
+    },
     log,
     ...(metrics ? { metricsAddress: metrics } : {}),
   };

@@ -42,7 +42,8 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
     return 0;
   }
   const [verb, conflistPath, netnsArg] = positionals;
-  if (!verb || !(CNI_VERBS as readonly string[]).includes(verb) || !conflistPath) throw new CliError(`expected a verb and a conflist\n${HELP}`, true);
+  if (!verb || !(CNI_VERBS as readonly string[]).includes(verb) || !conflistPath)
+    throw new CliError(`expected a verb and a conflist\n${HELP}`, true);
   const needsNetns = verb === 'add' || verb === 'check';
   if (needsNetns && !netnsArg) throw new CliError(`${verb} needs a NETNS`, true);
   const netns = !netnsArg ? '' : netnsArg.includes('/') ? resolve(netnsArg) : `/var/run/netns/${netnsArg}`;
@@ -67,7 +68,9 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
   try {
     switch (verb) {
       case 'add':
-        process.stdout.write(`${JSON.stringify(formatResult(await runtime.add(list, rt), list.cniVersion), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(formatResult(await runtime.add(list, rt), list.cniVersion), null, 2)}\n`,
+        );
         break;
       case 'del':
         await runtime.del(list, rt);
@@ -79,15 +82,20 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
         await runtime.status(list);
         break;
       case 'gc':
-        await runtime.gc(list, (values.valid ?? []).map((v) => {
-          const [containerId, ifname] = v.split('/');
-          if (!containerId || !ifname) throw new CliError(`--valid ${JSON.stringify(v)}: expected CONTAINER-ID/IFNAME`, true);
-          return { containerId, ifname };
-        }));
+        await runtime.gc(
+          list,
+          (values.valid ?? []).map((v) => {
+            const [containerId, ifname] = v.split('/');
+            if (!containerId || !ifname)
+              throw new CliError(`--valid ${JSON.stringify(v)}: expected CONTAINER-ID/IFNAME`, true);
+            return { containerId, ifname };
+          }),
+        );
         break;
     }
   } catch (error) {
-    if (error instanceof CniError) throw new CliError(`${error.message}${error.details ? ` (${error.details})` : ''} [CNI code ${error.code}]`);
+    if (error instanceof CniError)
+      throw new CliError(`${error.message}${error.details ? ` (${error.details})` : ''} [CNI code ${error.code}]`);
     throw error;
   }
   return 0;

@@ -42,7 +42,12 @@ export const describeOptions = async (command: (argv: string[]) => Promise<numbe
 
 // parseOptions with --state-dir and --help added.
 export const parseCommand = <O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) => {
-  const parsed = parseOptions({ args: argv, allowPositionals: true, strict: true, options: { ...STATE_DIR_OPTION, ...options } });
+  const parsed = parseOptions({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { ...STATE_DIR_OPTION, ...options },
+  });
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   return {
     values,
@@ -65,6 +70,8 @@ export const printFields = (rows: [string, string | undefined][]): void => {
 export const printTable = (header: string[], rows: string[][]): void => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   for (const row of [header, ...rows]) {
-    process.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+    process.stdout.write(
+      `${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`,
+    );
   }
 };

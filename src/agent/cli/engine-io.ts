@@ -14,12 +14,18 @@ export const engineLogs = async (
   const options = { stdout: true, stderr: true, ...(tail !== undefined ? { tail } : {}) };
   try {
     if (!follow) {
-      for (const frame of demuxFrames(await container.logs({ ...options, follow: false }))) out(frame.payload.toString());
+      for (const frame of demuxFrames(await container.logs({ ...options, follow: false })))
+        out(frame.payload.toString());
       return;
     }
     const stream = await container.logs({ ...options, follow: true });
     await new Promise<void>((resolve, reject) => {
-      const sink = { write: (chunk: Buffer) => { out(chunk.toString()); return true; } } as unknown as Writable;
+      const sink = {
+        write: (chunk: Buffer) => {
+          out(chunk.toString());
+          return true;
+        },
+      } as unknown as Writable;
       engine.modem.demuxStream(stream, sink, sink);
       stream.on('end', resolve);
       stream.on('error', reject);

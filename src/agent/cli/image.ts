@@ -53,9 +53,16 @@ export const imageCommand = async (argv: string[]): Promise<number> => {
     if (verb === 'ls' && arg === undefined) {
       const engine = await engineOf(cmd.stateDir, socket);
       const images = await engine.listImages();
-      printTable(['IMAGE', 'ID', 'SIZE'], images.flatMap((i) => (i.RepoTags ?? ['<none>']).map((tag) => [
-        tag, i.Id.replace(/^sha256:/, '').slice(0, 12), `${(i.Size / 1e6).toFixed(1)} MB`,
-      ])));
+      printTable(
+        ['IMAGE', 'ID', 'SIZE'],
+        images.flatMap((i) =>
+          (i.RepoTags ?? ['<none>']).map((tag) => [
+            tag,
+            i.Id.replace(/^sha256:/, '').slice(0, 12),
+            `${(i.Size / 1e6).toFixed(1)} MB`,
+          ]),
+        ),
+      );
       return 0;
     }
   } catch (error) {

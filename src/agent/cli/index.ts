@@ -73,19 +73,25 @@ export const runCli = async (argv: string[]): Promise<number> => {
   const load = COMMANDS[name];
   if (!load) {
     const near = nearest(name, [...Object.keys(COMMANDS), 'help']);
-    process.stderr.write(`tasknet: unknown command "${name}"${near ? ` (did you mean ${near}?)` : ''}; tasknet --help lists the commands\n`);
+    process.stderr.write(
+      `tasknet: unknown command "${name}"${near ? ` (did you mean ${near}?)` : ''}; tasknet --help lists the commands\n`,
+    );
     return 2;
   }
   try {
     return await (await load())(rest);
   } catch (error) {
     // A usage mistake (exit 2) is a CliError's, or a lab's (LabError) that says so.
-    const usage = (error instanceof CliError || (error as Error)?.name === 'LabError') && (error as { usage?: boolean }).usage === true;
-    const message = error instanceof CliError || (error as Error)?.name === 'LabError' ? (error as Error).message : oneLine(error);
+    const usage =
+      (error instanceof CliError || (error as Error)?.name === 'LabError') &&
+      (error as { usage?: boolean }).usage === true;
+    const message =
+      error instanceof CliError || (error as Error)?.name === 'LabError' ? (error as Error).message : oneLine(error);
     process.stderr.write(`tasknet ${name}: ${message}\n`);
     return usage ? 2 : 1;
   }
 };
 
 // An unexpected error still gets one line: its message, never its stack.
-const oneLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'failed';
+const oneLine = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'failed';

@@ -76,22 +76,26 @@ export const installCommand = async (argv: string[]): Promise<number> => {
   if (!root) throw new CliError(`cannot find the tasknet package above ${process.argv[1] ?? 'this script'}`);
   const conflists = [];
   for (const arg of values.conflist) conflists.push(await resolveConflist(arg, root));
-  print(await install({
-    binDir: values['cni-bin-dir'],
-    confDir: values['cni-conf-dir'],
-    conflists,
-    force: values.force,
-    root,
-    nodePath: process.execPath,
-    ...(values.agent ? {
-      agent: {
-        systemdDir: values['systemd-dir'] ?? DEFAULT_SYSTEMD_DIR,
-        envFile: values['agent-env'] ?? DEFAULT_AGENT_ENV,
-        // The agent's own option table: the environment file lists every flag it has.
-        agentOptions: await describeOptions((await import('./agent.js')).agentCommand),
-      },
-    } : {}),
-  }));
+  print(
+    await install({
+      binDir: values['cni-bin-dir'],
+      confDir: values['cni-conf-dir'],
+      conflists,
+      force: values.force,
+      root,
+      nodePath: process.execPath,
+      ...(values.agent
+        ? {
+            agent: {
+              systemdDir: values['systemd-dir'] ?? DEFAULT_SYSTEMD_DIR,
+              envFile: values['agent-env'] ?? DEFAULT_AGENT_ENV,
+              // The agent's own option table: the environment file lists every flag it has.
+              agentOptions: await describeOptions((await import('./agent.js')).agentCommand),
+            },
+          }
+        : {}),
+    }),
+  );
   return 0;
 };
 

@@ -52,18 +52,24 @@ export const labCommand = async (argv: string[]): Promise<number> => {
     const report = await labDown({ stateDir: cmd.stateDir, ...(given ? { prefix } : {}) });
     if (cmd.values.json) printJson(report);
     else {
-      process.stdout.write(`lab ${report.prefix} down: ${report.stoppedTasks} task(s) stopped, ${report.stoppedEngine ? 'its engine stopped, ' : ''}` +
-        `netns removed: ${report.removedNetns.join(', ') || 'none'}${report.removedStateDir ? `, state ${cmd.stateDir} removed` : ''}\n`);
+      process.stdout.write(
+        `lab ${report.prefix} down: ${report.stoppedTasks} task(s) stopped, ${report.stoppedEngine ? 'its engine stopped, ' : ''}` +
+          `netns removed: ${report.removedNetns.join(', ') || 'none'}${report.removedStateDir ? `, state ${cmd.stateDir} removed` : ''}\n`,
+      );
     }
     return 0;
   }
   const enis = Number(cmd.values.enis ?? 4);
-  if (!Number.isInteger(enis) || enis < 1 || enis > MAX_ENIS) throw new CliError(`invalid --enis ${cmd.values.enis}: expected 1-${MAX_ENIS}`, true);
+  if (!Number.isInteger(enis) || enis < 1 || enis > MAX_ENIS)
+    throw new CliError(`invalid --enis ${cmd.values.enis}: expected 1-${MAX_ENIS}`, true);
   const chain = cmd.values.chain as ChainMode | undefined;
-  if (chain !== undefined && !CHAIN_MODES.includes(chain)) throw new CliError(`invalid --chain ${JSON.stringify(chain)}: expected in-process or exec`, true);
+  if (chain !== undefined && !CHAIN_MODES.includes(chain))
+    throw new CliError(`invalid --chain ${JSON.stringify(chain)}: expected in-process or exec`, true);
   const runtime = (cmd.values.runtime ?? (cmd.values['engine-socket'] ? 'engine' : defaultLabRuntime())) as RuntimeKind;
-  if (!RUNTIME_KINDS.includes(runtime)) throw new CliError(`invalid --runtime ${JSON.stringify(runtime)}: expected engine or process`, true);
-  if (runtime === 'process' && cmd.values['engine-socket']) throw new CliError('--engine-socket needs --runtime engine', true);
+  if (!RUNTIME_KINDS.includes(runtime))
+    throw new CliError(`invalid --runtime ${JSON.stringify(runtime)}: expected engine or process`, true);
+  if (runtime === 'process' && cmd.values['engine-socket'])
+    throw new CliError('--engine-socket needs --runtime engine', true);
   const lab = await labUp({
     runtime,
     ...(cmd.values['engine-socket'] ? { engineSocket: resolve(cmd.values['engine-socket'] as string) } : {}),
@@ -83,9 +89,16 @@ export const labCommand = async (argv: string[]): Promise<number> => {
     ['host netns', `${lab.hostNs} (agent pid ${lab.agentPid}, ecs-bridge, endpoint 169.254.170.2)`],
     ['vpc netns', `${lab.vpcNs} (gateway ${lab.gateway}, subnet ${lab.subnet})`],
     ['state dir', cmd.stateDir],
-    ['runtime', lab.runtime === 'engine' ? `engine (${lab.engine?.dir ? 'private dockerd, ' : ''}socket ${lab.engine?.socket})` : 'process (host commands: no images, no filesystem isolation)'],
+    [
+      'runtime',
+      lab.runtime === 'engine'
+        ? `engine (${lab.engine?.dir ? 'private dockerd, ' : ''}socket ${lab.engine?.socket})`
+        : 'process (host commands: no images, no filesystem isolation)',
+    ],
     ...lab.enis.map((e, i): [string, string] => [`eni${i}`, `${e.mac} ${e.addresses.join(' ')}`]),
   ]);
-  process.stdout.write(`\nnext: tasknet run TASKDEF.json --eni auto${cmd.values['state-dir'] ? ` --state-dir ${cmd.stateDir}` : ''}\n`);
+  process.stdout.write(
+    `\nnext: tasknet run TASKDEF.json --eni auto${cmd.values['state-dir'] ? ` --state-dir ${cmd.stateDir}` : ''}\n`,
+  );
   return 0;
 };

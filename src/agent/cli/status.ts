@@ -27,7 +27,12 @@ export interface Health {
 
 // 93784 -> "1d 2h 3m 4s": the two largest units, as `docker ps` rounds an age.
 export const formatUptime = (seconds: number): string => {
-  const units: [string, number][] = [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]];
+  const units: [string, number][] = [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ];
   let rest = Math.max(0, Math.floor(seconds));
   const parts: string[] = [];
   for (const [unit, size] of units) {
@@ -52,12 +57,26 @@ export const statusCommand = async (argv: string[]): Promise<number> => {
   }
   const build = health.build;
   // An agent older than the fields status prints still answers /health: say "unknown", not "undefined".
-  const tasks = health.tasks ? Object.entries(health.tasks).map(([state, n]) => `${n} ${state.toLowerCase()}`).join(', ') : 'unknown';
+  const tasks = health.tasks
+    ? Object.entries(health.tasks)
+        .map(([state, n]) => `${n} ${state.toLowerCase()}`)
+        .join(', ')
+    : 'unknown';
   printFields([
     ['pid', String(health.pid)],
-    ['uptime', health.uptimeSeconds === undefined ? 'unknown' : `${formatUptime(health.uptimeSeconds)} (since ${health.startedAt})`],
+    [
+      'uptime',
+      health.uptimeSeconds === undefined
+        ? 'unknown'
+        : `${formatUptime(health.uptimeSeconds)} (since ${health.startedAt})`,
+    ],
     ['version', build ? `${build.version} (${build.gitShortHash}${build.dirty ? ', dirty' : ''})` : 'unknown'],
-    ['runtime', health.runtime === 'engine' ? `engine (socket ${health.engineSocket})` : `${health.runtime}${health.engineSocket ? ` (engine socket ${health.engineSocket} for tasks that ask)` : ''}`],
+    [
+      'runtime',
+      health.runtime === 'engine'
+        ? `engine (socket ${health.engineSocket})`
+        : `${health.runtime}${health.engineSocket ? ` (engine socket ${health.engineSocket} for tasks that ask)` : ''}`,
+    ],
     ['chain', health.chainMode],
     ['tasks', tasks],
     ['endpoint', health.endpoint ?? 'unknown'],

@@ -23,7 +23,12 @@ Starts a task from an ECS task definition (awsvpc) and waits until all its conta
 Prints the task id, the ENI address, the bridge address and the credentials id.`;
 
 export const runCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { eni: { type: 'string' }, json: { type: 'boolean' }, chain: { type: 'string' }, runtime: { type: 'string' } });
+  const cmd = parseCommand(argv, {
+    eni: { type: 'string' },
+    json: { type: 'boolean' },
+    chain: { type: 'string' },
+    runtime: { type: 'string' },
+  });
   if (cmd.help) return help(RUN_HELP);
   const [file, ...extra] = cmd.positionals;
   if (!file || extra.length > 0) throw new CliError(`expected one TASKDEF.json\n${RUN_HELP}`, true);
@@ -35,7 +40,9 @@ export const runCommand = async (argv: string[]): Promise<number> => {
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`);
+    throw new CliError(
+      `${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (error as Error).message}`,
+    );
   }
   let definition: unknown;
   try {
@@ -50,7 +57,9 @@ export const runCommand = async (argv: string[]): Promise<number> => {
     throw error;
   }
   const body = {
-    definition, baseDir: dirname(path), eni,
+    definition,
+    baseDir: dirname(path),
+    eni,
     ...(cmd.values.chain ? { chainMode: cmd.values.chain } : {}),
     ...(cmd.values.runtime ? { runtime: cmd.values.runtime } : {}),
   };
@@ -62,12 +71,25 @@ export const runCommand = async (argv: string[]): Promise<number> => {
   printFields([
     ['task', task.id],
     ['family', task.family],
-    ['eni', `${task.eni.mac} ${task.eni.addresses.join(' ')}${task.eni.gateways.length ? ` (gateway ${task.eni.gateways.join(', ')})` : ''}`],
+    [
+      'eni',
+      `${task.eni.mac} ${task.eni.addresses.join(' ')}${task.eni.gateways.length ? ` (gateway ${task.eni.gateways.join(', ')})` : ''}`,
+    ],
     ['bridge', task.bridgeAddress],
     ['credentials', task.credentialsId ?? '(no taskRoleArn)'],
     ['containers', task.containers.map((c) => c.name).join(', ')],
-    ['runtime', task.runtime === 'process' ? 'process (WARNING: host commands as root on the host filesystem: no file or user isolation)' : 'engine'],
-    ['started in', task.timings ? `${task.timings.totalMs} ms (network ${task.timings.networkMs} ms, chain ${task.chainMode})` : undefined],
+    [
+      'runtime',
+      task.runtime === 'process'
+        ? 'process (WARNING: host commands as root on the host filesystem: no file or user isolation)'
+        : 'engine',
+    ],
+    [
+      'started in',
+      task.timings
+        ? `${task.timings.totalMs} ms (network ${task.timings.networkMs} ms, chain ${task.chainMode})`
+        : undefined,
+    ],
   ]);
   return 0;
 };
@@ -88,11 +110,17 @@ Lists the agent's tasks (--all: also the recently stopped ones; -q/--quiet: only
 per line, as in tasknet stop $(tasknet ls -q)).`;
 
 export const lsCommand = async (argv: string[]): Promise<number> => {
-  const cmd = parseCommand(argv, { all: { type: 'boolean' }, json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } });
+  const cmd = parseCommand(argv, {
+    all: { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
   if (cmd.help) return help(LS_HELP);
   if (cmd.positionals.length > 0) throw new CliError(`unexpected ${cmd.positionals[0]}\n${LS_HELP}`, true);
   if (cmd.values.json && cmd.values.quiet) throw new CliError('give --json or -q, not both', true);
-  const { tasks } = expectOk(await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`));
+  const { tasks } = expectOk(
+    await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`),
+  );
   if (cmd.values.quiet) {
     process.stdout.write(tasks.map((t) => `${t.id}\n`).join(''));
     return 0;
@@ -101,14 +129,22 @@ export const lsCommand = async (argv: string[]): Promise<number> => {
     printJson(tasks);
     return 0;
   }
-  printTable(['TASK', 'FAMILY', 'STATUS', 'ENI ADDRESS', 'BRIDGE', 'CONTAINERS'], tasks.map((t) => [
-    t.id.slice(0, 12),
-    t.family,
-    t.status,
-    t.eni.addresses[0] ?? '',
-    t.bridgeAddress ?? '',
-    t.containers.map((c) => `${c.name}:${c.status === 'STOPPED' ? `exited(${c.exitCode ?? '?'})` : c.status.toLowerCase()}${c.health ? `(${c.health})` : ''}`).join(' '),
-  ]));
+  printTable(
+    ['TASK', 'FAMILY', 'STATUS', 'ENI ADDRESS', 'BRIDGE', 'CONTAINERS'],
+    tasks.map((t) => [
+      t.id.slice(0, 12),
+      t.family,
+      t.status,
+      t.eni.addresses[0] ?? '',
+      t.bridgeAddress ?? '',
+      t.containers
+        .map(
+          (c) =>
+            `${c.name}:${c.status === 'STOPPED' ? `exited(${c.exitCode ?? '?'})` : c.status.toLowerCase()}${c.health ? `(${c.health})` : ''}`,
+        )
+        .join(' '),
+    ]),
+  );
   return 0;
 };
 
@@ -121,9 +157,15 @@ export const stopCommand = async (argv: string[]): Promise<number> => {
   const cmd = parseCommand(argv, { json: { type: 'boolean' } });
   if (cmd.help) return help(STOP_HELP);
   if (cmd.positionals.length === 0) throw new CliError(`expected a TASK\n${STOP_HELP}`, true);
-  const results = await Promise.all(cmd.positionals.map(async (ref) => expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'DELETE', `/tasks/${encodeURIComponent(ref)}`))));
+  const results = await Promise.all(
+    cmd.positionals.map(async (ref) =>
+      expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'DELETE', `/tasks/${encodeURIComponent(ref)}`)),
+    ),
+  );
   if (cmd.values.json) printJson(results);
-  else for (const t of results) process.stdout.write(`${t.id} ${t.status}${t.stoppedReason ? ` (${t.stoppedReason})` : ''}\n`);
+  else
+    for (const t of results)
+      process.stdout.write(`${t.id} ${t.status}${t.stoppedReason ? ` (${t.stoppedReason})` : ''}\n`);
   return 0;
 };
 
@@ -145,12 +187,15 @@ export const logsCommand = async (argv: string[]): Promise<number> => {
   const [ref, container, ...extra] = cmd.positionals;
   if (!ref || extra.length > 0) throw new CliError(`expected TASK [CONTAINER]\n${LOGS_HELP}`, true);
   const tail = cmd.values.tail === undefined ? undefined : Number(cmd.values.tail);
-  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new CliError(`invalid --tail ${JSON.stringify(cmd.values.tail)}: expected a number of lines`, true);
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0))
+    throw new CliError(`invalid --tail ${JSON.stringify(cmd.values.tail)}: expected a number of lines`, true);
   const follow = cmd.values.follow === true;
   const detail = expectOk(await callAgent<TaskDetail>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
-  const live = detail.engineSocket && detail.status !== 'STOPPED' ? detail.containerDetails ?? [] : [];
+  const live = detail.engineSocket && detail.status !== 'STOPPED' ? (detail.containerDetails ?? []) : [];
   if (container !== undefined && !detail.containers.some((c) => c.name === container)) {
-    throw new CliError(`task ${detail.id} has no container ${JSON.stringify(container)} (it has ${detail.containers.map((c) => c.name).join(', ')})`);
+    throw new CliError(
+      `task ${detail.id} has no container ${JSON.stringify(container)} (it has ${detail.containers.map((c) => c.name).join(', ')})`,
+    );
   }
   if (live.length > 0) {
     const targets = live.filter((c) => c.engineId && (container === undefined || c.name === container));
@@ -173,7 +218,13 @@ export const logsCommand = async (argv: string[]): Promise<number> => {
   }
   if (follow) throw new CliError(`task ${detail.id}: --follow needs a running task on the engine runtime`, true);
   const query = container ? `?container=${encodeURIComponent(container)}` : '';
-  const { logs } = expectOk(await callAgent<{ logs: { container: string; path: string }[] }>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}/logs${query}`));
+  const { logs } = expectOk(
+    await callAgent<{ logs: { container: string; path: string }[] }>(
+      cmd.stateDir,
+      'GET',
+      `/tasks/${encodeURIComponent(ref)}/logs${query}`,
+    ),
+  );
   for (const log of logs) {
     const text = await readFile(log.path, 'utf8');
     let lines = text.split('\n').slice(0, text.endsWith('\n') ? -1 : undefined);
@@ -208,16 +259,26 @@ export const execCommand = async (argv: string[]): Promise<number> => {
   const containers = detail.containerDetails ?? [];
   const target = name ? containers.find((c) => c.name === name) : containers.find((c) => c.status === 'RUNNING');
   if (name && !target) throw new CliError(`task ${detail.id} has no container ${JSON.stringify(name)}`);
-  if (detail.engineSocket && target?.engineId && target.status === 'RUNNING') return engineExec(detail.engineSocket, target.engineId, command);
-  if (!target || target.status !== 'RUNNING' || !isAlive(target.init)) {
-    throw new CliError(`task ${detail.id}: ${target ? `container ${target.name} is not running` : 'no container is running'}`);
+  if (detail.engineSocket && target?.engineId && target.status === 'RUNNING')
+    return engineExec(detail.engineSocket, target.engineId, command);
+  if (target?.status !== 'RUNNING' || !isAlive(target.init)) {
+    throw new CliError(
+      `task ${detail.id}: ${target ? `container ${target.name} is not running` : 'no container is running'}`,
+    );
   }
-  const child = spawn('nsenter', ['--target', String(target.init!.pid), '--net', '--uts', '--pid', '--mount', '--wd', '--', ...command], {
-    stdio: 'inherit',
-    env: target.env,
-  });
+  const child = spawn(
+    'nsenter',
+    ['--target', String(target.init!.pid), '--net', '--uts', '--pid', '--mount', '--wd', '--', ...command],
+    {
+      stdio: 'inherit',
+      env: target.env,
+    },
+  );
   return new Promise<number>((done) => {
-    child.on('error', (error) => { process.stderr.write(`tasknet exec: ${error.message}\n`); done(126); });
+    child.on('error', (error) => {
+      process.stderr.write(`tasknet exec: ${error.message}\n`);
+      done(126);
+    });
     child.on('exit', (code, signal) => done(code ?? 128 + (signal ? 15 : 0)));
   });
 };

@@ -17,7 +17,7 @@ import { accountOf, type ClusterIdentity } from './endpoint/metadata.js';
 import type { EndpointLookup } from './endpoint/server.js';
 import type { AgentLog } from './log.js';
 import type { AgentMetrics } from './metrics.js';
-import { EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from '../task/eni.js';
+import { type EniSpecError, hostnameFor, parseEniSpec, parseMac, type EniSpec } from '../task/eni.js';
 import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './host-wiring.js';
 import { readLab, type Lab } from '../lab/lab-file.js';
 import { isAlive, pidsInNetns, processRef, signalProcess, type ProcessRef } from '../runtime/process/process-ref.js';
@@ -94,7 +94,13 @@ export class Agent implements EndpointLookup {
 
   // Adopt what survived the last agent, tear down what did not, collect CNI leftovers.
   async start(): Promise<void> {
-    for (const dir of [this.layout.root, this.layout.tasksDir, this.layout.logsDir, this.layout.cniCacheDir, this.layout.ipamDir]) {
+    for (const dir of [
+      this.layout.root,
+      this.layout.tasksDir,
+      this.layout.logsDir,
+      this.layout.cniCacheDir,
+      this.layout.ipamDir,
+    ]) {
       await ensurePrivateDir(dir);
     }
     this.lab = await readLab(this.layout.labFile);
@@ -130,12 +136,14 @@ export class Agent implements EndpointLookup {
 
   // A task by id or unique id prefix (as `docker` takes them); stopped tasks too.
   find(ref: string): { record?: TaskRecord; summary: TaskSummary } {
-    if (!/^[0-9a-f]{1,32}$/.test(ref)) throw new AgentError('invalid', `invalid task id ${JSON.stringify(ref)}: expected hex digits`);
+    if (!/^[0-9a-f]{1,32}$/.test(ref))
+      throw new AgentError('invalid', `invalid task id ${JSON.stringify(ref)}: expected hex digits`);
     const live = [...this.tasks.values()].filter((t) => t.record.id.startsWith(ref));
     const gone = this.gone.list(true).filter((s) => s.id.startsWith(ref) && !live.some((t) => t.record.id === s.id));
     const matches = live.length + gone.length;
     if (matches === 0) throw new AgentError('not-found', `no task ${ref}`);
-    if (matches > 1) throw new AgentError('invalid', `task id ${ref} is ambiguous (${matches} tasks): give more digits`);
+    if (matches > 1)
+      throw new AgentError('invalid', `task id ${ref} is ambiguous (${matches} tasks): give more digits`);
     return live[0] ? { record: live[0].record, summary: summarize(live[0].record) } : { summary: gone[0]! };
   }
 
@@ -146,9 +154,13 @@ export class Agent implements EndpointLookup {
     const runtime = this.runtimeFor(request.runtime ?? this.options.defaultRuntime);
     runtime.check(definition);
     if (definition.taskRoleArn && !this.options.provider) {
-      throw new AgentError('invalid', 'the task has a taskRoleArn but this agent has no credentials provider (start it with --credentials-file FILE or --lab-credentials)');
+      throw new AgentError(
+        'invalid',
+        'the task has a taskRoleArn but this agent has no credentials provider (start it with --credentials-file FILE or --lab-credentials)',
+      );
     }
-    if (!isAbsolute(request.baseDir)) throw new AgentError('invalid', `invalid baseDir ${JSON.stringify(request.baseDir)}: must be absolute`);
+    if (!isAbsolute(request.baseDir))
+      throw new AgentError('invalid', `invalid baseDir ${JSON.stringify(request.baseDir)}: must be absolute`);
     // Secrets and environment files are read now, so a missing one fails the run before anything exists.
     const environments = await resolveEnvironment(definition, request.baseDir, this.options.secrets);
     const chainMode = request.chainMode ?? this.options.chainMode;
@@ -165,7 +177,10 @@ export class Agent implements EndpointLookup {
       runtime: runtime.kind,
       eni,
       chainMode,
-      lists: buildTaskLists(eni, { ipamDir: this.layout.ipamDir, blockInstanceMetadata: this.options.blockInstanceMetadata }),
+      lists: buildTaskLists(eni, {
+        ipamDir: this.layout.ipamDir,
+        blockInstanceMetadata: this.options.blockInstanceMetadata,
+      }),
       netns: taskNetnsName(id),
       hostname: hostnameFor(eni),
       ...(definition.taskRoleArn ? { credentialsId: randomUUID() } : {}),
@@ -186,7 +201,10 @@ export class Agent implements EndpointLookup {
         family: definition.family,
         hostname: record.hostname,
         netnsName: record.netns,
-        limits: { ...(definition.cpu !== undefined ? { cpu: definition.cpu } : {}), ...(definition.memory !== undefined ? { memory: definition.memory } : {}) },
+        limits: {
+          ...(definition.cpu !== undefined ? { cpu: definition.cpu } : {}),
+          ...(definition.memory !== undefined ? { memory: definition.memory } : {}),
+        },
       });
       await this.save(task);
       this.checkAbort(task);
@@ -195,7 +213,9 @@ export class Agent implements EndpointLookup {
       await this.save(task); // before the guard: a crash after it still finds what to unguard
       await guardPort(portGuardOf(attachment));
       const t1 = performance.now();
-      this.options.log.debug(`task ${id}: network ready (${attachment.bridgeAddress}) in ${round(t1 - t0)} ms`, { taskId: id });
+      this.options.log.debug(`task ${id}: network ready (${attachment.bridgeAddress}) in ${round(t1 - t0)} ms`, {
+        taskId: id,
+      });
       await this.startContainers(task, environments);
       this.checkAbort(task);
       const t2 = performance.now();
@@ -204,14 +224,18 @@ export class Agent implements EndpointLookup {
       record.timings = { networkMs: round(t1 - t0), containersMs: round(t2 - t1), totalMs: round(t2 - t0) };
       await this.save(task);
       this.options.metrics?.taskStarted(runtime.kind, (t2 - t0) / 1000, true);
-      this.options.log.info(`task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`,
-        { taskId: id, family: definition.family, runtime: runtime.kind, ms: record.timings.totalMs });
+      this.options.log.info(
+        `task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`,
+        { taskId: id, family: definition.family, runtime: runtime.kind, ms: record.timings.totalMs },
+      );
       return summarize(record);
     } catch (error) {
       const reason = task.abort.signal.aborted ? String(task.abort.signal.reason) : (error as Error).message;
       this.options.metrics?.taskStarted(runtime.kind, (performance.now() - t0) / 1000, false);
       this.options.log.error(`task ${id} failed to start: ${reason}`, { taskId: id });
-      await this.teardown(task, `failed to start: ${reason}`).catch(() => { /* logged by teardown */ });
+      await this.teardown(task, `failed to start: ${reason}`).catch(() => {
+        /* logged by teardown */
+      });
       throw new AgentError('failed', `task ${id} failed to start: ${reason}`);
     }
   }
@@ -224,16 +248,28 @@ export class Agent implements EndpointLookup {
   // The runtime a task runs on; asking for one this agent lacks is the caller's mistake.
   runtimeFor(kind: RuntimeKind): ContainerRuntime {
     const runtime = this.options.runtimes[kind];
-    if (!runtime) throw new AgentError('invalid', `this agent has no ${kind} runtime (start it with --engine-socket PATH, or run the task with --runtime process)`);
+    if (!runtime)
+      throw new AgentError(
+        'invalid',
+        `this agent has no ${kind} runtime (start it with --engine-socket PATH, or run the task with --runtime process)`,
+      );
     return runtime;
   }
 
   private claimEni(spec: string): EniSpec {
     const inUse = new Set([...this.tasks.values()].map((t) => t.record.eni.mac));
     if (spec === 'auto') {
-      if (!this.lab) throw new AgentError('invalid', '--eni auto needs a lab (tasknet lab up); give --eni MAC,ip=CIDR,gw=IP instead');
+      if (!this.lab)
+        throw new AgentError(
+          'invalid',
+          '--eni auto needs a lab (tasknet lab up); give --eni MAC,ip=CIDR,gw=IP instead',
+        );
       const free = this.lab.enis.find((e) => !inUse.has(e.mac));
-      if (!free) throw new AgentError('invalid', `all ${this.lab.enis.length} lab ENIs are in use (tasknet lab up --enis N makes more)`);
+      if (!free)
+        throw new AgentError(
+          'invalid',
+          `all ${this.lab.enis.length} lab ENIs are in use (tasknet lab up --enis N makes more)`,
+        );
       return free;
     }
     let eni: EniSpec;
@@ -246,7 +282,9 @@ export class Agent implements EndpointLookup {
     }
     if (inUse.has(eni.mac)) throw new AgentError('invalid', `ENI ${eni.mac} is already used by another task`);
     const fromLab = this.lab?.enis.find((e) => e.mac === eni.mac);
-    return fromLab && !eni.privateDnsName && fromLab.privateDnsName ? { ...eni, privateDnsName: fromLab.privateDnsName } : eni;
+    return fromLab && !eni.privateDnsName && fromLab.privateDnsName
+      ? { ...eni, privateDnsName: fromLab.privateDnsName }
+      : eni;
   }
 
   private checkAbort(task: LiveTask): void {
@@ -258,21 +296,25 @@ export class Agent implements EndpointLookup {
   private async startContainers(task: LiveTask, environments: Map<string, Record<string, string>>): Promise<void> {
     const { record } = task;
     for (const wave of startOrder(record.definition.containers)) {
-      await Promise.all(wave.map(async (def) => {
-        for (const dep of def.dependsOn) {
-          if (dep.condition === 'START') continue;
-          if (dep.condition === 'HEALTHY') {
-            await this.waitHealthy(task, dep.containerName);
-            continue;
+      await Promise.all(
+        wave.map(async (def) => {
+          for (const dep of def.dependsOn) {
+            if (dep.condition === 'START') continue;
+            if (dep.condition === 'HEALTHY') {
+              await this.waitHealthy(task, dep.containerName);
+              continue;
+            }
+            const code = await abortable(task, task.exits.get(dep.containerName)!);
+            if (dep.condition === 'SUCCESS' && code !== 0) {
+              throw new Error(
+                `container ${def.name} depends on ${dep.containerName} succeeding, but it exited with ${code}`,
+              );
+            }
           }
-          const code = await abortable(task, task.exits.get(dep.containerName)!);
-          if (dep.condition === 'SUCCESS' && code !== 0) {
-            throw new Error(`container ${def.name} depends on ${dep.containerName} succeeding, but it exited with ${code}`);
-          }
-        }
-        this.checkAbort(task);
-        await this.startOne(task, def, environments.get(def.name) ?? {});
-      }));
+          this.checkAbort(task);
+          await this.startOne(task, def, environments.get(def.name) ?? {});
+        }),
+      );
     }
   }
 
@@ -287,7 +329,9 @@ export class Agent implements EndpointLookup {
     const budgetS = check.startPeriod + (check.interval + check.timeout) * (check.retries + 1) + 10;
     const deadline = Date.now() + budgetS * 1000;
     let exited = false;
-    void task.exits.get(name)?.then(() => { exited = true; });
+    void task.exits.get(name)?.then(() => {
+      exited = true;
+    });
     for (;;) {
       this.checkAbort(task);
       const health = await runtime.health(c);
@@ -296,7 +340,9 @@ export class Agent implements EndpointLookup {
       if (health === 'unhealthy') throw new Error(`container ${name} is unhealthy`);
       if (exited) throw new Error(`container ${name} exited before it was healthy`);
       if (Date.now() > deadline) {
-        throw new Error(`container ${name} had no health verdict within ${budgetS} s (${health ?? 'no health status'}: does the engine run health checks? Podman needs systemd for them)`);
+        throw new Error(
+          `container ${name} had no health verdict within ${budgetS} s (${health ?? 'no health status'}: does the engine run health checks? Podman needs systemd for them)`,
+        );
       }
       await sleepMs(200);
     }
@@ -307,17 +353,21 @@ export class Agent implements EndpointLookup {
     const c = record.containers.find((x) => x.name === def.name)!;
     await ensurePrivateDir(this.layout.taskLogsDir(record.id));
     const runtime = this.runtimeFor(record.runtime);
-    const ref = await runtime.start({
-      taskId: record.id,
-      family: record.definition.family,
-      def,
-      hostname: record.hostname,
-      pause: record.pause!,
-      env: this.containerEnv(record, def, c, own),
-      baseDir: record.baseDir,
-      logFile: this.layout.logFile(record.id, def.name),
-      exitFile: this.layout.exitFile(record.id, def.name),
-    }).catch((error: Error) => { throw new Error(`container ${def.name}: ${error.message}`); });
+    const ref = await runtime
+      .start({
+        taskId: record.id,
+        family: record.definition.family,
+        def,
+        hostname: record.hostname,
+        pause: record.pause!,
+        env: this.containerEnv(record, def, c, own),
+        baseDir: record.baseDir,
+        logFile: this.layout.logFile(record.id, def.name),
+        exitFile: this.layout.exitFile(record.id, def.name),
+      })
+      .catch((error: Error) => {
+        throw new Error(`container ${def.name}: ${error.message}`);
+      });
     Object.assign(c, ref);
     c.status = 'RUNNING';
     c.startedAt = new Date().toISOString();
@@ -326,7 +376,12 @@ export class Agent implements EndpointLookup {
   }
 
   // What a container sees: never the agent's environment; the ECS variables and its own.
-  containerEnv(record: TaskRecord, def: ContainerDefinition, c: ContainerRecord, own: Record<string, string> = {}): Record<string, string> {
+  containerEnv(
+    record: TaskRecord,
+    def: ContainerDefinition,
+    c: ContainerRecord,
+    own: Record<string, string> = {},
+  ): Record<string, string> {
     return containerEnv({
       runtime: record.runtime,
       hostname: record.hostname,
@@ -346,10 +401,20 @@ export class Agent implements EndpointLookup {
       c.exitCode = code;
       c.finishedAt = new Date().toISOString();
       if (!task.stopping) {
-        await this.save(task).catch(() => { /* the task may be going away */ });
-        this.options.log.info(`task ${task.record.id}: container ${c.name} exited with ${c.exitCode ?? 'unknown status'}`, { taskId: task.record.id, container: c.name, exitCode: c.exitCode });
+        await this.save(task).catch(() => {
+          /* the task may be going away */
+        });
+        this.options.log.info(
+          `task ${task.record.id}: container ${c.name} exited with ${c.exitCode ?? 'unknown status'}`,
+          { taskId: task.record.id, container: c.name, exitCode: c.exitCode },
+        );
         if (def.essential) {
-          void this.stop(task.record.id, `Essential container in task exited (${c.name}: exit code ${c.exitCode ?? 'unknown'})`).catch(() => { /* logged */ });
+          void this.stop(
+            task.record.id,
+            `Essential container in task exited (${c.name}: exit code ${c.exitCode ?? 'unknown'})`,
+          ).catch(() => {
+            /* logged */
+          });
         }
       }
       return c.exitCode;
@@ -366,10 +431,15 @@ export class Agent implements EndpointLookup {
         alive = isAlive(task.record.pause?.process);
       } catch (error) {
         // Not knowing is not "exited": look again at the next tick.
-        this.options.log.warn(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`, { taskId: task.record.id });
+        this.options.log.warn(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`, {
+          taskId: task.record.id,
+        });
         continue;
       }
-      if (!alive) void this.stop(task.record.id, 'pause container exited').catch(() => { /* logged */ });
+      if (!alive)
+        void this.stop(task.record.id, 'pause container exited').catch(() => {
+          /* logged */
+        });
     }
   }
 
@@ -404,33 +474,45 @@ export class Agent implements EndpointLookup {
     const { record } = task;
     const t0 = performance.now();
     const phases: string[] = [];
-    const phase = (name: string): void => { phases.push(`${name} ${round(performance.now() - t0)}`); };
+    const phase = (name: string): void => {
+      phases.push(`${name} ${round(performance.now() - t0)}`);
+    };
     record.stoppedReason ??= reason;
     record.status = 'STOPPING';
     task.abort.abort(reason);
-    await this.save(task).catch(() => { /* keep going: the record is rewritten below */ });
+    await this.save(task).catch(() => {
+      /* keep going: the record is rewritten below */
+    });
     const runtime = this.runtimeFor(record.runtime);
     const errors: string[] = [];
     const waves = startOrder(record.definition.containers).reverse();
     for (const wave of waves) {
-      await Promise.all(wave.map(async (def) => {
-        const c = record.containers.find((x) => x.name === def.name)!;
-        const timeout = def.stopTimeout !== undefined ? def.stopTimeout * 1000 : this.options.stopTimeoutMs;
-        try {
-          const how = await runtime.stop(c, timeout);
-          if (how === 'killed') {
-            this.options.log.warn(`task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`, { taskId: record.id, container: c.name });
+      await Promise.all(
+        wave.map(async (def) => {
+          const c = record.containers.find((x) => x.name === def.name)!;
+          const timeout = def.stopTimeout !== undefined ? def.stopTimeout * 1000 : this.options.stopTimeoutMs;
+          try {
+            const how = await runtime.stop(c, timeout);
+            if (how === 'killed') {
+              this.options.log.warn(
+                `task ${record.id}: container ${c.name} ignored SIGTERM for ${timeout} ms: killed`,
+                { taskId: record.id, container: c.name },
+              );
+            }
+          } catch (error) {
+            errors.push((error as Error).message);
           }
-        } catch (error) {
-          errors.push((error as Error).message);
-        }
-      }));
+        }),
+      );
     }
     await Promise.race([Promise.all(task.exits.values()), sleepMs(2000)]);
     for (const c of record.containers) {
-      await runtime.saveLogs(c, this.layout.logFile(record.id, c.name))
-        .catch((error: Error) => this.options.log.warn(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`,
-          { taskId: record.id, container: c.name }));
+      await runtime.saveLogs(c, this.layout.logFile(record.id, c.name)).catch((error: Error) =>
+        this.options.log.warn(`task ${record.id}: keeping the logs of ${c.name}: ${error.message}`, {
+          taskId: record.id,
+          container: c.name,
+        }),
+      );
       await runtime.remove(c).catch((error: Error) => errors.push(error.message));
     }
     phase('containers');
@@ -438,9 +520,11 @@ export class Agent implements EndpointLookup {
     killAllIn(path, record.pause?.process);
     if (record.attachment) {
       // A pin left behind is overwritten by the next task given the address, and pruned at start.
-      await unguardPort(portGuardOf(record.attachment))
-        .catch((error: Error) => this.options.log.warn(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`,
-          { taskId: record.id }));
+      await unguardPort(portGuardOf(record.attachment)).catch((error: Error) =>
+        this.options.log.warn(`task ${record.id}: unpinning ${record.attachment!.bridgeAddress}: ${error.message}`, {
+          taskId: record.id,
+        }),
+      );
     }
     try {
       await this.network.del(record.id, path, record.lists, record.chainMode);
@@ -453,14 +537,17 @@ export class Agent implements EndpointLookup {
     await runtime.releaseTask(record.id).catch((error: Error) => errors.push(error.message));
     if (errors.length === 0) {
       await deleteNetns(record.netns).catch((error: unknown) => {
-        if (!isNotFound(error) && !/No such file/.test((error as Error).message)) errors.push(`netns ${record.netns}: ${(error as Error).message}`);
+        if (!isNotFound(error) && !/No such file/.test((error as Error).message))
+          errors.push(`netns ${record.netns}: ${(error as Error).message}`);
       });
     }
     if (errors.length > 0) {
       // Keep the record (and the netns, so the ENI can still be handed back): `tasknet stop` or
       // the next agent start retries.
       record.stoppedReason = `${record.stoppedReason}; teardown failed: ${errors.join('; ')}`;
-      await this.save(task).catch(() => { /* nothing more to do */ });
+      await this.save(task).catch(() => {
+        /* nothing more to do */
+      });
       task.stopping = undefined;
       this.options.log.error(`task ${record.id}: teardown failed: ${errors.join('; ')}`, { taskId: record.id });
       throw new AgentError('failed', `task ${record.id}: teardown failed: ${errors.join('; ')}`);
@@ -469,12 +556,16 @@ export class Agent implements EndpointLookup {
     record.stoppedAt = new Date().toISOString();
     // Untracked first: a save queued from now on is a no-op, so none can recreate the dir below.
     this.untrack(task);
-    await task.saving.catch(() => { /* superseded */ });
+    await task.saving.catch(() => {
+      /* superseded */
+    });
     await this.removeTaskDir(record.id);
     this.options.provider?.forget?.(record.id);
     await this.gone.add(summarize(record));
     phase('done');
-    this.options.log.info(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`, { taskId: record.id });
+    this.options.log.info(`task ${record.id} STOPPED: ${record.stoppedReason} (ms: ${phases.join(', ')})`, {
+      taskId: record.id,
+    });
   }
 
   // A task's dir goes in one step: renamed out of the way (atomic), then removed. An agent killed
@@ -526,30 +617,49 @@ export class Agent implements EndpointLookup {
         }
         // Idempotent; also guards a task started by an agent from before the guard existed.
         if (record.attachment) {
-          await guardPort(portGuardOf(record.attachment))
-            .catch((error: Error) => this.options.log.warn(`task ${id}: guarding its bridge port: ${error.message}`, { taskId: id }));
+          await guardPort(portGuardOf(record.attachment)).catch((error: Error) =>
+            this.options.log.warn(`task ${id}: guarding its bridge port: ${error.message}`, { taskId: id }),
+          );
         }
-        this.options.log.info(`task ${id} adopted (${record.containers.filter((c) => c.status === 'RUNNING').length} containers running)`, { taskId: id });
+        this.options.log.info(
+          `task ${id} adopted (${record.containers.filter((c) => c.status === 'RUNNING').length} containers running)`,
+          { taskId: id },
+        );
       } else {
-        const why = record.status === 'RUNNING' ? 'pause container exited while the agent was down' : `agent restarted while the task was ${record.status}`;
-        await this.teardown(task, why).catch(() => { /* kept for a retry; logged */ });
+        const why =
+          record.status === 'RUNNING'
+            ? 'pause container exited while the agent was down'
+            : `agent restarted while the task was ${record.status}`;
+        await this.teardown(task, why).catch(() => {
+          /* kept for a retry; logged */
+        });
       }
     }
     // Containers the engine holds for no task this agent knows (a crash between create and record).
     const live = new Set(this.tasks.keys());
     for (const runtime of Object.values(this.options.runtimes)) {
       await runtime.removeStrays(live).then(
-        (gone) => { if (gone.length > 0) this.options.log.info(`removed containers of no known task: ${gone.join(' ')}`); },
+        (gone) => {
+          if (gone.length > 0) this.options.log.info(`removed containers of no known task: ${gone.join(' ')}`);
+        },
         (error: Error) => this.options.log.warn(`${runtime.kind} runtime: removing stray containers: ${error.message}`),
       );
     }
     // Attachments no adopted task owns (a crash between ADD and the record) go too.
-    const sample = buildTaskLists({ id: 'eni-0', mac: '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
-      { ipamDir: this.layout.ipamDir, blockInstanceMetadata: false });
-    await this.network.gc(sample, [...this.tasks.keys()]).catch((error: Error) => this.options.log.warn(`CNI GC: ${error.message}`));
-    const held = new Set([...this.tasks.values()].flatMap((t) => (t.record.attachment ? [t.record.attachment.bridgeAddress] : [])));
+    const sample = buildTaskLists(
+      { id: 'eni-0', mac: '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
+      { ipamDir: this.layout.ipamDir, blockInstanceMetadata: false },
+    );
+    await this.network
+      .gc(sample, [...this.tasks.keys()])
+      .catch((error: Error) => this.options.log.warn(`CNI GC: ${error.message}`));
+    const held = new Set(
+      [...this.tasks.values()].flatMap((t) => (t.record.attachment ? [t.record.attachment.bridgeAddress] : [])),
+    );
     await prunePinnedAddresses(held).then(
-      (stale) => { if (stale.length > 0) this.options.log.info(`unpinned ${stale.join(' ')}: no live task holds them`); },
+      (stale) => {
+        if (stale.length > 0) this.options.log.info(`unpinned ${stale.join(' ')}: no live task holds them`);
+      },
       (error: Error) => this.options.log.warn(`pruning pinned addresses: ${error.message}`),
     );
   }
@@ -561,7 +671,9 @@ export class Agent implements EndpointLookup {
   private async recoverUnreadable(id: string, why: string): Promise<void> {
     await ensurePrivateDir(this.layout.keptDir);
     const kept = this.layout.keptRecord(id);
-    await rename(this.layout.taskFile(id), kept).catch(() => { /* no record to keep */ });
+    await rename(this.layout.taskFile(id), kept).catch(() => {
+      /* no record to keep */
+    });
     const name = taskNetnsName(id);
     const path = `${NETNS_RUN_DIR}/${name}`;
     killAllIn(path);
@@ -570,14 +682,18 @@ export class Agent implements EndpointLookup {
       try {
         const mac = await this.network.recover(id, path, this.layout.ipamDir);
         await deleteNetns(name);
-        outcome = mac ? `its ENI ${mac} and its bridge address were given back` : 'it held no ENI; its netns was removed';
+        outcome = mac
+          ? `its ENI ${mac} and its bridge address were given back`
+          : 'it held no ENI; its netns was removed';
       } catch (error) {
         outcome = `its network could not be given back (netns ${name} kept): ${(error as Error).message}`;
       }
     }
     await this.removeTaskDir(id);
     const reason = `task record unreadable (${why}): kept at ${kept}; ${outcome}`;
-    await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => { /* the log has it */ });
+    await writeFileAtomic(this.layout.keptReason(id), `${reason}\n`).catch(() => {
+      /* the log has it */
+    });
     this.options.log.error(`task ${id}: ${reason}`, { taskId: id });
     this.gone.markFailed(id, reason);
   }
@@ -610,10 +726,12 @@ export class Agent implements EndpointLookup {
 
   // Saves are queued per task, and each writes the record as it is when its turn comes.
   private save(task: LiveTask): Promise<void> {
-    task.saving = task.saving.catch(() => undefined).then(async () => {
-      if (!this.tasks.has(task.record.id)) return;
-      await writeJsonAtomic(this.layout.taskFile(task.record.id), task.record);
-    });
+    task.saving = task.saving
+      .catch(() => undefined)
+      .then(async () => {
+        if (!this.tasks.has(task.record.id)) return;
+        await writeJsonAtomic(this.layout.taskFile(task.record.id), task.record);
+      });
     return task.saving;
   }
 
@@ -622,12 +740,21 @@ export class Agent implements EndpointLookup {
     const { summary } = this.find(ref);
     const names = summary.containers.map((c) => c.name);
     if (container !== undefined && !names.includes(container)) {
-      throw new AgentError('not-found', `task ${summary.id} has no container ${JSON.stringify(container)} (it has ${names.join(', ')})`);
+      throw new AgentError(
+        'not-found',
+        `task ${summary.id} has no container ${JSON.stringify(container)} (it has ${names.join(', ')})`,
+      );
     }
     const out: { container: string; path: string }[] = [];
     for (const name of container ? [container] : names) {
       const path = this.layout.logFile(summary.id, name);
-      if (await stat(path).then(() => true, () => false)) out.push({ container: name, path });
+      if (
+        await stat(path).then(
+          () => true,
+          () => false,
+        )
+      )
+        out.push({ container: name, path });
     }
     return out;
   }
@@ -646,8 +773,11 @@ const killAllIn = (path: string, keep?: ProcessRef): void => {
   }
 };
 
-const abortable = <T>(task: LiveTask, promise: Promise<T>): Promise<T> => new Promise((resolve, reject) => {
-  if (task.abort.signal.aborted) reject(new Error(String(task.abort.signal.reason)));
-  task.abort.signal.addEventListener('abort', () => reject(new Error(String(task.abort.signal.reason))), { once: true });
-  promise.then(resolve, reject);
-});
+const abortable = <T>(task: LiveTask, promise: Promise<T>): Promise<T> =>
+  new Promise((resolve, reject) => {
+    if (task.abort.signal.aborted) reject(new Error(String(task.abort.signal.reason)));
+    task.abort.signal.addEventListener('abort', () => reject(new Error(String(task.abort.signal.reason))), {
+      once: true,
+    });
+    promise.then(resolve, reject);
+  });

@@ -54,10 +54,17 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
       const tasks: Record<string, number> = { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, FAILED: 0 };
       for (const t of agent.list(true)) tasks[t.status] = (tasks[t.status] ?? 0) + 1;
       send(res, 200, {
-        ok: true, pid: process.pid, stateDir: agent.layout.root, chainMode: agent.options.chainMode, build: buildInfo(),
-        runtime: agent.options.defaultRuntime, ...(agent.engineSocket() ? { engineSocket: agent.engineSocket() } : {}),
-        startedAt: new Date(startedAtMs).toISOString(), uptimeSeconds: Math.floor((Date.now() - startedAtMs) / 1000),
-        tasks, endpoint: `${ENDPOINT_ADDRESS}:80`,
+        ok: true,
+        pid: process.pid,
+        stateDir: agent.layout.root,
+        chainMode: agent.options.chainMode,
+        build: buildInfo(),
+        runtime: agent.options.defaultRuntime,
+        ...(agent.engineSocket() ? { engineSocket: agent.engineSocket() } : {}),
+        startedAt: new Date(startedAtMs).toISOString(),
+        uptimeSeconds: Math.floor((Date.now() - startedAtMs) / 1000),
+        tasks,
+        endpoint: `${ENDPOINT_ADDRESS}:80`,
       });
       return;
     }
@@ -80,13 +87,20 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
       }
       if (parts.length === 1 && method === 'POST') {
         const body = (await readBody(req)) as Record<string, unknown>;
-        if (typeof body.eni !== 'string') throw new AgentError('invalid', 'missing eni: give --eni MAC,ip=CIDR,gw=IP or --eni auto');
+        if (typeof body.eni !== 'string')
+          throw new AgentError('invalid', 'missing eni: give --eni MAC,ip=CIDR,gw=IP or --eni auto');
         if (typeof body.baseDir !== 'string') throw new AgentError('invalid', 'missing baseDir');
         if (body.chainMode !== undefined && !CHAIN_MODES.includes(body.chainMode as ChainMode)) {
-          throw new AgentError('invalid', `invalid chain mode ${JSON.stringify(body.chainMode)}: expected ${CHAIN_MODES.join(' or ')}`);
+          throw new AgentError(
+            'invalid',
+            `invalid chain mode ${JSON.stringify(body.chainMode)}: expected ${CHAIN_MODES.join(' or ')}`,
+          );
         }
         if (body.runtime !== undefined && !RUNTIME_KINDS.includes(body.runtime as RuntimeKind)) {
-          throw new AgentError('invalid', `invalid runtime ${JSON.stringify(body.runtime)}: expected ${RUNTIME_KINDS.join(' or ')}`);
+          throw new AgentError(
+            'invalid',
+            `invalid runtime ${JSON.stringify(body.runtime)}: expected ${RUNTIME_KINDS.join(' or ')}`,
+          );
         }
         const summary = await agent.run({
           definition: body.definition,
@@ -103,10 +117,18 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
         const { record, summary } = agent.find(ref);
         const containers = record?.containers.map((c) => {
           const def = record.definition.containers.find((d) => d.name === c.name)!;
-          return { ...c, env: agent.containerEnv(record, def, c), cwd: def.workingDirectory ? `${record.baseDir}/${def.workingDirectory}` : record.baseDir };
+          return {
+            ...c,
+            env: agent.containerEnv(record, def, c),
+            cwd: def.workingDirectory ? `${record.baseDir}/${def.workingDirectory}` : record.baseDir,
+          };
         });
         const engine = record?.runtime === 'engine' ? { engineSocket: agent.engineSocket() } : {};
-        send(res, 200, { ...summary, ...engine, ...(record ? { pause: record.pause, hostname: record.hostname, containerDetails: containers } : {}) });
+        send(res, 200, {
+          ...summary,
+          ...engine,
+          ...(record ? { pause: record.pause, hostname: record.hostname, containerDetails: containers } : {}),
+        });
         return;
       }
       if (parts.length === 2 && method === 'DELETE') {
@@ -122,7 +144,8 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
   };
   return createServer((req, res) => {
     route(req, res).catch((error: Error) => {
-      const status = error instanceof AgentError ? STATUS[error.kind] : error instanceof TaskDefinitionError ? 400 : 500;
+      const status =
+        error instanceof AgentError ? STATUS[error.kind] : error instanceof TaskDefinitionError ? 400 : 500;
       if (!res.headersSent) send(res, status, { error: error.message });
     });
   });

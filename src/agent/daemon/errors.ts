@@ -7,7 +7,10 @@ export type AgentErrorKind =
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';
-  constructor(readonly kind: AgentErrorKind, message: string) {
+  constructor(
+    readonly kind: AgentErrorKind,
+    message: string,
+  ) {
     super(message);
   }
 }

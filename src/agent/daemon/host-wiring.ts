@@ -53,15 +53,51 @@ const comment = (text: string): string[] => ['-m', 'comment', '--comment', `"tas
 // rule of the table, and flushes and refills the chains declared here).
 export const chainRules = (family: Family): string => {
   const lines = ['*filter', `:${INPUT_CHAIN} - [0:0]`, `:${FORWARD_CHAIN} - [0:0]`];
-  const input = (...rule: string[]): void => { lines.push(['-A', INPUT_CHAIN, ...rule].join(' ')); };
-  const forward = (...rule: string[]): void => { lines.push(['-A', FORWARD_CHAIN, ...rule].join(' ')); };
+  const input = (...rule: string[]): void => {
+    lines.push(['-A', INPUT_CHAIN, ...rule].join(' '));
+  };
+  const forward = (...rule: string[]): void => {
+    lines.push(['-A', FORWARD_CHAIN, ...rule].join(' '));
+  };
   if (family === 4) {
-    input('-d', `${ENDPOINT_ADDRESS}/32`, '!', '-i', BRIDGE_NAME, '-p', 'tcp', '--dport', ENDPOINT_PORT,
-      ...comment('endpoint only from ecs-bridge'), '-j', 'DROP');
+    input(
+      '-d',
+      `${ENDPOINT_ADDRESS}/32`,
+      '!',
+      '-i',
+      BRIDGE_NAME,
+      '-p',
+      'tcp',
+      '--dport',
+      ENDPOINT_PORT,
+      ...comment('endpoint only from ecs-bridge'),
+      '-j',
+      'DROP',
+    );
     input('!', '-i', BRIDGE_NAME, '-j', 'RETURN');
     input('-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT');
-    input('-d', `${ENDPOINT_ADDRESS}/32`, '-p', 'tcp', '--dport', ENDPOINT_PORT, ...comment('the endpoint'), '-j', 'ACCEPT');
-    input('-d', `${BRIDGE_GATEWAY}/32`, '-p', 'icmp', '--icmp-type', 'echo-request', ...comment('ping the gateway'), '-j', 'ACCEPT');
+    input(
+      '-d',
+      `${ENDPOINT_ADDRESS}/32`,
+      '-p',
+      'tcp',
+      '--dport',
+      ENDPOINT_PORT,
+      ...comment('the endpoint'),
+      '-j',
+      'ACCEPT',
+    );
+    input(
+      '-d',
+      `${BRIDGE_GATEWAY}/32`,
+      '-p',
+      'icmp',
+      '--icmp-type',
+      'echo-request',
+      ...comment('ping the gateway'),
+      '-j',
+      'ACCEPT',
+    );
     input(...comment('nothing else from tasks'), '-j', 'DROP');
   } else {
     input('-i', BRIDGE_NAME, ...comment('no IPv6 from tasks'), '-j', 'DROP');
@@ -72,15 +108,19 @@ export const chainRules = (family: Family): string => {
   return lines.join('\n');
 };
 
-interface Run { code: number; stderr: string }
+interface Run {
+  code: number;
+  stderr: string;
+}
 
-const run = (file: string, args: string[], input?: string): Promise<Run> => new Promise((resolve) => {
-  const child = execFile(file, args, { env: { ...process.env, LC_ALL: 'C' } }, (error, _stdout, stderr) => {
-    const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
-    resolve({ code, stderr: String(stderr).trim() || (error?.message ?? '') });
+const run = (file: string, args: string[], input?: string): Promise<Run> =>
+  new Promise((resolve) => {
+    const child = execFile(file, args, { env: { ...process.env, LC_ALL: 'C' } }, (error, _stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 127) : 0;
+      resolve({ code, stderr: String(stderr).trim() || (error?.message ?? '') });
+    });
+    if (input !== undefined) child.stdin!.end(input);
   });
-  if (input !== undefined) child.stdin!.end(input);
-});
 
 const tool = (family: Family): string => (family === 4 ? 'iptables' : 'ip6tables');
 
@@ -99,12 +139,14 @@ const ensureJump = async (family: Family, from: 'INPUT' | 'FORWARD', to: string)
 const families = (): Family[] => (existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4]);
 
 export const ensureFilterRules = async (): Promise<void> => {
-  await Promise.all(families().map(async (family) => {
-    const restore = await run(`${tool(family)}-restore`, ['-w', '5', '--noflush'], chainRules(family));
-    if (restore.code !== 0) throw new Error(`${tool(family)}-restore failed: ${restore.stderr}`);
-    await ensureJump(family, 'INPUT', INPUT_CHAIN);
-    await ensureJump(family, 'FORWARD', FORWARD_CHAIN);
-  }));
+  await Promise.all(
+    families().map(async (family) => {
+      const restore = await run(`${tool(family)}-restore`, ['-w', '5', '--noflush'], chainRules(family));
+      if (restore.code !== 0) throw new Error(`${tool(family)}-restore failed: ${restore.stderr}`);
+      await ensureJump(family, 'INPUT', INPUT_CHAIN);
+      await ensureJump(family, 'FORWARD', FORWARD_CHAIN);
+    }),
+  );
 };
 
 export const ensureEndpointAddress = async (): Promise<void> => {
@@ -135,7 +177,13 @@ export interface PortGuard {
 
 // From a task's attachment: ecs-bridge's result lists the bridge, the host veth (no sandbox) and
 // the task veth (sandbox).
-export const portGuardOf = ({ bridge, bridgeAddress: address }: { bridge: Result; bridgeAddress: string }): PortGuard => {
+export const portGuardOf = ({
+  bridge,
+  bridgeAddress: address,
+}: {
+  bridge: Result;
+  bridgeAddress: string;
+}): PortGuard => {
   const interfaces = bridge.interfaces ?? [];
   const task = interfaces.find((i) => i.name === BRIDGE_IFNAME && i.sandbox !== undefined);
   const host = interfaces.find((i) => i.sandbox === undefined && i.name !== BRIDGE_NAME);
@@ -166,7 +214,7 @@ export const unguardPort = (guard: PortGuard): Promise<void> => unpin(guard.addr
 // After a restart: permanent entries on the bridge that no live task holds (a crash between the
 // guard and the record, or before an unguard) are deleted; returns their addresses.
 export const prunePinnedAddresses = async (keep: ReadonlySet<string>): Promise<string[]> => {
-  let pinned;
+  let pinned: Awaited<ReturnType<typeof listNeighbours>>;
   try {
     pinned = await listNeighbours({ dev: BRIDGE_NAME, family: 4 });
   } catch (error) {

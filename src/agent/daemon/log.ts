@@ -33,16 +33,28 @@ const textLine = (json: string): string => {
 
 export const createAgentLog = (options: LogOptions, fd = 2): AgentLog => {
   const destination = pino.destination({ dest: fd, sync: true });
-  const stream = options.format === 'json' ? destination : { write: (s: string) => { destination.write(textLine(s)); } };
-  const logger = pino({
-    level: options.level,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, stream);
-  const at = (level: LogLevel) => (msg: string, fields?: LogFields): void => {
-    if (fields) logger[level](fields, msg);
-    else logger[level](msg);
-  };
+  const stream =
+    options.format === 'json'
+      ? destination
+      : {
+          write: (s: string) => {
+            destination.write(textLine(s));
+          },
+        };
+  const logger = pino(
+    {
+      level: options.level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
+  );
+  const at =
+    (level: LogLevel) =>
+    (msg: string, fields?: LogFields): void => {
+      if (fields) logger[level](fields, msg);
+      else logger[level](msg);
+    };
   return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
 };
 

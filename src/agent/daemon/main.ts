@@ -53,10 +53,12 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
   await ensurePrivateDir(stateDir);
   const lock = await lockStateDir(layout.pidFile);
   const engine = engineSocket
-    ? await EngineRuntime.connect({ socket: engineSocket, allowPrivileged: config.allowPrivileged }).catch(async (error: Error) => {
-      await releaseLock(layout.pidFile, lock);
-      throw new AgentError('failed', error.message);
-    })
+    ? await EngineRuntime.connect({ socket: engineSocket, allowPrivileged: config.allowPrivileged }).catch(
+        async (error: Error) => {
+          await releaseLock(layout.pidFile, lock);
+          throw new AgentError('failed', error.message);
+        },
+      )
     : undefined;
   const agent: Agent = new Agent({
     stateDir,
@@ -81,7 +83,15 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
     stopping = true;
     log.info(`agent stopping${stopTasks ? ' with its tasks' : ' (tasks keep running)'}`);
     await agent.shutdown(stopTasks);
-    await Promise.all(servers.map((s) => new Promise((r) => { s.close(r); s.closeAllConnections(); })));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise((r) => {
+            s.close(r);
+            s.closeAllConnections();
+          }),
+      ),
+    );
     await rm(layout.socket, { force: true });
     await releaseLock(layout.pidFile, lock);
     log.info('agent stopped');
@@ -91,7 +101,11 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
     await agent.start();
     await ensureHostWiring();
     const endpoint = createEndpointServer({
-      lookup: agent, provider, identity: agent.options.identity, log, limits: config.limits,
+      lookup: agent,
+      provider,
+      identity: agent.options.identity,
+      log,
+      limits: config.limits,
       answered: (path, status) => metrics.endpointAnswered(path, status),
     });
     await new Promise<void>((resolve, reject) => {
@@ -99,7 +113,12 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
       endpoint.listen(80, ENDPOINT_ADDRESS, () => resolve());
     });
     servers.push(endpoint);
-    const control = createControlServer(agent, { shutdown: (stopTasks) => { void shutdown(stopTasks, 0); }, metrics: () => metrics.render() });
+    const control = createControlServer(agent, {
+      shutdown: (stopTasks) => {
+        void shutdown(stopTasks, 0);
+      },
+      metrics: () => metrics.render(),
+    });
     await listenControl(control, layout.socket);
     servers.push(control);
     if (config.metricsAddress) {
@@ -113,29 +132,47 @@ export const runDaemon = async (config: DaemonConfig): Promise<number> => {
     await releaseLock(layout.pidFile, lock);
     throw error;
   }
-  process.on('SIGTERM', () => { void shutdown(false, 0); });
-  process.on('SIGINT', () => { void shutdown(false, 0); });
+  process.on('SIGTERM', () => {
+    void shutdown(false, 0);
+  });
+  process.on('SIGINT', () => {
+    void shutdown(false, 0);
+  });
   const metricsAt = metricsServer ? `, metrics http://${hostPort(metricsServer.address() as AddressInfo)}/metrics` : '';
   const engineAt = engineSocket ? ` (engine ${engineSocket})` : '';
-  log.info(`agent ${process.pid} ready: state ${stateDir}, runtime ${defaultRuntime}${engineAt}, chain ${chainMode}, credentials ${provider?.kind ?? 'none'}, `
-    + `endpoint ${ENDPOINT_ADDRESS}:80${metricsAt}`);
+  log.info(
+    `agent ${process.pid} ready: state ${stateDir}, runtime ${defaultRuntime}${engineAt}, chain ${chainMode}, credentials ${provider?.kind ?? 'none'}, ` +
+      `endpoint ${ENDPOINT_ADDRESS}:80${metricsAt}`,
+  );
   if (defaultRuntime === 'process') {
-    log.warn('the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users');
+    log.warn(
+      'the process runtime runs task commands on the host filesystem as root: it isolates networks, not files or users',
+    );
   }
-  return new Promise<number>(() => { /* runs until shutdown() exits the process */ });
+  return new Promise<number>(() => {
+    /* runs until shutdown() exits the process */
+  });
 };
 
 // The metrics listener; a port taken is a start-up failure, not a silent absence of metrics.
-const listenMetrics = async (metrics: AgentMetrics, { host, port }: { host: string; port: number }): Promise<Server> => {
+const listenMetrics = async (
+  metrics: AgentMetrics,
+  { host, port }: { host: string; port: number },
+): Promise<Server> => {
   const server = createMetricsServer(metrics);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new AgentError('failed', `cannot listen on ${hostPort({ address: host, port })} for metrics: ${error.message}`)));
+    server.once('error', (error) =>
+      reject(
+        new AgentError('failed', `cannot listen on ${hostPort({ address: host, port })} for metrics: ${error.message}`),
+      ),
+    );
     server.listen(port, host, () => resolve());
   });
   return server;
 };
 
-const hostPort = ({ address, port }: { address: string; port: number }): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const hostPort = ({ address, port }: { address: string; port: number }): string =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
 // One agent per state dir: the pid file holds the owner's pid and start time; a file left by a
 // dead agent (kill -9) is taken over.
@@ -153,8 +190,14 @@ const lockStateDir = async (path: string): Promise<ProcessRef> => {
     let owner: ProcessRef | undefined;
     try {
       owner = JSON.parse(await readFile(path, 'utf8')) as ProcessRef;
-    } catch { /* unreadable: stale */ }
-    if (owner && isAlive(owner)) throw new AgentError('invalid', `an agent is already running with state dir ${path.replace(/\/agent\.pid$/, '')} (pid ${owner.pid})`);
+    } catch {
+      /* unreadable: stale */
+    }
+    if (owner && isAlive(owner))
+      throw new AgentError(
+        'invalid',
+        `an agent is already running with state dir ${path.replace(/\/agent\.pid$/, '')} (pid ${owner.pid})`,
+      );
     await rm(path, { force: true });
   }
   throw new AgentError('failed', `cannot take the lock ${path}`);
@@ -164,5 +207,7 @@ const releaseLock = async (path: string, me: ProcessRef): Promise<void> => {
   try {
     const owner = JSON.parse(await readFile(path, 'utf8')) as ProcessRef;
     if (owner.pid === me.pid && owner.startTime === me.startTime) await rm(path, { force: true });
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
 };

@@ -61,7 +61,7 @@ export class AgentMetrics {
     });
     this.cniDuration = new Histogram({
       name: 'tasknet_cni_plugin_duration_seconds',
-      help: 'One CNI plugin call by the agent (ecs-bridge\'s includes its ecs-ipam delegate), by plugin, verb and result',
+      help: "One CNI plugin call by the agent (ecs-bridge's includes its ecs-ipam delegate), by plugin, verb and result",
       labelNames: ['plugin', 'verb', 'result'],
       buckets: CNI_BUCKETS,
       registers,
@@ -81,7 +81,7 @@ export class AgentMetrics {
     const build = buildInfo();
     new Gauge({
       name: 'tasknet_build_info',
-      help: 'The agent\'s version and git commit (always 1)',
+      help: "The agent's version and git commit (always 1)",
       labelNames: ['version', 'commit'],
       registers,
     }).set({ version: build.version, commit: build.gitShortHash }, 1);
@@ -93,7 +93,10 @@ export class AgentMetrics {
   }
 
   pluginCalled(call: PluginCall): void {
-    this.cniDuration.observe({ plugin: call.plugin, verb: call.verb, result: call.code === undefined ? 'success' : 'error' }, call.seconds);
+    this.cniDuration.observe(
+      { plugin: call.plugin, verb: call.verb, result: call.code === undefined ? 'success' : 'error' },
+      call.seconds,
+    );
     if (call.code !== undefined) this.cniErrors.inc({ plugin: call.plugin, verb: call.verb, code: String(call.code) });
   }
 
@@ -108,17 +111,18 @@ export class AgentMetrics {
 }
 
 // The TCP listener of --metrics-address: /metrics and a bare /health, nothing of the control API.
-export const createMetricsServer = (metrics: AgentMetrics): Server => createServer((req, res) => {
-  const path = (req.url ?? '/').split('?')[0];
-  const reply = (status: number, type: string, body: string): void => {
-    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  };
-  if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'only GET\n');
-  if (path === '/health') return reply(200, 'application/json', '{"ok":true}');
-  if (path !== '/metrics') return reply(404, 'text/plain', 'only /metrics and /health here\n');
-  metrics.render().then(
-    ({ contentType, body }) => reply(200, contentType, body),
-    (error: Error) => reply(500, 'text/plain', `${error.message}\n`),
-  );
-});
+export const createMetricsServer = (metrics: AgentMetrics): Server =>
+  createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'only GET\n');
+    if (path === '/health') return reply(200, 'application/json', '{"ok":true}');
+    if (path !== '/metrics') return reply(404, 'text/plain', 'only /metrics and /health here\n');
+    metrics.render().then(
+      ({ contentType, body }) => reply(200, contentType, body),
+      (error: Error) => reply(500, 'text/plain', `${error.message}\n`),
+    );
+  });

@@ -36,7 +36,9 @@ export class StoppedTasks {
     for (const name of await readdir(this.layout.keptDir).catch(() => [] as string[])) {
       const id = /^([0-9a-f]{32})\.task\.json$/.exec(name)?.[1];
       if (!id || this.failed.has(id)) continue;
-      const reason = await readFile(this.layout.keptReason(id), 'utf8').catch(() => `task record unreadable: kept at ${this.layout.keptRecord(id)}`);
+      const reason = await readFile(this.layout.keptReason(id), 'utf8').catch(
+        () => `task record unreadable: kept at ${this.layout.keptRecord(id)}`,
+      );
       this.markFailed(id, reason.trim());
     }
   }
@@ -46,8 +48,15 @@ export class StoppedTasks {
   // ever: they count too, oldest first out.
   async adoptOldLogs(live: ReadonlySet<string>): Promise<void> {
     const known = new Set([...live, ...this.stopped.map((s) => s.id)]);
-    const ids = (await readdir(this.layout.logsDir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}$/.test(n) && !known.has(n));
-    const dirs = await Promise.all(ids.map(async (id) => ({ id, mtime: (await stat(this.layout.taskLogsDir(id)).catch(() => undefined))?.mtimeMs ?? 0 })));
+    const ids = (await readdir(this.layout.logsDir).catch(() => [] as string[])).filter(
+      (n) => /^[0-9a-f]{32}$/.test(n) && !known.has(n),
+    );
+    const dirs = await Promise.all(
+      ids.map(async (id) => ({
+        id,
+        mtime: (await stat(this.layout.taskLogsDir(id)).catch(() => undefined))?.mtimeMs ?? 0,
+      })),
+    );
     this.oldLogs = dirs.sort((a, b) => b.mtime - a.mtime).map((d) => d.id);
     await this.prune();
   }

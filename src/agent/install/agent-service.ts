@@ -14,17 +14,62 @@ export const AGENT_ARGS_VAR = 'TASKNET_AGENT_ARGS';
 // Every variable `tasknet agent` reads (cli/agent.ts, state/layout.ts), with the flag it stands for
 // and a value to show. A test holds this list to the variables the source reads.
 export const AGENT_VARIABLES: readonly { name: string; flag: string; what: string; example: string }[] = [
-  { name: 'TASKNET_STATE_DIR', flag: '--state-dir', what: 'state, logs and the control socket', example: '/var/lib/tasknet' },
-  { name: 'ECS_DATADIR', flag: '--state-dir', what: 'the ECS agent\'s data dir, the state dir when TASKNET_STATE_DIR is unset', example: '/var/lib/ecs/data' },
-  { name: 'TASKNET_CHAIN', flag: '--chain', what: 'how the CNI plugins run: in-process or exec', example: 'in-process' },
-  { name: 'TASKNET_ENGINE_SOCKET', flag: '--engine-socket', what: 'the Docker Engine API socket (Docker, or Podman\'s service); unset: the process runtime only', example: '/run/docker.sock' },
-  { name: 'ECS_AWSVPC_BLOCK_IMDS', flag: '--block-instance-metadata', what: 'tasks cannot reach 169.254.169.254 (true or false)', example: 'false' },
-  { name: 'ECS_CONTAINER_STOP_TIMEOUT', flag: '--stop-timeout', what: 'SIGTERM -> SIGKILL grace for containers without stopTimeout (a duration: 45s, 2m)', example: '30s' },
+  {
+    name: 'TASKNET_STATE_DIR',
+    flag: '--state-dir',
+    what: 'state, logs and the control socket',
+    example: '/var/lib/tasknet',
+  },
+  {
+    name: 'ECS_DATADIR',
+    flag: '--state-dir',
+    what: "the ECS agent's data dir, the state dir when TASKNET_STATE_DIR is unset",
+    example: '/var/lib/ecs/data',
+  },
+  {
+    name: 'TASKNET_CHAIN',
+    flag: '--chain',
+    what: 'how the CNI plugins run: in-process or exec',
+    example: 'in-process',
+  },
+  {
+    name: 'TASKNET_ENGINE_SOCKET',
+    flag: '--engine-socket',
+    what: "the Docker Engine API socket (Docker, or Podman's service); unset: the process runtime only",
+    example: '/run/docker.sock',
+  },
+  {
+    name: 'ECS_AWSVPC_BLOCK_IMDS',
+    flag: '--block-instance-metadata',
+    what: 'tasks cannot reach 169.254.169.254 (true or false)',
+    example: 'false',
+  },
+  {
+    name: 'ECS_CONTAINER_STOP_TIMEOUT',
+    flag: '--stop-timeout',
+    what: 'SIGTERM -> SIGKILL grace for containers without stopTimeout (a duration: 45s, 2m)',
+    example: '30s',
+  },
   { name: 'ECS_CLUSTER', flag: '--cluster', what: 'the cluster name in ARNs and metadata', example: 'tasknet' },
   { name: 'AWS_REGION', flag: '--region', what: 'the region in ARNs and metadata', example: 'us-east-1' },
-  { name: 'ECS_LOGLEVEL', flag: '--log-level', what: 'the agent\'s log level: crit, error, warn, info or debug', example: 'info' },
-  { name: 'ECS_LOG_OUTPUT_FORMAT', flag: '--log-format', what: 'logfmt (text) or json (one JSON object per line)', example: 'logfmt' },
-  { name: 'TASKNET_METRICS_ADDRESS', flag: '--metrics-address', what: '/metrics and /health over TCP too, on a loopback PORT or HOST:PORT', example: '127.0.0.1:9464' },
+  {
+    name: 'ECS_LOGLEVEL',
+    flag: '--log-level',
+    what: "the agent's log level: crit, error, warn, info or debug",
+    example: 'info',
+  },
+  {
+    name: 'ECS_LOG_OUTPUT_FORMAT',
+    flag: '--log-format',
+    what: 'logfmt (text) or json (one JSON object per line)',
+    example: 'logfmt',
+  },
+  {
+    name: 'TASKNET_METRICS_ADDRESS',
+    flag: '--metrics-address',
+    what: '/metrics and /health over TCP too, on a loopback PORT or HOST:PORT',
+    example: '127.0.0.1:9464',
+  },
 ];
 
 // /etc/tasknet/agent.env: every setting, commented out (the defaults apply until one is set).
@@ -62,7 +107,11 @@ ${wrapped.join('\n')}
 // "State and crashes"). With the default (control-group) systemd would kill every process-runtime
 // task with the agent: they are the agent's children, in its cgroup. containerd.service does the
 // same for its shims.
-export const agentUnit = (o: { launcher: string; envFile: string; from: string }): string => `# ${UNIT_NAME}: the tasknet agent. Written by \`tasknet install --agent\` from ${o.from.replaceAll('\n', ' ')};
+export const agentUnit = (o: {
+  launcher: string;
+  envFile: string;
+  from: string;
+}): string => `# ${UNIT_NAME}: the tasknet agent. Written by \`tasknet install --agent\` from ${o.from.replaceAll('\n', ' ')};
 # \`tasknet uninstall\` removes it. Settings: ${o.envFile}.
 [Unit]
 Description=tasknet agent (ECS awsvpc task networking: tasks, CNI chain, 169.254.170.2 endpoint)
@@ -86,6 +135,7 @@ WantedBy=multi-user.target
 // A path in a unit file: % is systemd's specifier character; whitespace, quotes and backslashes
 // would need quoting that EnvironmentFile= does not take, so such paths are refused.
 const systemdPath = (path: string): string => {
-  if (/[\s"'\\]/.test(path)) throw new CliError(`${path}: a path with spaces, quotes or backslashes cannot go into a systemd unit`, true);
+  if (/[\s"'\\]/.test(path))
+    throw new CliError(`${path}: a path with spaces, quotes or backslashes cannot go into a systemd unit`, true);
   return path.replaceAll('%', '%%');
 };

@@ -32,7 +32,8 @@ export const checkConflist = (text: string, args?: CniArgs): NetworkConfigList =
           break;
       }
     } catch (error) {
-      if (error instanceof CniError) throw new CniError(error.code, `plugins[${i}] (${String(plugin.type)}): ${error.message}`, error.details);
+      if (error instanceof CniError)
+        throw new CniError(error.code, `plugins[${i}] (${String(plugin.type)}): ${error.message}`, error.details);
       throw error;
     }
   });
@@ -53,9 +54,12 @@ export const resolveConflist = async (arg: string, root: string): Promise<Confli
   if (!isPath && !existsSync(from)) {
     const known = await readdir(examplesDir(root)).catch(() => [] as string[]);
     const names = known.filter((f) => f.endsWith('.conflist')).map((f) => f.slice(0, -'.conflist'.length));
-    throw new CliError(names.length > 0
-      ? `no example conflist "${arg}": known are ${names.join(', ')} (or give a file path)`
-      : `no example conflist "${arg}": ${examplesDir(root)} is missing (give a file path)`, true);
+    throw new CliError(
+      names.length > 0
+        ? `no example conflist "${arg}": known are ${names.join(', ')} (or give a file path)`
+        : `no example conflist "${arg}": ${examplesDir(root)} is missing (give a file path)`,
+      true,
+    );
   }
   let text: string;
   try {
@@ -66,7 +70,8 @@ export const resolveConflist = async (arg: string, root: string): Promise<Confli
   try {
     checkConflist(text);
   } catch (error) {
-    if (error instanceof CniError) throw new CliError(`conflist ${from} is invalid: ${error.message}${error.details ? ` (${error.details})` : ''}`);
+    if (error instanceof CniError)
+      throw new CliError(`conflist ${from} is invalid: ${error.message}${error.details ? ` (${error.details})` : ''}`);
     throw error;
   }
   const name = basename(from);

@@ -63,13 +63,17 @@ const makeDirs = async (dir: string): Promise<string[]> => {
       if (dirname(d) === d) break;
     }
   }
-  for (const d of missing) await mkdir(d, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; });
+  for (const d of missing)
+    await mkdir(d, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
   return missing;
 };
 
 export const install = async (options: InstallOptions): Promise<Step[]> => {
   const missing = missingBundles(options.root, options.agent !== undefined);
-  if (missing.length > 0) throw new CliError(`${missing.join(', ')} missing: run \`npm run build\` in ${options.root} first`);
+  if (missing.length > 0)
+    throw new CliError(`${missing.join(', ')} missing: run \`npm run build\` in ${options.root} first`);
   const binDir = resolve(options.binDir);
   const confDir = resolve(options.confDir);
   // The manifest is a .json file: in a conf dir, libcni would load it as a network config.
@@ -80,8 +84,17 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
 
   const planned: Planned[] = [
     ...PLUGINS.map((plugin) => {
-      const content = launcherScript(plugin, options.nodePath, bundlePath(options.root, plugin), `${tasknet} at ${options.root}`);
-      return { entry: { path: join(binDir, plugin), kind: 'launcher' as const, sha256: sha256(content) }, content, mode: 0o755 };
+      const content = launcherScript(
+        plugin,
+        options.nodePath,
+        bundlePath(options.root, plugin),
+        `${tasknet} at ${options.root}`,
+      );
+      return {
+        entry: { path: join(binDir, plugin), kind: 'launcher' as const, sha256: sha256(content) },
+        content,
+        mode: 0o755,
+      };
     }),
     ...options.conflists.map((c) => ({
       entry: { path: join(confDir, c.name), kind: 'conflist' as const, sha256: sha256(c.text) },
@@ -101,22 +114,31 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
     p.entry.kind === 'env' && state.kind === 'file' && !isOurs(state, recorded.get(p.entry.path), p.content);
   const conflicts = planned.flatMap((p, i) => {
     const state = states[i]!;
-    if (state.kind === 'missing' || isOurs(state, recorded.get(p.entry.path), p.content) || keptConffile(p, state)) return [];
-    if (state.kind === 'other' && state.what === 'a directory') return [`${p.entry.path} is a directory: remove it yourself`];
-    return options.force ? [] : [`${whyNotOurs(p.entry.path, state, recorded.get(p.entry.path), binDir)}; use --force to replace it`];
+    if (state.kind === 'missing' || isOurs(state, recorded.get(p.entry.path), p.content) || keptConffile(p, state))
+      return [];
+    if (state.kind === 'other' && state.what === 'a directory')
+      return [`${p.entry.path} is a directory: remove it yourself`];
+    return options.force
+      ? []
+      : [`${whyNotOurs(p.entry.path, state, recorded.get(p.entry.path), binDir)}; use --force to replace it`];
   });
   if (conflicts.length > 0) throw new CliError(`refusing to install: ${conflicts.join('; ')}`);
 
   const agentDirs = options.agent ? [resolve(options.agent.systemdDir), dirname(resolve(options.agent.envFile))] : [];
   const createdDirs: string[] = [];
-  for (const dir of [binDir, confDir, ...agentDirs]) createdDirs.push(...await makeDirs(dir));
+  for (const dir of [binDir, confDir, ...agentDirs]) createdDirs.push(...(await makeDirs(dir)));
   const steps: Step[] = [];
   const keptPaths = new Set<string>();
   for (const [i, p] of planned.entries()) {
     const state = states[i]!;
     if (keptConffile(p, state)) {
       keptPaths.add(p.entry.path);
-      steps.push({ path: p.entry.path, action: 'kept', conffile: true, note: `${recorded.has(p.entry.path) ? 'changed since install' : 'not written by tasknet'}: your settings stay as they are` });
+      steps.push({
+        path: p.entry.path,
+        action: 'kept',
+        conffile: true,
+        note: `${recorded.has(p.entry.path) ? 'changed since install' : 'not written by tasknet'}: your settings stay as they are`,
+      });
       continue;
     }
     if (state.kind === 'file' && state.sha256 === p.entry.sha256) {
@@ -165,16 +187,28 @@ export const uninstall = async (options: UninstallOptions): Promise<Step[]> => {
     const state = await pathState(entry.path);
     if (state.kind === 'missing') {
       steps.push({ path: entry.path, action: 'gone' });
-    } else if ((state.kind === 'file' && state.sha256 === entry.sha256) || (options.force && !(state.kind === 'other' && state.what === 'a directory'))) {
+    } else if (
+      (state.kind === 'file' && state.sha256 === entry.sha256) ||
+      (options.force && !(state.kind === 'other' && state.what === 'a directory'))
+    ) {
       await removeFile(entry.path);
       steps.push({ path: entry.path, action: 'removed' });
     } else if (entry.kind === 'env' && state.kind === 'file') {
       // As a package manager keeps a changed conffile: the user's settings stay, and the file is
       // no longer tasknet's (dropped from the manifest).
-      steps.push({ path: entry.path, action: 'kept', conffile: true, note: 'changed since install: your settings stay (remove it yourself, or uninstall --force)' });
+      steps.push({
+        path: entry.path,
+        action: 'kept',
+        conffile: true,
+        note: 'changed since install: your settings stay (remove it yourself, or uninstall --force)',
+      });
     } else {
       kept.push(entry);
-      steps.push({ path: entry.path, action: 'kept', note: `${whyNotOurs(entry.path, state, entry, binDir)}; use --force to remove it` });
+      steps.push({
+        path: entry.path,
+        action: 'kept',
+        note: `${whyNotOurs(entry.path, state, entry, binDir)}; use --force to remove it`,
+      });
     }
   }
   if (kept.length > 0) {
@@ -185,14 +219,21 @@ export const uninstall = async (options: UninstallOptions): Promise<Step[]> => {
   steps.push({ path: manifestPath(binDir), action: 'removed' });
   // Deepest first; a directory someone else put files into stays.
   for (const dir of [...manifest.createdDirs].sort((a, b) => b.length - a.length)) {
-    await rmdir(dir).catch(() => { /* not empty, or already gone */ });
+    await rmdir(dir).catch(() => {
+      /* not empty, or already gone */
+    });
   }
   return steps;
 };
 
 // `install --agent`'s files: tasknet's own launcher next to the plugins' (the unit's ExecStart),
 // the unit, and the environment file it reads.
-const agentFiles = (agent: NonNullable<InstallOptions['agent']>, binDir: string, options: InstallOptions, tasknet: string): Planned[] => {
+const agentFiles = (
+  agent: NonNullable<InstallOptions['agent']>,
+  binDir: string,
+  options: InstallOptions,
+  tasknet: string,
+): Planned[] => {
   const launcherPath = join(binDir, 'tasknet');
   const envFile = resolve(agent.envFile);
   const unitPath = join(resolve(agent.systemdDir), UNIT_NAME);

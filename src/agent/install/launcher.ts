@@ -21,7 +21,12 @@ const shQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 // The cost is one dash start (under 1 ms) instead of one env start.
 // tasknet's own launcher (`install --agent`, for the systemd unit) carries no plugin mark: it is
 // not a plugin, and ecs-bridge must never take it for one.
-export const launcherScript = (plugin: PluginName | 'tasknet', nodePath: string, bundle: string, from: string): string => `#!/bin/sh
+export const launcherScript = (
+  plugin: PluginName | 'tasknet',
+  nodePath: string,
+  bundle: string,
+  from: string,
+): string => `#!/bin/sh
 ${plugin === 'tasknet' ? '' : `# ${LAUNCHER_MARK}${plugin}\n`}${INSTALLED_MARK} from ${from.replaceAll('\n', ' ')}; \`tasknet uninstall\` removes it.
 # An absolute node, as a CNI runtime's PATH may not have one. NODE_EXTRA_CA_CERTS is dropped:
 # tasknet makes no TLS connections, and node parses that file at every start (~45 ms).
@@ -43,7 +48,9 @@ export const findPackageRoot = (start = process.argv[1] ?? process.cwd()): strin
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
       if (pkg.name === 'tasknet') return dir;
-    } catch { /* no package.json here, or not JSON: keep looking */ }
+    } catch {
+      /* no package.json here, or not JSON: keep looking */
+    }
     const up = dirname(dir);
     if (up === dir) return undefined;
     dir = up;
@@ -52,7 +59,10 @@ export const findPackageRoot = (start = process.argv[1] ?? process.cwd()): strin
 
 // What a launcher execs: the front. It loads fullBundlePath from its own directory when needed.
 export const bundlePath = (root: string, name: PluginName | 'tasknet'): string => join(root, 'dist', `${name}.cjs`);
-export const fullBundlePath = (root: string, name: PluginName | 'tasknet'): string => join(root, 'dist', `${name}.full.cjs`);
+export const fullBundlePath = (root: string, name: PluginName | 'tasknet'): string =>
+  join(root, 'dist', `${name}.full.cjs`);
 
 export const missingBundles = (root: string, withAgent = false): string[] =>
-  [...PLUGINS, ...(withAgent ? ['tasknet' as const] : [])].flatMap((p) => [bundlePath(root, p), fullBundlePath(root, p)]).filter((file) => !existsSync(file));
+  [...PLUGINS, ...(withAgent ? ['tasknet' as const] : [])]
+    .flatMap((p) => [bundlePath(root, p), fullBundlePath(root, p)])
+    .filter((file) => !existsSync(file));

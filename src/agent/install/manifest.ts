@@ -42,7 +42,8 @@ export const readManifest = async (binDir: string): Promise<Manifest | undefined
   }
   if (json === undefined) return undefined;
   const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) throw new CliError(`${path} is not a tasknet install manifest (unexpected content); move it away to continue`);
+  if (!parsed.success)
+    throw new CliError(`${path} is not a tasknet install manifest (unexpected content); move it away to continue`);
   return parsed.data;
 };
 

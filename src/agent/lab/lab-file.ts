@@ -26,11 +26,26 @@ const labSchema = z.looseObject({
   vpcBridge: z.string(),
   subnet: z.string(),
   gateway: z.string(),
-  enis: z.array(z.looseObject({ mac: z.string(), addresses: z.array(z.string()), gateways: z.array(z.string()), id: z.string(), privateDnsName: z.optional(z.string()) })),
+  enis: z.array(
+    z.looseObject({
+      mac: z.string(),
+      addresses: z.array(z.string()),
+      gateways: z.array(z.string()),
+      id: z.string(),
+      privateDnsName: z.optional(z.string()),
+    }),
+  ),
   agentPid: z.optional(z.number()),
   agentStartTime: z.optional(z.string()),
   runtime: z.optional(z.enum(['engine', 'process'])),
-  engine: z.optional(z.looseObject({ socket: z.string(), dir: z.optional(z.string()), pid: z.optional(z.number()), startTime: z.optional(z.string()) })),
+  engine: z.optional(
+    z.looseObject({
+      socket: z.string(),
+      dir: z.optional(z.string()),
+      pid: z.optional(z.number()),
+      startTime: z.optional(z.string()),
+    }),
+  ),
 });
 
 export const readLab = async (path: string): Promise<Lab | undefined> => {

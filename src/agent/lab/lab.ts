@@ -16,7 +16,15 @@ import { connectEngine } from '../runtime/engine/client.js';
 import { engineLayout, startPrivateEngine, stopPrivateEngine } from '../runtime/engine/daemon.js';
 import { ensureLabImages } from '../runtime/engine/images.js';
 import type { RuntimeKind } from '../runtime/runtime.js';
-import { isAlive, pidsInNetns, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../runtime/process/process-ref.js';
+import {
+  isAlive,
+  pidsInNetns,
+  processRef,
+  signalProcess,
+  sleep,
+  waitForExit,
+  type ProcessRef,
+} from '../runtime/process/process-ref.js';
 import { ensurePrivateDir, readJson } from '../state/files.js';
 import { STATE_ENTRIES, stateLayout, taskNetnsName } from '../state/layout.js';
 import type { ChainMode } from '../task/network.js';
@@ -25,7 +33,10 @@ import { readLab, writeLab, type Lab } from './lab-file.js';
 // A lab that cannot be made or removed as asked; `usage`: the command line was wrong.
 export class LabError extends Error {
   override readonly name = 'LabError';
-  constructor(message: string, readonly usage = false) {
+  constructor(
+    message: string,
+    readonly usage = false,
+  ) {
     super(message);
   }
 }
@@ -35,7 +46,10 @@ export const MAX_ENIS = 200;
 const VPC_BRIDGE = 'vpc0';
 const SUBNET_BASE = '10.0.0';
 
-export const labNamespaces = (prefix: string): { hostNs: string; vpcNs: string } => ({ hostNs: `${prefix}-lab`, vpcNs: `${prefix}-vpc` });
+export const labNamespaces = (prefix: string): { hostNs: string; vpcNs: string } => ({
+  hostNs: `${prefix}-lab`,
+  vpcNs: `${prefix}-vpc`,
+});
 
 export const validateLabPrefix = (prefix: string): string => {
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(prefix)) {
@@ -45,7 +59,9 @@ export const validateLabPrefix = (prefix: string): string => {
 };
 
 export const labEniMac = (index: number): string =>
-  `0e:74:6e:00:${Math.floor(index / 256).toString(16).padStart(2, '0')}:${(index % 256).toString(16).padStart(2, '0')}`;
+  `0e:74:6e:00:${Math.floor(index / 256)
+    .toString(16)
+    .padStart(2, '0')}:${(index % 256).toString(16).padStart(2, '0')}`;
 
 export interface LabUpOptions {
   stateDir: string;
@@ -68,10 +84,15 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
   const layout = stateLayout(stateDir);
   const { hostNs, vpcNs } = labNamespaces(prefix);
   if (await readLab(layout.labFile).catch(() => undefined)) {
-    throw new LabError(`a lab is already up with state dir ${stateDir} (tasknet lab down --state-dir ${stateDir} removes it)`);
+    throw new LabError(
+      `a lab is already up with state dir ${stateDir} (tasknet lab down --state-dir ${stateDir} removes it)`,
+    );
   }
   for (const ns of [hostNs, vpcNs]) {
-    if (await netnsExists(ns)) throw new LabError(`netns ${ns} already exists: a lab named ${prefix} is up (tasknet lab down --lab ${prefix} removes it)`);
+    if (await netnsExists(ns))
+      throw new LabError(
+        `netns ${ns} already exists: a lab named ${prefix} is up (tasknet lab down --lab ${prefix} removes it)`,
+      );
   }
   const lab: Lab = {
     prefix,
@@ -80,20 +101,23 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
     vpcBridge: VPC_BRIDGE,
     subnet: `${SUBNET_BASE}.0/24`,
     gateway: `${SUBNET_BASE}.1`,
-    enis: Array.from({ length: options.enis }, (_, i) => makeEniSpec({
-      mac: labEniMac(i),
-      addresses: [`${SUBNET_BASE}.${10 + i}/24`],
-      gateways: [`${SUBNET_BASE}.1`],
-      id: `eni-0${prefix.replaceAll('-', '').slice(0, 8)}${i.toString(16).padStart(4, '0')}`,
-      privateDnsName: `ip-10-0-0-${10 + i}.${prefix}.internal`,
-    })),
+    enis: Array.from({ length: options.enis }, (_, i) =>
+      makeEniSpec({
+        mac: labEniMac(i),
+        addresses: [`${SUBNET_BASE}.${10 + i}/24`],
+        gateways: [`${SUBNET_BASE}.1`],
+        id: `eni-0${prefix.replaceAll('-', '').slice(0, 8)}${i.toString(16).padStart(4, '0')}`,
+        privateDnsName: `ip-10-0-0-${10 + i}.${prefix}.internal`,
+      }),
+    ),
   };
   await ensurePrivateDir(stateDir);
   await writeLab(layout.labFile, lab); // first: `lab down` can then undo a half-built lab
   try {
     await createNetns(hostNs);
     await createNetns(vpcNs);
-    await batch(vpcNs).linkSet('lo', { up: true })
+    await batch(vpcNs)
+      .linkSet('lo', { up: true })
       .createBridge({ name: VPC_BRIDGE })
       .addrAdd(VPC_BRIDGE, `${lab.gateway}/24`)
       .linkSet(VPC_BRIDGE, { up: true })
@@ -127,7 +151,9 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
     await writeLab(layout.labFile, lab);
     return lab;
   } catch (error) {
-    await labDown({ stateDir, prefix }).catch(() => { /* report the first error */ });
+    await labDown({ stateDir, prefix }).catch(() => {
+      /* report the first error */
+    });
     throw error;
   }
 };
@@ -136,20 +162,35 @@ export const labUp = async (options: LabUpOptions): Promise<Lab> => {
 const startLabAgent = async (options: LabUpOptions, hostNs: string): Promise<ProcessRef> => {
   const layout = stateLayout(options.stateDir);
   const log = openSync(layout.agentLog, 'a', 0o600);
-  const args = ['agent', '--state-dir', options.stateDir, '--lab-credentials', ...(options.chain ? ['--chain', options.chain] : []), ...options.agentArgs];
-  const child = spawn('nsenter', [`--net=${NETNS_RUN_DIR}/${hostNs}`, '--', process.execPath, options.launcher, ...args], {
-    env: withoutExtraCaCerts(),
-    detached: true,
-    stdio: ['ignore', log, log],
-  });
+  const args = [
+    'agent',
+    '--state-dir',
+    options.stateDir,
+    '--lab-credentials',
+    ...(options.chain ? ['--chain', options.chain] : []),
+    ...options.agentArgs,
+  ];
+  const child = spawn(
+    'nsenter',
+    [`--net=${NETNS_RUN_DIR}/${hostNs}`, '--', process.execPath, options.launcher, ...args],
+    {
+      env: withoutExtraCaCerts(),
+      detached: true,
+      stdio: ['ignore', log, log],
+    },
+  );
   closeSync(log);
   child.unref();
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
   for (let i = 0; i < 300 && !exited; i++) {
-    const health = await callAgent(options.stateDir, 'GET', '/health', undefined, 1000).catch(() => undefined);
+    const health = await callAgent<{ pid: number }>(options.stateDir, 'GET', '/health', undefined, 1000).catch(
+      () => undefined,
+    );
     if (health?.status === 200) {
-      const ref = processRef(health.body.pid as number);
+      const ref = processRef(health.body.pid);
       if (ref) return ref;
     }
     await sleep(50);
@@ -178,19 +219,34 @@ export interface LabDownReport {
 // Removes every trace of a lab: its tasks (stopped through the agent when it answers, killed and
 // their netns deleted otherwise), the agent, both namespaces (with every link, address and
 // iptables rule in them), and the lab's state. Safe to run on a half-built or half-removed lab.
-export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; prefix?: string }): Promise<LabDownReport> => {
+export const labDown = async ({
+  stateDir,
+  prefix: given,
+}: {
+  stateDir: string;
+  prefix?: string;
+}): Promise<LabDownReport> => {
   const layout = stateLayout(stateDir);
   const lab = await readLab(layout.labFile).catch(() => undefined);
   const prefix = lab?.prefix ?? given ?? DEFAULT_LAB_PREFIX;
   const { hostNs, vpcNs } = labNamespaces(prefix);
-  const report: LabDownReport = { prefix, stoppedTasks: 0, killedProcesses: 0, removedNetns: [], removedStateDir: false, stoppedEngine: false };
+  const report: LabDownReport = {
+    prefix,
+    stoppedTasks: 0,
+    killedProcesses: 0,
+    removedNetns: [],
+    removedStateDir: false,
+    stoppedEngine: false,
+  };
   const ownsState = lab !== undefined; // never touch the state of an agent that is not the lab's
 
   if (ownsState) {
     const agent = (await readJson(layout.pidFile).catch(() => undefined)) as ProcessRef | undefined;
     if (agent && isAlive(agent)) {
-      const before = await callAgent(stateDir, 'GET', '/tasks', undefined, 5000).catch(() => undefined);
-      report.stoppedTasks = (before?.body?.tasks as unknown[] | undefined)?.length ?? 0;
+      const before = await callAgent<{ tasks?: unknown[] }>(stateDir, 'GET', '/tasks', undefined, 5000).catch(
+        () => undefined,
+      );
+      report.stoppedTasks = before?.body?.tasks?.length ?? 0;
       const asked = await callAgent(stateDir, 'POST', '/shutdown', { stopTasks: true }, 5000).catch(() => undefined);
       // Containers get their stop timeout (up to 120 s in ECS terms) before SIGKILL.
       if (!asked || !(await waitForExit(agent, 150_000, 50))) signalProcess(agent, 'SIGKILL');
@@ -205,7 +261,10 @@ export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; p
   }
   // The lab's own engine (never one it was given): stopped, and every trace of it removed.
   if (ownsState && lab.engine?.dir) {
-    await stopPrivateEngine(lab.engine.dir, lab.engine.pid && lab.engine.startTime ? { pid: lab.engine.pid, startTime: lab.engine.startTime } : undefined);
+    await stopPrivateEngine(
+      lab.engine.dir,
+      lab.engine.pid && lab.engine.startTime ? { pid: lab.engine.pid, startTime: lab.engine.startTime } : undefined,
+    );
     report.stoppedEngine = true;
   }
   for (const ns of [vpcNs, hostNs]) {
@@ -214,7 +273,10 @@ export const labDown = async ({ stateDir, prefix: given }: { stateDir: string; p
   }
   if (ownsState) {
     for (const entry of STATE_ENTRIES) await rm(`${stateDir}/${entry}`, { recursive: true, force: true });
-    report.removedStateDir = await rmdir(stateDir).then(() => true, () => false);
+    report.removedStateDir = await rmdir(stateDir).then(
+      () => true,
+      () => false,
+    );
   }
   for (const ns of [vpcNs, hostNs]) {
     if (await netnsExists(ns)) throw new LabError(`netns ${ns} is still there after lab down`);

@@ -12,9 +12,13 @@ export const ensurePrivateDir = async (dir: string): Promise<void> => {
   await checkParents(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
-  if (!st.isDirectory()) throw new Error(`refusing to use ${dir}: it is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
+  if (!st.isDirectory())
+    throw new Error(`refusing to use ${dir}: it is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}`);
   const uid = process.geteuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new Error(`refusing to use ${dir}: it is owned by uid ${st.uid}, not by uid ${uid} (remove it, or give another --state-dir)`);
+  if (uid !== undefined && st.uid !== uid)
+    throw new Error(
+      `refusing to use ${dir}: it is owned by uid ${st.uid}, not by uid ${uid} (remove it, or give another --state-dir)`,
+    );
   await chmod(dir, 0o700);
 };
 
@@ -24,16 +28,19 @@ const checkParents = async (dir: string): Promise<void> => {
   const parts = resolve(dir).split('/').filter(Boolean);
   for (let i = 0; i < parts.length; i++) {
     const path = `/${parts.slice(0, i).join('/')}`;
-    let st;
+    let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(path); // through symlinks: /var/run -> /run is fine if /run is
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    if (st.uid !== 0 && st.uid !== uid) throw new Error(`refusing to use ${dir}: its parent ${path} is owned by uid ${st.uid}`);
+    if (st.uid !== 0 && st.uid !== uid)
+      throw new Error(`refusing to use ${dir}: its parent ${path} is owned by uid ${st.uid}`);
     if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-      throw new Error(`refusing to use ${dir}: others can write to its parent ${path} (mode ${(st.mode & 0o7777).toString(8)})`);
+      throw new Error(
+        `refusing to use ${dir}: others can write to its parent ${path} (mode ${(st.mode & 0o7777).toString(8)})`,
+      );
     }
   }
 };

@@ -32,7 +32,18 @@ export const stateLayout = (root: string) => ({
 export type StateLayout = ReturnType<typeof stateLayout>;
 
 // Every top-level entry the agent or the lab may create; `lab down` removes exactly these.
-export const STATE_ENTRIES = ['agent.pid', 'agent.sock', 'agent.log', 'lab.json', 'tasks', 'logs', 'cni', 'ipam', 'engine', 'kept'] as const;
+export const STATE_ENTRIES = [
+  'agent.pid',
+  'agent.sock',
+  'agent.log',
+  'lab.json',
+  'tasks',
+  'logs',
+  'cni',
+  'ipam',
+  'engine',
+  'kept',
+] as const;
 
 // The named netns that holds a task (also what `ip netns` shows while it runs).
 export const taskNetnsName = (taskId: string): string => `tasknet-${taskId}`;

@@ -19,7 +19,10 @@ const NAME = /^[a-zA-Z0-9_-]{1,255}$/;
 // refinement's own message says what the ECS API would.
 const matching = (re: RegExp, message: string) => z.string().check(z.refine((s) => re.test(s), message));
 const nameString = matching(NAME, 'must be 1-255 letters, digits, "_" or "-"');
-const port = z.number().check(z.int(), z.refine((n) => n >= 1 && n <= 65535, 'must be a port number (1-65535)'));
+const port = z.number().check(
+  z.int(),
+  z.refine((n) => n >= 1 && n <= 65535, 'must be a port number (1-65535)'),
+);
 const nonNegativeInt = z.number().check(z.int(), z.nonnegative());
 const argv = z.array(z.string().check(z.refine((s) => !s.includes('\0'), 'must not contain NUL')));
 
@@ -46,33 +49,85 @@ const dependency = z.strictObject({
 // empty ([], {}, null: `aws ecs describe-task-definition` prints several so), and refused by name
 // otherwise, since a task definition that asks for them would run without what it asked for.
 const UNHONOURED_CONTAINER_FIELDS = [
-  'repositoryCredentials', 'restartPolicy', 'mountPoints', 'volumesFrom', 'startTimeout',
-  'versionConsistency', 'disableNetworking', 'dnsServers', 'dnsSearchDomains', 'extraHosts',
-  'dockerSecurityOptions', 'interactive', 'pseudoTerminal', 'logConfiguration', 'systemControls',
-  'resourceRequirements', 'firelensConfiguration', 'credentialSpecs',
+  'repositoryCredentials',
+  'restartPolicy',
+  'mountPoints',
+  'volumesFrom',
+  'startTimeout',
+  'versionConsistency',
+  'disableNetworking',
+  'dnsServers',
+  'dnsSearchDomains',
+  'extraHosts',
+  'dockerSecurityOptions',
+  'interactive',
+  'pseudoTerminal',
+  'logConfiguration',
+  'systemControls',
+  'resourceRequirements',
+  'firelensConfiguration',
+  'credentialSpecs',
 ] as const;
 
-const unhonouredFields = Object.fromEntries(UNHONOURED_CONTAINER_FIELDS.map((k) => [k, z.optional(z.unknown())])) as
-  Record<(typeof UNHONOURED_CONTAINER_FIELDS)[number], z.ZodMiniOptional<z.ZodMiniUnknown>>;
+const unhonouredFields = Object.fromEntries(
+  UNHONOURED_CONTAINER_FIELDS.map((k) => [k, z.optional(z.unknown())]),
+) as Record<(typeof UNHONOURED_CONTAINER_FIELDS)[number], z.ZodMiniOptional<z.ZodMiniUnknown>>;
 
-const seconds = (min: number, max: number) => z.number().check(z.int(), z.refine((n) => n >= min && n <= max, `must be ${min}-${max} (seconds)`));
+const seconds = (min: number, max: number) =>
+  z.number().check(
+    z.int(),
+    z.refine((n) => n >= min && n <= max, `must be ${min}-${max} (seconds)`),
+  );
 
 // ECS HealthCheck: command is ["CMD", argv...] or ["CMD-SHELL", "shell line"]; times in seconds.
 const healthCheck = z.strictObject({
-  command: z.array(z.string()).check(z.refine((a) => a.length >= 2 && (a[0] === 'CMD' || a[0] === 'CMD-SHELL'), 'must be ["CMD", ARG...] or ["CMD-SHELL", "COMMAND"]')),
+  command: z
+    .array(z.string())
+    .check(
+      z.refine(
+        (a) => a.length >= 2 && (a[0] === 'CMD' || a[0] === 'CMD-SHELL'),
+        'must be ["CMD", ARG...] or ["CMD-SHELL", "COMMAND"]',
+      ),
+    ),
   interval: z.optional(seconds(5, 300)),
   timeout: z.optional(seconds(2, 60)),
-  retries: z.optional(z.number().check(z.int(), z.refine((n) => n >= 1 && n <= 10, 'must be 1-10'))),
+  retries: z.optional(
+    z.number().check(
+      z.int(),
+      z.refine((n) => n >= 1 && n <= 10, 'must be 1-10'),
+    ),
+  ),
   startPeriod: z.optional(seconds(0, 300)),
 });
 
-const ULIMIT_NAMES = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'] as const;
+const ULIMIT_NAMES = [
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+] as const;
 const ulimit = z.strictObject({ name: z.enum(ULIMIT_NAMES), softLimit: nonNegativeInt, hardLimit: nonNegativeInt });
 
 // Linux capability names as ECS takes them (no CAP_ prefix), e.g. NET_ADMIN, or ALL.
-const capability = matching(/^(ALL|(?!CAP_)[A-Z][A-Z_]{1,30})$/, 'must be a capability name such as "NET_ADMIN" (no "CAP_" prefix) or "ALL"');
+const capability = matching(
+  /^(ALL|(?!CAP_)[A-Z][A-Z_]{1,30})$/,
+  'must be a capability name such as "NET_ADMIN" (no "CAP_" prefix) or "ALL"',
+);
 const linuxParameters = z.strictObject({
-  capabilities: z.optional(z.strictObject({ add: z.optional(z.array(capability)), drop: z.optional(z.array(capability)) })),
+  capabilities: z.optional(
+    z.strictObject({ add: z.optional(z.array(capability)), drop: z.optional(z.array(capability)) }),
+  ),
   initProcessEnabled: z.optional(z.boolean()),
   // Not honoured: refused by name when set (see checkContainer).
   devices: z.optional(z.unknown()),
@@ -109,7 +164,12 @@ const containerDefinition = z.strictObject({
   healthCheck: z.optional(healthCheck),
   dockerLabels: z.optional(z.record(z.string(), z.string())),
   // ECS caps the stop timeout at 120 s.
-  stopTimeout: z.optional(z.number().check(z.int(), z.refine((n) => n >= 0 && n <= 120, 'must be 0-120 (seconds)'))),
+  stopTimeout: z.optional(
+    z.number().check(
+      z.int(),
+      z.refine((n) => n >= 0 && n <= 120, 'must be 0-120 (seconds)'),
+    ),
+  ),
   hostname: z.optional(z.unknown()),
   links: z.optional(z.unknown()),
   ...unhonouredFields,
@@ -196,9 +256,10 @@ const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 // "1 GB" or "1GB" = 1024 MiB).
 const parseSize = (field: 'cpu' | 'memory', value: string | number | undefined): number | undefined => {
   if (value === undefined) return undefined;
-  const { unit, minimum, hint } = field === 'cpu'
-    ? { unit: /^(\d+(?:\.\d+)?)\s*vcpu$/i, minimum: 128, hint: 'must be CPU units (at least 128) or "N vCPU"' }
-    : { unit: /^(\d+(?:\.\d+)?)\s*gb$/i, minimum: 6, hint: 'must be MiB (at least 6) or "N GB"' };
+  const { unit, minimum, hint } =
+    field === 'cpu'
+      ? { unit: /^(\d+(?:\.\d+)?)\s*vcpu$/i, minimum: 128, hint: 'must be CPU units (at least 128) or "N vCPU"' }
+      : { unit: /^(\d+(?:\.\d+)?)\s*gb$/i, minimum: 6, hint: 'must be MiB (at least 6) or "N GB"' };
   const text = String(value).trim();
   const scaled = unit.exec(text);
   const size = scaled ? Math.round(Number(scaled[1]) * 1024) : /^\d+$/.test(text) ? Number(text) : NaN;
@@ -221,7 +282,8 @@ export const parseTaskDefinition = (input: unknown): TaskDefinition => {
   }
   for (const field of ['taskRoleArn', 'executionRoleArn'] as const) {
     const arn = raw[field];
-    if (arn !== undefined && !ROLE_ARN.test(arn)) throw invalid(field, arn, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)');
+    if (arn !== undefined && !ROLE_ARN.test(arn))
+      throw invalid(field, arn, 'must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)');
   }
   const cpu = parseSize('cpu', raw.cpu);
   const memory = parseSize('memory', raw.memory);
@@ -240,18 +302,28 @@ export const parseTaskDefinition = (input: unknown): TaskDefinition => {
 };
 
 const isEmpty = (value: unknown): boolean =>
-  value === null || (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && Object.keys(value as object).length === 0);
+  value === null ||
+  (Array.isArray(value) && value.length === 0) ||
+  (typeof value === 'object' && Object.keys(value as object).length === 0);
 
 const checkContainer = (c: RawContainer, field: string, taskMemory: number | undefined): ContainerDefinition => {
   for (const key of UNHONOURED_CONTAINER_FIELDS) {
-    if (c[key] !== undefined && !isEmpty(c[key])) throw invalid(`${field}.${key}`, c[key], 'is not honoured by tasknet: remove it');
+    if (c[key] !== undefined && !isEmpty(c[key]))
+      throw invalid(`${field}.${key}`, c[key], 'is not honoured by tasknet: remove it');
   }
   for (const key of ['devices', 'sharedMemorySize', 'tmpfs', 'maxSwap', 'swappiness'] as const) {
     const value = c.linuxParameters?.[key];
-    if (value !== undefined && !isEmpty(value)) throw invalid(`${field}.linuxParameters.${key}`, value, 'is not honoured by tasknet: remove it');
+    if (value !== undefined && !isEmpty(value))
+      throw invalid(`${field}.linuxParameters.${key}`, value, 'is not honoured by tasknet: remove it');
   }
-  if (c.hostname !== undefined) throw invalid(`${field}.hostname`, c.hostname, 'is not supported in awsvpc mode (the task hostname comes from its ENI)');
-  if (c.links !== undefined && !isEmpty(c.links)) throw invalid(`${field}.links`, c.links, 'are not supported in awsvpc mode (containers of a task share 127.0.0.1)');
+  if (c.hostname !== undefined)
+    throw invalid(
+      `${field}.hostname`,
+      c.hostname,
+      'is not supported in awsvpc mode (the task hostname comes from its ENI)',
+    );
+  if (c.links !== undefined && !isEmpty(c.links))
+    throw invalid(`${field}.links`, c.links, 'are not supported in awsvpc mode (containers of a task share 127.0.0.1)');
   if (c.memory !== undefined && c.memoryReservation !== undefined && c.memoryReservation > c.memory) {
     throw invalid(`${field}.memoryReservation`, c.memoryReservation, `must not exceed memory ${c.memory}`);
   }
@@ -262,7 +334,8 @@ const checkContainer = (c: RawContainer, field: string, taskMemory: number | und
     }
   }
   (c.ulimits ?? []).forEach((u, j) => {
-    if (u.softLimit > u.hardLimit) throw invalid(`${field}.ulimits.${j}.softLimit`, u.softLimit, `must not exceed hardLimit ${u.hardLimit}`);
+    if (u.softLimit > u.hardLimit)
+      throw invalid(`${field}.ulimits.${j}.softLimit`, u.softLimit, `must not exceed hardLimit ${u.hardLimit}`);
   });
   const seenUlimits = new Set<string>();
   (c.ulimits ?? []).forEach((u, j) => {
@@ -271,10 +344,18 @@ const checkContainer = (c: RawContainer, field: string, taskMemory: number | und
   });
   const portMappings = (c.portMappings ?? []).map((p, j) => {
     if (p.hostPort !== undefined && p.hostPort !== p.containerPort) {
-      throw invalid(`${field}.portMappings.${j}.hostPort`, p.hostPort, `must be absent or equal containerPort ${p.containerPort} in awsvpc mode`);
+      throw invalid(
+        `${field}.portMappings.${j}.hostPort`,
+        p.hostPort,
+        `must be absent or equal containerPort ${p.containerPort} in awsvpc mode`,
+      );
     }
     if (p.containerPortRange !== undefined) {
-      throw invalid(`${field}.portMappings.${j}.containerPortRange`, p.containerPortRange, 'is not supported in awsvpc mode');
+      throw invalid(
+        `${field}.portMappings.${j}.containerPortRange`,
+        p.containerPortRange,
+        'is not supported in awsvpc mode',
+      );
     }
     return { containerPort: p.containerPort, hostPort: p.containerPort, protocol: p.protocol ?? 'tcp' };
   });
@@ -299,10 +380,23 @@ const checkContainer = (c: RawContainer, field: string, taskMemory: number | und
     readonlyRootFilesystem: c.readonlyRootFilesystem ?? false,
     privileged: c.privileged ?? false,
     ulimits: c.ulimits ?? [],
-    capabilities: { add: c.linuxParameters?.capabilities?.add ?? [], drop: c.linuxParameters?.capabilities?.drop ?? [] },
+    capabilities: {
+      add: c.linuxParameters?.capabilities?.add ?? [],
+      drop: c.linuxParameters?.capabilities?.drop ?? [],
+    },
     initProcessEnabled: c.linuxParameters?.initProcessEnabled ?? false,
     // ECS's defaults: every 30 s, 5 s timeout, 3 retries, no grace period.
-    ...(hc ? { healthCheck: { command: hc.command, interval: hc.interval ?? 30, timeout: hc.timeout ?? 5, retries: hc.retries ?? 3, startPeriod: hc.startPeriod ?? 0 } } : {}),
+    ...(hc
+      ? {
+          healthCheck: {
+            command: hc.command,
+            interval: hc.interval ?? 30,
+            timeout: hc.timeout ?? 5,
+            retries: hc.retries ?? 3,
+            startPeriod: hc.startPeriod ?? 0,
+          },
+        }
+      : {}),
     dockerLabels: c.dockerLabels ?? {},
     ...(c.stopTimeout !== undefined ? { stopTimeout: c.stopTimeout } : {}),
   };
@@ -312,7 +406,8 @@ const checkTaskRules = (containers: ContainerDefinition[]): void => {
   const names = new Map<string, number>();
   containers.forEach((c, i) => {
     const first = names.get(c.name);
-    if (first !== undefined) throw invalid(`containerDefinitions.${i}.name`, c.name, `is already the name of containerDefinitions.${first}`);
+    if (first !== undefined)
+      throw invalid(`containerDefinitions.${i}.name`, c.name, `is already the name of containerDefinitions.${first}`);
     names.set(c.name, i);
   });
   if (!containers.some((c) => c.essential)) {
@@ -320,25 +415,39 @@ const checkTaskRules = (containers: ContainerDefinition[]): void => {
   }
   // All containers share one network stack (awsvpc): a port can be bound once per protocol.
   const ports = new Map<string, string>();
-  containers.forEach((c, i) => c.portMappings.forEach((p, j) => {
-    const key = `${p.containerPort}/${p.protocol}`;
-    const field = `containerDefinitions.${i}.portMappings.${j}.containerPort`;
-    const owner = ports.get(key);
-    if (owner !== undefined) throw invalid(field, p.containerPort, `${key} is already mapped by ${owner}: containers of an awsvpc task share one network stack`);
-    ports.set(key, `containerDefinitions.${i}.portMappings.${j}`);
-  }));
-  containers.forEach((c, i) => c.dependsOn.forEach((d, j) => {
-    const field = `containerDefinitions.${i}.dependsOn.${j}`;
-    const target = names.get(d.containerName);
-    if (target === undefined) throw invalid(`${field}.containerName`, d.containerName, 'is not a container of this task');
-    if (target === i) throw invalid(`${field}.containerName`, d.containerName, 'a container cannot depend on itself');
-    if (d.condition === 'HEALTHY' && !containers[target]!.healthCheck) {
-      throw invalid(`${field}.condition`, d.condition, `${d.containerName} has no healthCheck`);
-    }
-    if ((d.condition === 'COMPLETE' || d.condition === 'SUCCESS') && containers[target]!.essential) {
-      throw invalid(`${field}.condition`, d.condition, `${d.containerName} is essential: COMPLETE and SUCCESS need a non-essential container`);
-    }
-  }));
+  containers.forEach((c, i) => {
+    c.portMappings.forEach((p, j) => {
+      const key = `${p.containerPort}/${p.protocol}`;
+      const field = `containerDefinitions.${i}.portMappings.${j}.containerPort`;
+      const owner = ports.get(key);
+      if (owner !== undefined)
+        throw invalid(
+          field,
+          p.containerPort,
+          `${key} is already mapped by ${owner}: containers of an awsvpc task share one network stack`,
+        );
+      ports.set(key, `containerDefinitions.${i}.portMappings.${j}`);
+    });
+  });
+  containers.forEach((c, i) => {
+    c.dependsOn.forEach((d, j) => {
+      const field = `containerDefinitions.${i}.dependsOn.${j}`;
+      const target = names.get(d.containerName);
+      if (target === undefined)
+        throw invalid(`${field}.containerName`, d.containerName, 'is not a container of this task');
+      if (target === i) throw invalid(`${field}.containerName`, d.containerName, 'a container cannot depend on itself');
+      if (d.condition === 'HEALTHY' && !containers[target]!.healthCheck) {
+        throw invalid(`${field}.condition`, d.condition, `${d.containerName} has no healthCheck`);
+      }
+      if ((d.condition === 'COMPLETE' || d.condition === 'SUCCESS') && containers[target]!.essential) {
+        throw invalid(
+          `${field}.condition`,
+          d.condition,
+          `${d.containerName} is essential: COMPLETE and SUCCESS need a non-essential container`,
+        );
+      }
+    });
+  });
   startOrder(containers); // throws on a cycle
 };
 
@@ -351,9 +460,13 @@ export const startOrder = (containers: readonly ContainerDefinition[]): Containe
   while (rest.length > 0) {
     const wave = rest.filter((c) => c.dependsOn.every((d) => placed.has(d.containerName)));
     if (wave.length === 0) {
-      throw invalid('containerDefinitions', undefined, `dependsOn has a cycle among ${rest.map((c) => c.name).join(', ')}`);
+      throw invalid(
+        'containerDefinitions',
+        undefined,
+        `dependsOn has a cycle among ${rest.map((c) => c.name).join(', ')}`,
+      );
     }
-    wave.forEach((c) => placed.add(c.name));
+    for (const c of wave) placed.add(c.name);
     waves.push(wave);
     rest = rest.filter((c) => !placed.has(c.name));
   }

@@ -19,8 +19,12 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 export const parseMac = (text: string): string => {
   const mac = text.trim().toLowerCase().replaceAll('-', ':');
-  if (!MAC.test(mac)) throw new EniSpecError(`invalid MAC address ${JSON.stringify(text)}: expected six hex bytes like 0e:12:34:56:78:9a`);
-  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new EniSpecError(`invalid MAC address ${JSON.stringify(text)}: a multicast address cannot be an ENI`);
+  if (!MAC.test(mac))
+    throw new EniSpecError(
+      `invalid MAC address ${JSON.stringify(text)}: expected six hex bytes like 0e:12:34:56:78:9a`,
+    );
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1)
+    throw new EniSpecError(`invalid MAC address ${JSON.stringify(text)}: a multicast address cannot be an ENI`);
   return mac;
 };
 
@@ -41,7 +45,9 @@ const parseCidr = (text: string): string => {
   const family = isIP(ip ?? '');
   const bits = Number(prefix);
   if (extra !== undefined || family === 0 || !/^\d+$/.test(prefix ?? '') || bits > (family === 4 ? 32 : 128)) {
-    throw new EniSpecError(`invalid ip=${JSON.stringify(text)}: expected an address with a prefix length, like 10.0.0.10/24`);
+    throw new EniSpecError(
+      `invalid ip=${JSON.stringify(text)}: expected an address with a prefix length, like 10.0.0.10/24`,
+    );
   }
   return `${ip}/${bits}`;
 };
@@ -60,16 +66,21 @@ export const parseEniSpec = (text: string): EniSpec => {
     const eq = pair.indexOf('=');
     const key = pair.slice(0, eq);
     const value = pair.slice(eq + 1);
-    if (eq < 0) throw new EniSpecError(`invalid --eni part ${JSON.stringify(pair)}: expected ip=CIDR, gw=IP, id=ENI-ID or dns=NAME`);
+    if (eq < 0)
+      throw new EniSpecError(
+        `invalid --eni part ${JSON.stringify(pair)}: expected ip=CIDR, gw=IP, id=ENI-ID or dns=NAME`,
+      );
     if (key === 'ip') addresses.push(parseCidr(value));
     else if (key === 'gw') {
       if (isIP(value) === 0) throw new EniSpecError(`invalid gw=${JSON.stringify(value)}: expected an IP address`);
       gateways.push(value);
     } else if (key === 'id') {
-      if (!/^eni-[0-9a-zA-Z]{1,32}$/.test(value)) throw new EniSpecError(`invalid id=${JSON.stringify(value)}: expected eni- and up to 32 letters or digits`);
+      if (!/^eni-[0-9a-zA-Z]{1,32}$/.test(value))
+        throw new EniSpecError(`invalid id=${JSON.stringify(value)}: expected eni- and up to 32 letters or digits`);
       id = value;
     } else if (key === 'dns') {
-      if (!/^[a-zA-Z0-9.-]{1,253}$/.test(value)) throw new EniSpecError(`invalid dns=${JSON.stringify(value)}: expected a DNS name`);
+      if (!/^[a-zA-Z0-9.-]{1,253}$/.test(value))
+        throw new EniSpecError(`invalid dns=${JSON.stringify(value)}: expected a DNS name`);
       dns = value;
     } else throw new EniSpecError(`invalid --eni key ${JSON.stringify(key)}: expected ip, gw, id or dns`);
   }
@@ -78,13 +89,20 @@ export const parseEniSpec = (text: string): EniSpec => {
 
 // Checks the parts fit together (an address, at most one gateway per family, each gateway inside
 // an address's subnet family) and fills in the derived fields.
-export const makeEniSpec = (parts: { mac: string; addresses: string[]; gateways: string[]; id?: string; privateDnsName?: string }): EniSpec => {
+export const makeEniSpec = (parts: {
+  mac: string;
+  addresses: string[];
+  gateways: string[];
+  id?: string;
+  privateDnsName?: string;
+}): EniSpec => {
   const mac = parseMac(parts.mac);
   if (parts.addresses.length === 0) throw new EniSpecError(`ENI ${mac} needs at least one ip=CIDR`);
   const addresses = [...parts.addresses].sort((a, b) => familyOf(a) - familyOf(b));
   for (const family of [4, 6]) {
     const gws = parts.gateways.filter((g) => isIP(g) === family);
-    if (gws.length > 1) throw new EniSpecError(`ENI ${mac} has ${gws.length} IPv${family} gateways: give at most one per family`);
+    if (gws.length > 1)
+      throw new EniSpecError(`ENI ${mac} has ${gws.length} IPv${family} gateways: give at most one per family`);
     if (gws.length === 1 && !addresses.some((a) => familyOf(a) === family)) {
       throw new EniSpecError(`ENI ${mac}: gateway ${gws[0]} is IPv${family} but the ENI has no IPv${family} address`);
     }

@@ -24,7 +24,8 @@ export const secretsFileProvider = (path: string): SecretsProvider => ({
     } catch (error) {
       throw new Error(`cannot read secrets file ${path}: ${(error as Error).message}`);
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`secrets file ${path}: must be an object of "valueFrom": "value"`);
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new Error(`secrets file ${path}: must be an object of "valueFrom": "value"`);
     const value = (json as Record<string, unknown>)[valueFrom];
     return typeof value === 'string' ? value : undefined;
   },
@@ -54,13 +55,18 @@ export const resolveEnvironment = async (
     const env: Record<string, string> = {};
     for (const [j, file] of c.environmentFiles.entries()) {
       const field = `containerDefinitions.${i}.environmentFiles.${j}.value`;
-      if (/^arn:/.test(file)) throw invalid(field, file, 'tasknet reads local files only (a path relative to the task definition)');
+      if (/^arn:/.test(file))
+        throw invalid(field, file, 'tasknet reads local files only (a path relative to the task definition)');
       const path = resolve(baseDir, file);
       let text: string;
       try {
         text = await readFile(path, 'utf8');
       } catch (error) {
-        throw invalid(field, file, `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        throw invalid(
+          field,
+          file,
+          `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
       }
       try {
         Object.assign(env, parseEnvFile(text, path));
@@ -70,9 +76,15 @@ export const resolveEnvironment = async (
     }
     for (const [j, secret] of c.secrets.entries()) {
       const field = `containerDefinitions.${i}.secrets.${j}.valueFrom`;
-      if (!secrets) throw invalid(field, secret.valueFrom, 'this agent has no secrets provider (start it with --secrets-file FILE)');
+      if (!secrets)
+        throw invalid(
+          field,
+          secret.valueFrom,
+          'this agent has no secrets provider (start it with --secrets-file FILE)',
+        );
       const value = await secrets.value(secret.valueFrom);
-      if (value === undefined) throw invalid(field, secret.valueFrom, `the secrets provider (${secrets.kind}) has no such secret`);
+      if (value === undefined)
+        throw invalid(field, secret.valueFrom, `the secrets provider (${secrets.kind}) has no such secret`);
       env[secret.name] = value;
     }
     out.set(c.name, env);
@@ -91,11 +103,13 @@ export interface EnvInputs {
 
 // The process runtime runs host commands, which need a PATH and HOME; an image brings its own.
 export const containerEnv = (input: EnvInputs): Record<string, string> => ({
-  ...(input.runtime === 'process' ? {
-    PATH: `${resolve(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    HOME: '/root',
-    HOSTNAME: input.hostname,
-  } : {}),
+  ...(input.runtime === 'process'
+    ? {
+        PATH: `${resolve(process.execPath, '..')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+        HOME: '/root',
+        HOSTNAME: input.hostname,
+      }
+    : {}),
   ECS_CONTAINER_METADATA_URI_V4: `http://169.254.170.2/v4/${input.metadataId}`,
   ...(input.credentialsId ? { AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: `/v2/credentials/${input.credentialsId}` } : {}),
   AWS_DEFAULT_REGION: input.region,

@@ -6,7 +6,13 @@ import { basename, dirname, join } from 'node:path';
 import { findPlugin } from '../../cni/delegate.js';
 import { CniError, ErrorCode, toCniError } from '../../cni/errors.js';
 import { execPlugin } from '../../cni/exec.js';
-import { parseConflist, CniRuntime, type NetworkConfigList, type PluginInvoker, type RuntimeConf } from '../../cni/runtime.js';
+import {
+  parseConflist,
+  CniRuntime,
+  type NetworkConfigList,
+  type PluginInvoker,
+  type RuntimeConf,
+} from '../../cni/runtime.js';
 import type { Result } from '../../cni/result.js';
 import { runPlugin, type PluginDefinition, type PluginOutput } from '../../cni/skel.js';
 import { listLinks } from '../../netlink/index.js';
@@ -35,33 +41,40 @@ export interface TaskAttachment {
   bridgeAddress: string; // the task's 169.254.172.x, the source the endpoint expects
 }
 
-export const buildTaskLists = (eni: EniSpec, options: { ipamDir: string; blockInstanceMetadata: boolean }): TaskLists => ({
+export const buildTaskLists = (
+  eni: EniSpec,
+  options: { ipamDir: string; blockInstanceMetadata: boolean },
+): TaskLists => ({
   eni: JSON.stringify({
     cniVersion: CNI_VERSION,
     name: 'tasknet-eni',
-    plugins: [{
-      type: 'ecs-eni',
-      eni: eni.id,
-      mac: eni.mac,
-      'ip-addresses': eni.addresses,
-      'gateway-ip-addresses': eni.gateways,
-      'block-instance-metadata': options.blockInstanceMetadata,
-    }],
+    plugins: [
+      {
+        type: 'ecs-eni',
+        eni: eni.id,
+        mac: eni.mac,
+        'ip-addresses': eni.addresses,
+        'gateway-ip-addresses': eni.gateways,
+        'block-instance-metadata': options.blockInstanceMetadata,
+      },
+    ],
   }),
   bridge: JSON.stringify({
     cniVersion: CNI_VERSION,
     name: 'tasknet-bridge',
-    plugins: [{
-      type: 'ecs-bridge',
-      bridge: BRIDGE_NAME,
-      ipam: {
-        type: 'ecs-ipam',
-        id: eni.mac, // as the ECS agent: one bridge address per ENI
-        'ipv4-subnet': BRIDGE_SUBNET,
-        'ipv4-routes': [{ dst: `${ENDPOINT_ADDRESS}/32` }],
-        dataDir: options.ipamDir,
+    plugins: [
+      {
+        type: 'ecs-bridge',
+        bridge: BRIDGE_NAME,
+        ipam: {
+          type: 'ecs-ipam',
+          id: eni.mac, // as the ECS agent: one bridge address per ENI
+          'ipv4-subnet': BRIDGE_SUBNET,
+          'ipv4-routes': [{ dst: `${ENDPOINT_ADDRESS}/32` }],
+          dataDir: options.ipamDir,
+        },
       },
-    }],
+    ],
   }),
 });
 
@@ -109,37 +122,54 @@ const failureCode = (out: PluginOutput): number | undefined => {
   try {
     const code = (JSON.parse(out.stdout) as { code?: unknown }).code;
     if (typeof code === 'number') return code;
-  } catch { /* not a CNI error */ }
+  } catch {
+    /* not a CNI error */
+  }
   return ErrorCode.Delegate;
 };
 
 // An invoker that times every call it passes on and reports how it ended.
-const observed = (invoke: PluginInvoker, observe: (call: PluginCall) => void): PluginInvoker => async (type, env, stdin) => {
-  const t0 = performance.now();
-  const report = (code: number | undefined): void => {
-    observe({ plugin: type, verb: env.CNI_COMMAND ?? '', seconds: (performance.now() - t0) / 1000, ...(code === undefined ? {} : { code }) });
+const observed =
+  (invoke: PluginInvoker, observe: (call: PluginCall) => void): PluginInvoker =>
+  async (type, env, stdin) => {
+    const t0 = performance.now();
+    const report = (code: number | undefined): void => {
+      observe({
+        plugin: type,
+        verb: env.CNI_COMMAND ?? '',
+        seconds: (performance.now() - t0) / 1000,
+        ...(code === undefined ? {} : { code }),
+      });
+    };
+    try {
+      const out = await invoke(type, env, stdin);
+      report(failureCode(out));
+      return out;
+    } catch (error) {
+      report(toCniError(error).code);
+      throw error;
+    }
   };
-  try {
-    const out = await invoke(type, env, stdin);
-    report(failureCode(out));
-    return out;
-  } catch (error) {
-    report(toCniError(error).code);
-    throw error;
-  }
-};
 
 // ADD and DEL of one task's chain, in-process or exec'd; the agent picks the mode per task.
 export class TaskNetwork {
   private readonly runtimes: Record<ChainMode, CniRuntime>;
 
   constructor(options: TaskNetworkOptions) {
-    const base = { cniPath: options.cniPath, cacheDir: options.cacheDir, rollbackOnFailure: true, ...(options.env ? { env: options.env } : {}) };
+    const base = {
+      cniPath: options.cniPath,
+      cacheDir: options.cacheDir,
+      rollbackOnFailure: true,
+      ...(options.env ? { env: options.env } : {}),
+    };
     // Observed, exec is the runtime's own default spelled out, so it can be wrapped.
     const exec: PluginInvoker = (type, env, stdin) => execPlugin(findPlugin(type, options.cniPath), env, stdin);
     const { observe } = options;
     this.runtimes = {
-      'in-process': new CniRuntime({ ...base, invoke: observe ? observed(inProcessInvoker, observe) : inProcessInvoker }),
+      'in-process': new CniRuntime({
+        ...base,
+        invoke: observe ? observed(inProcessInvoker, observe) : inProcessInvoker,
+      }),
       exec: new CniRuntime(observe ? { ...base, invoke: observed(exec, observe) } : base),
     };
   }
@@ -163,10 +193,18 @@ export class TaskNetwork {
   // whatever happens to the other, and every failure is reported.
   async del(taskId: string, netnsPath: string, lists: TaskLists, mode: ChainMode): Promise<void> {
     const runtime = this.runtimes[mode];
-    const steps: [NetworkConfigList, string][] = [[parseConflist(lists.bridge), BRIDGE_IFNAME], [parseConflist(lists.eni), ENI_IFNAME]];
+    const steps: [NetworkConfigList, string][] = [
+      [parseConflist(lists.bridge), BRIDGE_IFNAME],
+      [parseConflist(lists.eni), ENI_IFNAME],
+    ];
     const errors: string[] = [];
-    await Promise.all(steps.map(([list, ifname]) =>
-      runtime.del(list, conf(taskId, netnsPath, ifname)).catch((error: Error) => { errors.push(`${list.name}: ${error.message}`); })));
+    await Promise.all(
+      steps.map(([list, ifname]) =>
+        runtime.del(list, conf(taskId, netnsPath, ifname)).catch((error: Error) => {
+          errors.push(`${list.name}: ${error.message}`);
+        }),
+      ),
+    );
     if (errors.length > 0) throw new Error(`CNI DEL failed: ${errors.join('; ')}`);
   }
 
@@ -178,15 +216,20 @@ export class TaskNetwork {
     const eni = (await listLinks(netnsPath)).find((l) => parseAlias(l.alias) !== undefined && l.mac);
     const mac = eni?.mac?.toLowerCase();
     // Only the MAC matters to the DELs (ecs-eni finds the link by alias, ecs-ipam releases by id).
-    const lists = buildTaskLists({ id: 'eni-recovered', mac: mac ?? '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
-      { ipamDir, blockInstanceMetadata: false });
+    const lists = buildTaskLists(
+      { id: 'eni-recovered', mac: mac ?? '02:00:00:00:00:00', addresses: ['192.0.2.1/32'], gateways: [], subnets: [] },
+      { ipamDir, blockInstanceMetadata: false },
+    );
     await this.del(taskId, netnsPath, lists, 'in-process');
     return mac;
   }
 
   async gc(lists: TaskLists, keepTaskIds: readonly string[]): Promise<void> {
     const runtime = this.runtimes['in-process'];
-    await runtime.gc(parseConflist(lists.bridge), keepTaskIds.map((containerId) => ({ containerId, ifname: BRIDGE_IFNAME })));
+    await runtime.gc(
+      parseConflist(lists.bridge),
+      keepTaskIds.map((containerId) => ({ containerId, ifname: BRIDGE_IFNAME })),
+    );
   }
 }
 

@@ -66,7 +66,15 @@ export interface TaskSummary {
   stoppedReason?: string;
   chainMode: ChainMode;
   runtime: RuntimeKind;
-  containers: { name: string; status: ContainerStatus; health?: Health; pid?: number; engineId?: string; exitCode?: number | null; metadataId: string }[];
+  containers: {
+    name: string;
+    status: ContainerStatus;
+    health?: Health;
+    pid?: number;
+    engineId?: string;
+    exitCode?: number | null;
+    metadataId: string;
+  }[];
   timings?: TaskRecord['timings'];
 }
 
@@ -108,10 +116,18 @@ const recordSchema = z.looseObject({
   arn: z.string(),
   status: z.enum(['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED']),
   createdAt: z.string(),
-  definition: z.looseObject({ family: z.string(), containers: z.array(z.looseObject({ name: z.string(), dependsOn: z.array(z.unknown()) })) }),
+  definition: z.looseObject({
+    family: z.string(),
+    containers: z.array(z.looseObject({ name: z.string(), dependsOn: z.array(z.unknown()) })),
+  }),
   baseDir: z.string(),
   runtime: z.optional(z.enum(['engine', 'process'])),
-  eni: z.looseObject({ id: z.string(), mac: z.string(), addresses: z.array(z.string()), gateways: z.array(z.string()) }),
+  eni: z.looseObject({
+    id: z.string(),
+    mac: z.string(),
+    addresses: z.array(z.string()),
+    gateways: z.array(z.string()),
+  }),
   chainMode: z.enum(['in-process', 'exec']),
   lists: z.looseObject({ eni: z.string(), bridge: z.string() }),
   netns: z.string(),
@@ -119,15 +135,17 @@ const recordSchema = z.looseObject({
   pause: z.optional(z.looseObject({ process: processRef, engineId: z.optional(z.string()) })),
   attachment: z.optional(z.looseObject({ bridgeAddress: z.string() })),
   credentialsId: z.optional(z.string()),
-  containers: z.array(z.looseObject({
-    name: z.string(),
-    runtimeId: z.string(),
-    metadataId: z.string(),
-    status: z.enum(['PENDING', 'RUNNING', 'STOPPED']),
-    engineId: z.optional(z.string()),
-    process: z.optional(processRef),
-    init: z.optional(processRef),
-  })),
+  containers: z.array(
+    z.looseObject({
+      name: z.string(),
+      runtimeId: z.string(),
+      metadataId: z.string(),
+      status: z.enum(['PENDING', 'RUNNING', 'STOPPED']),
+      engineId: z.optional(z.string()),
+      process: z.optional(processRef),
+      init: z.optional(processRef),
+    }),
+  ),
 });
 
 export const parseTaskRecord = (json: unknown, file: string): TaskRecord => {

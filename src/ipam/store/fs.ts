@@ -1,6 +1,19 @@
 import {
-  closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync,
-  renameSync, rmdirSync, statSync, unlinkSync, writeSync, type Stats,
+  closeSync,
+  constants,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 
 // The file operations the store is built from, one method per system call that matters. The
@@ -29,7 +42,9 @@ const MAX_READ = 64 * 1024;
 export const nodeStoreFs: StoreFs = {
   lstat: (path) => lstatSync(path),
   stat: (path) => statSync(path),
-  mkdir: (path, recursive = false) => { mkdirSync(path, { mode: 0o700, recursive }); },
+  mkdir: (path, recursive = false) => {
+    mkdirSync(path, { mode: 0o700, recursive });
+  },
   readdir: (path) => readdirSync(path),
   read: (path) => {
     const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);

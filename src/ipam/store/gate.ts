@@ -46,7 +46,9 @@ const selfIdentity = (): { start?: string; pidns?: string } => {
     let pidns: string | undefined;
     try {
       pidns = readlinkSync('/proc/self/ns/pid');
-    } catch { /* no /proc: gates fall back to their age */ }
+    } catch {
+      /* no /proc: gates fall back to their age */
+    }
     self = { start: startTimeOf(process.pid), pidns };
   }
   return self;
@@ -56,7 +58,11 @@ const selfIdentity = (): { start?: string; pidns?: string } => {
 const heldHere = new Set<string>();
 
 export class KeyGates {
-  constructor(private readonly io: StoreFs, private readonly keysDir: string, private readonly waitMs = GATE_WAIT_MS) {}
+  constructor(
+    private readonly io: StoreFs,
+    private readonly keysDir: string,
+    private readonly waitMs = GATE_WAIT_MS,
+  ) {}
 
   pathOf(keyDir: string): string {
     return join(this.keysDir, keyDir + GATE_SUFFIX);
@@ -106,7 +112,10 @@ export class KeyGates {
       if ('release' in got) return got;
       if (Date.now() > deadline) {
         const who = got.owner ? `${got.owner.op} by pid ${got.owner.pid}` : 'an operation';
-        throw new CniError(ErrorCode.TryAgainLater, `ecs-ipam: ${who} is still working on key ${JSON.stringify(key)}; try again`);
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `ecs-ipam: ${who} is still working on key ${JSON.stringify(key)}; try again`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
@@ -146,7 +155,7 @@ export class KeyGates {
 const parseOwner = (text: string): Owner | undefined => {
   try {
     const value = JSON.parse(text) as Partial<Owner>;
-    return typeof value.pid === 'number' && typeof value.at === 'number' ? { op: '?', ...value } as Owner : undefined;
+    return typeof value.pid === 'number' && typeof value.at === 'number' ? ({ op: '?', ...value } as Owner) : undefined;
   } catch {
     return undefined;
   }

@@ -8,7 +8,10 @@ import { ensureDir, keyDirName, listDir } from './layout.js';
 export class KeyIndex {
   private readonly checked = new Set<string>();
 
-  constructor(private readonly io: StoreFs, readonly dir: string) {}
+  constructor(
+    private readonly io: StoreFs,
+    readonly dir: string,
+  ) {}
 
   keyDir(key: string): string {
     return keyDirName(key);

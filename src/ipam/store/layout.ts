@@ -17,7 +17,8 @@ export const euid = (): number | undefined => process.geteuid?.();
 // or filled under us. The store never chmods to fix any of it: it only refuses.
 export const dirProblem = (st: Stats): string | undefined => {
   if (st.isSymbolicLink()) return 'it is a symbolic link';
-  if (!st.isDirectory()) return st.isFile() ? 'it is a file, not a directory (an upstream boltdb file?)' : 'it is not a directory';
+  if (!st.isDirectory())
+    return st.isFile() ? 'it is a file, not a directory (an upstream boltdb file?)' : 'it is not a directory';
   const uid = euid();
   if (uid !== undefined && st.uid !== uid) return `it is owned by uid ${st.uid}, not by uid ${uid}`;
   if ((st.mode & 0o022) !== 0) return `others can write to it (mode ${(st.mode & 0o7777).toString(8)})`;

@@ -47,13 +47,17 @@ const checkParents = (io: StoreFs, dataDir: string, refuse: Refuse): void => {
     const path = `/${parts.slice(0, i).join('/')}`;
     let st = lstatIfAny(io, path);
     if (st?.isSymbolicLink()) {
-      if (!trusted(st.uid)) throw refuse(dataDir, `its parent ${path} is a symbolic link owned by uid ${st.uid}, not by uid ${uid}`);
+      if (!trusted(st.uid))
+        throw refuse(dataDir, `its parent ${path} is a symbolic link owned by uid ${st.uid}, not by uid ${uid}`);
       st = ifAny(() => io.stat(path));
     }
     if (!st) return; // the rest is made by mkdir, ours
     if (!trusted(st.uid)) throw refuse(dataDir, `its parent ${path} is owned by uid ${st.uid}`);
     if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
-      throw refuse(dataDir, `others can write to its parent ${path} (mode ${(st.mode & 0o7777).toString(8)}) and could swap it`);
+      throw refuse(
+        dataDir,
+        `others can write to its parent ${path} (mode ${(st.mode & 0o7777).toString(8)}) and could swap it`,
+      );
     }
   }
 };
@@ -90,15 +94,18 @@ const readMarker = (io: StoreFs, dir: string, refuse: Refuse): boolean => {
   }
   const format = formatOf(text);
   if (format === FORMAT) return true;
-  throw refuse(dir, format !== undefined && format > FORMAT
-    ? `it was made by a newer ecs-ipam (store format ${format}; this one knows format ${FORMAT})`
-    : `its ${MARKER} was not written by ecs-ipam`);
+  throw refuse(
+    dir,
+    format !== undefined && format > FORMAT
+      ? `it was made by a newer ecs-ipam (store format ${format}; this one knows format ${FORMAT})`
+      : `its ${MARKER} was not written by ecs-ipam`,
+  );
 };
 
 const formatOf = (text: string): number | undefined => {
   try {
     const marker = JSON.parse(text) as { v?: unknown; store?: unknown };
-    return marker.store === 'tasknet ecs-ipam' && Number.isInteger(marker.v) ? marker.v as number : undefined;
+    return marker.store === 'tasknet ecs-ipam' && Number.isInteger(marker.v) ? (marker.v as number) : undefined;
   } catch {
     return undefined;
   }
@@ -110,8 +117,11 @@ const formatOf = (text: string): number | undefined => {
 const adoptLegacy = (io: StoreFs, dir: string, refuse: Refuse): void => {
   const notLegacy = legacyProblem(io, dir);
   if (notLegacy) {
-    throw refuse(dir, `ecs-ipam did not make it: it has no ${MARKER} marker, and ${notLegacy}. ecs-ipam writes only into `
-      + `a directory it made: set ipam.dataDir (or IPAM_DB_PATH) to a directory of its own, such as ${DEFAULT_DATA_DIR}`);
+    throw refuse(
+      dir,
+      `ecs-ipam did not make it: it has no ${MARKER} marker, and ${notLegacy}. ecs-ipam writes only into ` +
+        `a directory it made: set ipam.dataDir (or IPAM_DB_PATH) to a directory of its own, such as ${DEFAULT_DATA_DIR}`,
+    );
   }
   // The marker appears whole: written under a temp name in keys/ (where GC sweeps temps), then linked.
   const temp = join(dir, KEYS_DIR, tempName());
@@ -131,9 +141,11 @@ const legacyProblem = (io: StoreFs, dir: string): string | undefined => {
   if (names.length === 0) return 'it is empty (rmdir it if ecs-ipam left it)';
   if (!names.includes(KEYS_DIR)) return `it has no ${KEYS_DIR}/`;
   for (const name of names) {
-    if (name !== KEYS_DIR && !parsePoolDirName(name)) return `it holds ${JSON.stringify(name)}, which no ecs-ipam store holds`;
+    if (name !== KEYS_DIR && !parsePoolDirName(name))
+      return `it holds ${JSON.stringify(name)}, which no ecs-ipam store holds`;
     const st = io.lstat(join(dir, name));
-    if (dirProblem(st) || (st.mode & 0o7777) !== 0o700) return `its ${name} is not a directory of mode 700 like ecs-ipam makes`;
+    if (dirProblem(st) || (st.mode & 0o7777) !== 0o700)
+      return `its ${name} is not a directory of mode 700 like ecs-ipam makes`;
   }
   return undefined;
 };

@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import {
-  contains, formatIp, formatSubnet, isReservedByDefault, lastAddress, parseIp, subnetSize, type Subnet,
+  contains,
+  formatIp,
+  formatSubnet,
+  isReservedByDefault,
+  lastAddress,
+  parseIp,
+  subnetSize,
+  type Subnet,
 } from '../ip.js';
 import { errnoOf, ignoring, isTempName, tempName, type StoreFs } from './fs.js';
 import { CURSOR_FILE } from './layout.js';
@@ -33,7 +40,8 @@ export class AddressPool {
   addressOf(name: string): bigint | undefined {
     const ip = parseIp(name);
     return ip && ip.family === this.subnet.family && contains(this.subnet, ip.value) && this.name(ip.value) === name
-      ? ip.value : undefined;
+      ? ip.value
+      : undefined;
   }
 
   holder(address: bigint): Holder {
@@ -43,11 +51,14 @@ export class AddressPool {
     } catch (error) {
       const code = errnoOf(error);
       if (code === 'ENOENT') return { state: 'free' };
-      if (code === 'ELOOP' || code === 'EISDIR' || code === 'ENXIO') return { state: 'foreign', why: `it is not a regular file (${code})` };
+      if (code === 'ELOOP' || code === 'EISDIR' || code === 'ENXIO')
+        return { state: 'foreign', why: `it is not a regular file (${code})` };
       throw error;
     }
     const record = decodeRecord(file.text);
-    return record ? { state: 'held', record, ino: file.ino } : { state: 'foreign', why: 'its content is not an allocation record' };
+    return record
+      ? { state: 'held', record, ino: file.ino }
+      : { state: 'foreign', why: 'its content is not an allocation record' };
   }
 
   // One lstat: cheap enough to probe candidates before writing anything for them.
@@ -112,8 +123,12 @@ export class AddressPool {
 
   // How many addresses the pool can hand out at all.
   usable(): bigint {
-    const gateway = this.gateway !== undefined && contains(this.subnet, this.gateway)
-      && !isReservedByDefault(this.subnet, this.gateway) ? 1n : 0n;
+    const gateway =
+      this.gateway !== undefined &&
+      contains(this.subnet, this.gateway) &&
+      !isReservedByDefault(this.subnet, this.gateway)
+        ? 1n
+        : 0n;
     return subnetSize(this.subnet) - (this.subnet.family === 4 ? 2n : 1n) - gateway;
   }
 

@@ -25,7 +25,8 @@ export const decodeRecord = (text: string): AllocationRecord | undefined => {
     return undefined;
   }
   const r = value as Partial<AllocationRecord> | null;
-  if (!r || typeof r.key !== 'string' || typeof r.containerId !== 'string' || typeof r.ifname !== 'string') return undefined;
+  if (!r || typeof r.key !== 'string' || typeof r.containerId !== 'string' || typeof r.ifname !== 'string')
+    return undefined;
   return {
     key: r.key,
     containerId: r.containerId,

@@ -40,7 +40,11 @@ export class IpamStore {
   private readonly pools: ConfiguredPool[];
   private onDisk: AddressPool[] | undefined;
 
-  private constructor(private readonly config: IpamConfig, readonly dir: string, options: StoreOptions) {
+  private constructor(
+    private readonly config: IpamConfig,
+    readonly dir: string,
+    options: StoreOptions,
+  ) {
     this.io = options.io ?? nodeStoreFs;
     this.step = options.step ?? (() => {});
     this.index = new KeyIndex(this.io, join(dir, KEYS_DIR));
@@ -69,7 +73,10 @@ export class IpamStore {
     const fresh: Held[] = [];
     try {
       this.step('gate');
-      const held = this.heldBy(key, this.pools.map((p) => p.pool));
+      const held = this.heldBy(
+        key,
+        this.pools.map((p) => p.pool),
+      );
       const addresses = this.pools.map(({ pool, want }) => {
         const mine = held.find((h) => h.pool === pool && (want === undefined || h.address === want));
         if (mine) {
@@ -93,7 +100,9 @@ export class IpamStore {
       }
       try {
         this.index.prune(keyDir);
-      } catch { /* best effort: the error that matters is the one above */ }
+      } catch {
+        /* best effort: the error that matters is the one above */
+      }
       throw error;
     } finally {
       gate.release();
@@ -102,10 +111,19 @@ export class IpamStore {
 
   // The claim protocol, in crash-safe order: the key's index entry first (a crash leaves a
   // pointer to nothing), then link(2) of the complete record to the address's name.
-  private claim(pool: AddressPool, key: string, keyDir: string, who: Attachment, want: bigint | undefined):
-  { address: bigint; fresh: boolean; record: AllocationRecord } {
+  private claim(
+    pool: AddressPool,
+    key: string,
+    keyDir: string,
+    who: Attachment,
+    want: bigint | undefined,
+  ): { address: bigint; fresh: boolean; record: AllocationRecord } {
     const record: AllocationRecord = {
-      key, ...who, network: this.config.network, subnet: String(pool), allocatedAt: new Date().toISOString(),
+      key,
+      ...who,
+      network: this.config.network,
+      subnet: String(pool),
+      allocatedAt: new Date().toISOString(),
     };
     const content = encodeRecord(record);
     const temp = pool.writeTemp(content);
@@ -126,15 +144,18 @@ export class IpamStore {
           return { address, fresh: true, record };
         }
         const holder = pool.holder(address);
-        if (holder.state === 'held' && holder.record.key === key) { // ours already: a same-key race
+        if (holder.state === 'held' && holder.record.key === key) {
+          // ours already: a same-key race
           this.index.add(keyDir, name);
           return { address, fresh: false, record: holder.record };
         }
         if (created) this.dropEntry(keyDir, name, key, [pool]);
         if (want !== undefined) throw addressTaken(pool, address, holder);
       }
-      throw new CniError(ErrorCode.Plugin,
-        `no free address in ${pool} on network ${this.config.network}: all ${pool.usable()} usable addresses are held`);
+      throw new CniError(
+        ErrorCode.Plugin,
+        `no free address in ${pool} on network ${this.config.network}: all ${pool.usable()} usable addresses are held`,
+      );
     } finally {
       pool.discard(temp);
     }
@@ -179,17 +200,26 @@ export class IpamStore {
     for (const { pool, want } of this.pools) {
       if (want === undefined) continue;
       const holder = pool.holder(want);
-      if (holder.state === 'held' && holder.record.key !== key && attachmentId(holder.record) === attachmentId(who)
-        && this.releaseIfUnused(pool, want, holder, 'DEL')) released.push(want);
+      if (
+        holder.state === 'held' &&
+        holder.record.key !== key &&
+        attachmentId(holder.record) === attachmentId(who) &&
+        this.releaseIfUnused(pool, want, holder, 'DEL')
+      )
+        released.push(want);
     }
     return released;
   }
 
   // CHECK: the address the key holds in each configured subnet (the configured one if explicit).
   lookup(key: string): (bigint | undefined)[] {
-    const held = this.heldBy(key, this.pools.map((p) => p.pool));
-    return this.pools.map(({ pool, want }) =>
-      held.find((h) => h.pool === pool && (want === undefined || h.address === want))?.address);
+    const held = this.heldBy(
+      key,
+      this.pools.map((p) => p.pool),
+    );
+    return this.pools.map(
+      ({ pool, want }) => held.find((h) => h.pool === pool && (want === undefined || h.address === want))?.address,
+    );
   }
 
   // STATUS: the store can be written, and every subnet that allocates dynamically has room.
@@ -199,7 +229,10 @@ export class IpamStore {
       if (want !== undefined) continue;
       const held = pool.entries().filter((e) => e.address !== undefined && !pool.reserved(e.address)).length;
       if (BigInt(held) >= pool.usable()) {
-        throw new CniError(ErrorCode.NotReady, `no free address in ${pool} on network ${this.config.network}: all ${pool.usable()} usable addresses are held`);
+        throw new CniError(
+          ErrorCode.NotReady,
+          `no free address in ${pool} on network ${this.config.network}: all ${pool.usable()} usable addresses are held`,
+        );
       }
     }
   }
@@ -213,7 +246,8 @@ export class IpamStore {
     const pools = this.allPools();
     for (const pool of pools) {
       for (const entry of pool.entries()) {
-        if (entry.temp && isAbandonedTemp(this.io, join(pool.dir, entry.name), entry.name)) pool.discard(join(pool.dir, entry.name));
+        if (entry.temp && isAbandonedTemp(this.io, join(pool.dir, entry.name), entry.name))
+          pool.discard(join(pool.dir, entry.name));
         if (entry.address === undefined) continue;
         const holder = pool.holder(entry.address);
         if (holder.state === 'held' && valid.has(attachmentId(holder.record))) {
@@ -223,15 +257,16 @@ export class IpamStore {
           if (this.releaseIfUnused(pool, entry.address, holder, 'GC')) released.push(`${pool}: ${entry.name}`);
         } else if (holder.state === 'foreign') {
           logger.warn(`ecs-ipam GC: removing ${join(pool.dir, entry.name)}: ${holder.why}`);
-          if (ignoring(['EISDIR', 'EPERM'], () => this.io.unlink(join(pool.dir, entry.name)))) released.push(`${pool}: ${entry.name}`);
+          if (ignoring(['EISDIR', 'EPERM'], () => this.io.unlink(join(pool.dir, entry.name))))
+            released.push(`${pool}: ${entry.name}`);
         }
       }
     }
     for (const name of this.index.list()) {
       if (isTempName(name)) {
-        if (isAbandonedTemp(this.io, join(this.index.dir, name), name)) ignoring('ENOENT', () => this.io.unlink(join(this.index.dir, name)));
-      }
-      else if (name.endsWith(GATE_SUFFIX)) this.sweepGate(name);
+        if (isAbandonedTemp(this.io, join(this.index.dir, name), name))
+          ignoring('ENOENT', () => this.io.unlink(join(this.index.dir, name)));
+      } else if (name.endsWith(GATE_SUFFIX)) this.sweepGate(name);
       else this.sweepKeyDir(name, pools);
     }
     return { released, kept };
@@ -265,7 +300,9 @@ export class IpamStore {
     let owner: Parameters<KeyGates['alive']>[1];
     try {
       owner = JSON.parse(gate.text) as typeof owner;
-    } catch { /* unreadable: not a live gate */ }
+    } catch {
+      /* unreadable: not a live gate */
+    }
     if (!this.gates.alive(path, owner)) this.gates.breakStale(path, gate.ino);
   }
 
@@ -326,8 +363,9 @@ export class IpamStore {
 
 const addressTaken = (pool: AddressPool, address: bigint, holder: Holder): CniError => {
   const field = `ipam.ipv${pool.subnet.family}-address`;
-  const by = holder.state === 'held'
-    ? `key ${JSON.stringify(holder.record.key)} (container ${holder.record.containerId}, interface ${holder.record.ifname})`
-    : `something that is not an allocation (${holder.state === 'foreign' ? holder.why : 'unknown'})`;
+  const by =
+    holder.state === 'held'
+      ? `key ${JSON.stringify(holder.record.key)} (container ${holder.record.containerId}, interface ${holder.record.ifname})`
+      : `something that is not an allocation (${holder.state === 'foreign' ? holder.why : 'unknown'})`;
   return new CniError(ErrorCode.Plugin, `${field} ${formatIp(pool.subnet.family, address)} is already held by ${by}`);
 };

@@ -7,7 +7,15 @@ import { familyOf, type Interface, type IpConfig, type Result, type Route } from
 import { parseResult } from '../../cni/result-parse.js';
 import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import {
-  batch, deleteLink, getLink, getLinkWithAddresses, isExists, isNotFound, listAddresses, listLinks, listRoutes,
+  batch,
+  deleteLink,
+  getLink,
+  getLinkWithAddresses,
+  isExists,
+  isNotFound,
+  listAddresses,
+  listLinks,
+  listRoutes,
   type NetnsRef,
 } from '../../netlink/index.js';
 import { netlinkStep } from '../common/netlink-error.js';
@@ -33,7 +41,8 @@ const ALIAS_PREFIX = 'tasknet:';
 // name collision (44 bits of a hash: ~3e-8 for 1000 tasks on one host).
 export const hostVethName = (containerId: string, ifname: string): string =>
   `veth${createHash('sha256').update(attachmentKey(containerId, ifname)).digest('hex').slice(0, 11)}`;
-const vethAlias = (containerId: string, ifname: string): string => `${ALIAS_PREFIX}${attachmentKey(containerId, ifname)}`;
+const vethAlias = (containerId: string, ifname: string): string =>
+  `${ALIAS_PREFIX}${attachmentKey(containerId, ifname)}`;
 
 // A stable locally-administered unicast MAC per bridge name. Upstream sets a random one when it
 // creates the bridge (amazon-ecs-cni-plugins#111); deriving it from the name keeps it stable across
@@ -53,8 +62,14 @@ const formatMac = (bytes: Iterable<number>): string => [...bytes].map((b) => b.t
 const ipv6Bytes = (address: string): number[] => {
   const [head = '', tail] = address.split('::');
   const groups = (part: string) => (part === '' ? [] : part.split(':'));
-  const parts = tail === undefined ? groups(head) : [...groups(head), ...Array(8 - groups(head).length - groups(tail).length).fill('0'), ...groups(tail)];
-  return parts.flatMap((g) => { const n = parseInt(g, 16); return [n >> 8, n & 0xff]; });
+  const parts =
+    tail === undefined
+      ? groups(head)
+      : [...groups(head), ...Array(8 - groups(head).length - groups(tail).length).fill('0'), ...groups(tail)];
+  return parts.flatMap((g) => {
+    const n = parseInt(g, 16);
+    return [n >> 8, n & 0xff];
+  });
 };
 
 // upstream SetHWAddrByIP: 0a:58 + the four bytes of the task's IPv4 address, so the bridge side
@@ -68,7 +83,8 @@ export const containerMac = (ips: IpConfig[]): string => {
 };
 
 // The host end's MAC, derived like its name, so ADD never has to read it back.
-const hostVethMac = (containerId: string, ifname: string): string => macFromSeed(`tasknet-veth:${attachmentKey(containerId, ifname)}`);
+const hostVethMac = (containerId: string, ifname: string): string =>
+  macFromSeed(`tasknet-veth:${attachmentKey(containerId, ifname)}`);
 
 const ipOf = (cidr: string): string => cidr.split('/')[0]!;
 const prefixOf = (cidr: string): string => cidr.split('/')[1]!;
@@ -81,16 +97,21 @@ const requireIpamAddresses = (type: string, result: Result | undefined): IpConfi
     throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned ${ips.length} addresses, expected 1 or 2`);
   }
   ips.forEach((ip, i) => {
-    if (!ip.gateway) throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned no gateway for ips[${i}] ${ip.address}`);
+    if (!ip.gateway)
+      throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned no gateway for ips[${i}] ${ip.address}`);
     if (familyOf(ip.gateway) !== familyOf(ip.address)) {
-      throw new CniError(ErrorCode.Plugin, `IPAM plugin ${type} returned gateway ${ip.gateway} of another family than ${ip.address}`);
+      throw new CniError(
+        ErrorCode.Plugin,
+        `IPAM plugin ${type} returned gateway ${ip.gateway} of another family than ${ip.address}`,
+      );
     }
   });
   return ips;
 };
 
 const requireIpamType = (conf: BridgeConfig, verb: string): string => {
-  if (!conf.ipamType) throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid ipam.type: ${verb} needs an IPAM plugin`);
+  if (!conf.ipamType)
+    throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid ipam.type: ${verb} needs an IPAM plugin`);
   return conf.ipamType;
 };
 
@@ -116,17 +137,24 @@ const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef)
   }
   const { link, addresses } = found;
   if (link.kind !== 'bridge') {
-    throw new CniError(ErrorCode.Plugin, `interface ${conf.bridge} already exists, but is not a bridge (kind ${link.kind ?? 'unknown'})`);
+    throw new CniError(
+      ErrorCode.Plugin,
+      `interface ${conf.bridge} already exists, but is not a bridge (kind ${link.kind ?? 'unknown'})`,
+    );
   }
   const changes = batch(host);
   for (const ip of ips) {
     const wanted = bridgeAddressFor(ip);
     const family = familyOf(ip.address);
-    const same = addresses.filter((a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')));
+    const same = addresses.filter(
+      (a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')),
+    );
     if (same.some((a) => a.cidr === wanted)) continue;
     if (same.length > 0) {
-      throw new CniError(ErrorCode.Plugin,
-        `bridge ${conf.bridge} has address ${same.map((a) => a.cidr).join(', ')}, but the IPAM gateway needs ${wanted}`);
+      throw new CniError(
+        ErrorCode.Plugin,
+        `bridge ${conf.bridge} has address ${same.map((a) => a.cidr).join(', ')}, but the IPAM gateway needs ${wanted}`,
+      );
     }
     changes.addrAdd(conf.bridge, wanted, { noDad: family === 6 });
   }
@@ -141,7 +169,14 @@ const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef)
 // The kernel drops IPv6 from a link whose MTU is below this (RFC 8200), and refuses IPv6 settings on it.
 const IPV6_MIN_MTU = 1280;
 
-const configureContainer = async (req: PluginRequest, netns: string, ips: IpConfig[], routes: Route[], mac: string, mtu: number): Promise<void> => {
+const configureContainer = async (
+  req: PluginRequest,
+  netns: string,
+  ips: IpConfig[],
+  routes: Route[],
+  mac: string,
+  mtu: number,
+): Promise<void> => {
   const ipv6 = ips.some((ip) => familyOf(ip.address) === 6);
   const changes = batch(netns);
   // Without IPv6 the link needs no link-local address, and so gets no fe80::/64 route to delete;
@@ -161,7 +196,11 @@ const configureContainer = async (req: PluginRequest, netns: string, ips: IpConf
   }
   for (const route of routes) {
     const via = route.gw ?? gateways.get(familyOf(route.dst));
-    if (!via) throw new CniError(ErrorCode.InvalidNetworkConfig, `route ${route.dst} has no gateway and no address of its family`);
+    if (!via)
+      throw new CniError(
+        ErrorCode.InvalidNetworkConfig,
+        `route ${route.dst} has no gateway and no address of its family`,
+      );
     if (via === ipOf(route.dst) && route.dst === hostRoute(via)) continue; // the gateway route itself
     changes.routeAdd({ dst: route.dst, via, dev: req.ifname, onlink: true });
   }
@@ -190,7 +229,10 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     phases.mark('netns-check');
     // IFALIASZ: the kernel keeps at most 255 bytes of alias, and DEL and GC match it exactly.
     if (Buffer.byteLength(vethAlias(req.containerId, req.ifname)) > 255) {
-      throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_CONTAINERID ${JSON.stringify(req.containerId.slice(0, 40))}...: longer than the ${255 - ALIAS_PREFIX.length - req.ifname.length - 1} bytes the host veth alias can record`);
+      throw new CniError(
+        ErrorCode.InvalidEnvironment,
+        `invalid CNI_CONTAINERID ${JSON.stringify(req.containerId.slice(0, 40))}...: longer than the ${255 - ALIAS_PREFIX.length - req.ifname.length - 1} bytes the host veth alias can record`,
+      );
     }
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     const hostVeth = hostVethName(req.containerId, req.ifname);
@@ -209,22 +251,32 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
             .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) })
             .run();
         } catch (error) {
-          if (isExists(error) && await getLink(req.ifname, netns)) {
-            throw new CniError(ErrorCode.Plugin, `container veth name provided (${req.ifname}) already exists in ${netns}`);
+          if (isExists(error) && (await getLink(req.ifname, netns))) {
+            throw new CniError(
+              ErrorCode.Plugin,
+              `container veth name provided (${req.ifname}) already exists in ${netns}`,
+            );
           }
           throw error;
         }
       });
-      rollback.push(`delete veth ${hostVeth}`, async () => { await deleteLink(hostVeth, hostNs).catch(ignoreNotFound); });
+      rollback.push(`delete veth ${hostVeth}`, async () => {
+        await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
+      });
       phases.mark('veth-create');
       failpoint(req.env, 'bridge:after-veth');
 
       const ipam = await delegate(ipamType, 'ADD', req, delegateOptions);
-      rollback.push(`release the ${ipamType} allocation`, async () => { await delegate(ipamType, 'DEL', req, delegateOptions); });
+      rollback.push(`release the ${ipamType} allocation`, async () => {
+        await delegate(ipamType, 'DEL', req, delegateOptions);
+      });
       const ips = requireIpamAddresses(ipamType, ipam);
       const v6 = ips.find((ip) => familyOf(ip.address) === 6);
       if (v6 && conf.mtu < IPV6_MIN_MTU) {
-        throw new CniError(ErrorCode.InvalidNetworkConfig, `invalid mtu ${conf.mtu}: IPv6 (${ipamType} gave ${v6.address}) needs at least ${IPV6_MIN_MTU}`);
+        throw new CniError(
+          ErrorCode.InvalidNetworkConfig,
+          `invalid mtu ${conf.mtu}: IPv6 (${ipamType} gave ${v6.address}) needs at least ${IPV6_MIN_MTU}`,
+        );
       }
       phases.mark('ipam-delegate');
       failpoint(req.env, 'bridge:after-ipam');
@@ -236,16 +288,20 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
       // the host, even if a task re-adds the subnet route that configureContainer leaves out
       // (upstream's isolation is that missing route alone, which the task itself can undo).
-      await netlinkStep(`attaching ${hostVeth} to bridge ${conf.bridge}`, () => batch(hostNs)
-        .linkSet(hostVeth, { master: conf.bridge, up: true })
-        .linkSet(hostVeth, { bridgePort: { isolated: true } })
-        .linkSet(conf.bridge, { up: true })
-        .run());
+      await netlinkStep(`attaching ${hostVeth} to bridge ${conf.bridge}`, () =>
+        batch(hostNs)
+          .linkSet(hostVeth, { master: conf.bridge, up: true })
+          .linkSet(hostVeth, { bridgePort: { isolated: true } })
+          .linkSet(conf.bridge, { up: true })
+          .run(),
+      );
       phases.mark('bridge-attach');
       failpoint(req.env, 'bridge:after-attach');
 
       const mac = containerMac(ips);
-      await netlinkStep(`configuring ${req.ifname} in ${netns}`, () => configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu));
+      await netlinkStep(`configuring ${req.ifname} in ${netns}`, () =>
+        configureContainer(req, netns, ips, ipam?.routes ?? [], mac, conf.mtu),
+      );
       phases.mark('address-route-set');
       failpoint(req.env, 'bridge:after-container');
 
@@ -262,7 +318,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
         interfaces,
         ips: [...(prev?.ips ?? []), ...ips.map((ip) => ({ ...ip, interface: containerIndex }))],
         routes: [...(prev?.routes ?? []), ...(ipam?.routes ?? [])],
-        ...(prev?.dns ?? ipam?.dns ? { dns: prev?.dns ?? ipam?.dns } : {}),
+        ...((prev?.dns ?? ipam?.dns) ? { dns: prev?.dns ?? ipam?.dns } : {}),
       };
     } catch (error) {
       await rollback.run();
@@ -281,7 +337,9 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     phases.mark('netns-check');
     let ipamError: unknown;
     if (conf.ipamType) {
-      await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => { ipamError = error; });
+      await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => {
+        ipamError = error;
+      });
       phases.mark('ipam-delegate');
     }
     const hostVeth = hostVethName(req.containerId, req.ifname);
@@ -320,9 +378,14 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const { phases } = req;
     const conf = parseBridgeConfig(req.config);
     phases.mark('config');
-    const link = await netlinkStep(`looking up bridge ${conf.bridge}`, () => getLink(conf.bridge, hostNs, { details: true }));
+    const link = await netlinkStep(`looking up bridge ${conf.bridge}`, () =>
+      getLink(conf.bridge, hostNs, { details: true }),
+    );
     if (link && link.kind !== 'bridge') {
-      throw new CniError(ErrorCode.NotReady, `interface ${conf.bridge} exists but is not a bridge (kind ${link.kind ?? 'unknown'})`);
+      throw new CniError(
+        ErrorCode.NotReady,
+        `interface ${conf.bridge} exists but is not a bridge (kind ${link.kind ?? 'unknown'})`,
+      );
     }
     phases.mark('bridge-check');
     if (conf.ipamType) {
@@ -336,7 +399,9 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
   async gc(req) {
     const { phases } = req;
     const conf = parseBridgeConfig(req.config);
-    const keep = new Set(validAttachments(req.config).map((a) => `${ALIAS_PREFIX}${attachmentKey(a.containerId, a.ifname)}`));
+    const keep = new Set(
+      validAttachments(req.config).map((a) => `${ALIAS_PREFIX}${attachmentKey(a.containerId, a.ifname)}`),
+    );
     phases.mark('config');
     const errors: string[] = [];
     if (conf.ipamType) {
@@ -344,8 +409,13 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       phases.mark('ipam-delegate');
     }
     const ports = await netlinkStep(`listing the ports of bridge ${conf.bridge}`, () => listLinks(hostNs));
-    const stale = ports.filter((l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias));
-    for (const link of stale) await deleteLink(link.name, hostNs).catch((e: Error) => { if (!isNotFound(e)) errors.push(e.message); });
+    const stale = ports.filter(
+      (l) => l.master === conf.bridge && l.alias?.startsWith(ALIAS_PREFIX) && !keep.has(l.alias),
+    );
+    for (const link of stale)
+      await deleteLink(link.name, hostNs).catch((e: Error) => {
+        if (!isNotFound(e)) errors.push(e.message);
+      });
     phases.mark('veth-gc');
     if (errors.length > 0) throw new CniError(ErrorCode.Plugin, `GC: ${errors.join('; ')}`);
   },
@@ -357,11 +427,21 @@ const ignoreNotFound = (error: unknown): void => {
 
 // CHECK (cni-conformance G.51): the bridge, the veth pair wired to it, and every address and route
 // of prevResult, compared with prevResult (a later plugin may have changed the MAC: G.52).
-const checkAttachment = async (req: PluginRequest, conf: BridgeConfig, netns: string, prev: Result, hostNs: NetnsRef): Promise<void> => {
-  const fail = (what: string): never => { throw new CniError(ErrorCode.Plugin, `CHECK ${conf.bridge}/${req.ifname}: ${what}`); };
+const checkAttachment = async (
+  req: PluginRequest,
+  conf: BridgeConfig,
+  netns: string,
+  prev: Result,
+  hostNs: NetnsRef,
+): Promise<void> => {
+  const fail = (what: string): never => {
+    throw new CniError(ErrorCode.Plugin, `CHECK ${conf.bridge}/${req.ifname}: ${what}`);
+  };
   const index = prev.interfaces?.findIndex((i) => i.name === req.ifname && i.sandbox !== undefined) ?? -1;
-  const expected = index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
-  if (expected.sandbox !== req.netns) fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
+  const expected =
+    index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
+  if (expected.sandbox !== req.netns)
+    fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
   const bridge = await getLink(conf.bridge, hostNs, { details: true });
   if (!bridge) fail(`bridge ${conf.bridge} is missing`);
   if (bridge!.kind !== 'bridge') fail(`${conf.bridge} is not a bridge`);
@@ -376,7 +456,8 @@ const checkAttachment = async (req: PluginRequest, conf: BridgeConfig, netns: st
   if (hostVeth!.master !== conf.bridge) fail(`host veth ${hostVeth!.name} is not attached to ${conf.bridge}`);
   const addresses = new Set((await listAddresses({ dev: req.ifname }, netns)).map((a) => a.cidr));
   for (const ip of prev.ips ?? []) {
-    if (ip.interface === index && !addresses.has(ip.address)) fail(`address ${ip.address} is missing from ${req.ifname}`);
+    if (ip.interface === index && !addresses.has(ip.address))
+      fail(`address ${ip.address} is missing from ${req.ifname}`);
   }
   const routes = await listRoutes({}, netns);
   for (const route of prev.routes ?? []) {

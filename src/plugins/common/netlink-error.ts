@@ -5,7 +5,9 @@ import { IpError } from '../../netlink/index.js';
 // text adds the command (for a batch, the failing line), so the link, address or route is named.
 // Anything else passes through: a CniError already has its code, and the rest are bugs (999).
 export const netlinkError = (what: string, error: unknown): unknown =>
-  error instanceof IpError ? new CniError(ErrorCode.Netlink, `${what}: ${error.message}`, undefined, { cause: error }) : error;
+  error instanceof IpError
+    ? new CniError(ErrorCode.Netlink, `${what}: ${error.message}`, undefined, { cause: error })
+    : error;
 
 // The same around a whole step, including a batch's input checks, which throw while it is built.
 export const netlinkStep = async <T>(what: string, step: () => Promise<T>): Promise<T> => {

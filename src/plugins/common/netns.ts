@@ -6,10 +6,16 @@ import { isNetnsFile, NETNS_RUN_DIR, type NetnsRef } from '../../netlink/index.j
 // namespace (a regular file, a directory, a mount namespace) must not reach `nsenter` or `ip`.
 export const requireNetns = async (netns: string): Promise<string> => {
   if (!netns.startsWith('/')) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_NETNS ${JSON.stringify(netns)}: must be an absolute path`);
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `invalid CNI_NETNS ${JSON.stringify(netns)}: must be an absolute path`,
+    );
   }
   if (!(await isNetnsFile(netns))) {
-    throw new CniError(ErrorCode.InvalidEnvironment, `invalid CNI_NETNS ${JSON.stringify(netns)}: not a network namespace (failed to open netns)`);
+    throw new CniError(
+      ErrorCode.InvalidEnvironment,
+      `invalid CNI_NETNS ${JSON.stringify(netns)}: not a network namespace (failed to open netns)`,
+    );
   }
   return netns;
 };
@@ -28,7 +34,9 @@ export const refuseOwnNetns = async (netns: string, own: NetnsRef): Promise<void
   const ownPath = own === undefined ? '/proc/self/ns/net' : own.startsWith('/') ? own : `${NETNS_RUN_DIR}/${own}`;
   const [a, b] = await Promise.all([stat(netns), stat(ownPath)]);
   if (a.ino === b.ino && a.dev === b.dev) {
-    throw new CniError(ErrorCode.InvalidNetns,
-      `invalid CNI_NETNS ${JSON.stringify(netns)}: it is the plugin's own network namespace (plugin's netns and netns from CNI_NETNS should not be the same)`);
+    throw new CniError(
+      ErrorCode.InvalidNetns,
+      `invalid CNI_NETNS ${JSON.stringify(netns)}: it is the plugin's own network namespace (plugin's netns and netns from CNI_NETNS should not be the same)`,
+    );
   }
 };

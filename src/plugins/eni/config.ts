@@ -70,8 +70,10 @@ export const FIELDS: Record<Dialect, Partial<Record<Field, string>>> = {
 // (schemas/); parsing ignores the former and the refinement fails first where the latter fail.
 const mac = () => z.optional(described(z.string(), { pattern: PATTERNS.mac }));
 const linkName = () => z.optional(described(z.string(), { maxLength: 15, pattern: PATTERNS.ifName }));
-const addresses = () => z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.cidr })), { uniqueItems: true }));
-const gateways = () => z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.ip })), { maxItems: 2, uniqueItems: true }));
+const addresses = () =>
+  z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.cidr })), { uniqueItems: true }));
+const gateways = () =>
+  z.optional(described(z.array(described(z.string(), { pattern: PATTERNS.ip })), { maxItems: 2, uniqueItems: true }));
 export const eniConfigSchema = z.looseObject({
   eni: z.optional(described(z.string(), { minLength: 1 })),
   mac: mac(),
@@ -89,10 +91,20 @@ export const eniConfigSchema = z.looseObject({
   'ipv4-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv4MaybeCidr })),
   'ipv6-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv6MaybeCidr })),
   'subnetgateway-ipv4-address': z.optional(described(z.string(), { pattern: PATTERNS.ipv4SubnetGateway })),
-  mtu: z.optional(described(z.number().check(z.refine(
-    (n) => Number.isInteger(n) && (n === 0 || (n >= 68 && n <= 65535)),
-    'must be an integer, 0 (leave unchanged) or between 68 and 65535',
-  ), z.int(), z.minimum(0), z.maximum(65535)), { not: { type: 'integer', minimum: 1, maximum: 67 } })),
+  mtu: z.optional(
+    described(
+      z.number().check(
+        z.refine(
+          (n) => Number.isInteger(n) && (n === 0 || (n >= 68 && n <= 65535)),
+          'must be an integer, 0 (leave unchanged) or between 68 and 65535',
+        ),
+        z.int(),
+        z.minimum(0),
+        z.maximum(65535),
+      ),
+      { not: { type: 'integer', minimum: 1, maximum: 67 } },
+    ),
+  ),
 });
 type Raw = z.infer<typeof eniConfigSchema>;
 
@@ -112,7 +124,8 @@ const invalid = (source: Source, value: unknown, why: string): CniError =>
 // net.ParseMAC's 6-byte forms (colons or hyphens), and only unicast: a multicast or all-zero
 // address can never be an ENI's.
 const macProblem = (mac: string): string | undefined => {
-  if (!/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(mac)) return 'must be a MAC address (xx:xx:xx:xx:xx:xx)';
+  if (!/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(mac))
+    return 'must be a MAC address (xx:xx:xx:xx:xx:xx)';
   const first = parseInt(mac.slice(0, 2), 16);
   if (first & 1) return 'is a multicast MAC address';
   if (/^(00[:-]){5}00$/.test(mac)) return 'is the all-zero MAC address';
@@ -131,8 +144,10 @@ const dialectOf = (raw: Record<string, unknown>): Dialect | undefined => {
   const ecs = used('ecs-eni');
   const vpc = used('vpc-eni');
   if (ecs.length > 0 && vpc.length > 0) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig,
-      `invalid config: it mixes ecs-eni fields (${ecs.map((f) => JSON.stringify(f)).join(', ')}) with vpc-eni fields (${vpc.map((f) => JSON.stringify(f)).join(', ')}); use one dialect`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid config: it mixes ecs-eni fields (${ecs.map((f) => JSON.stringify(f)).join(', ')}) with vpc-eni fields (${vpc.map((f) => JSON.stringify(f)).join(', ')}); use one dialect`,
+    );
   }
   if (ecs.length > 0) return 'ecs-eni';
   return vpc.length > 0 ? 'vpc-eni' : undefined;
@@ -167,7 +182,10 @@ const argList = (args: CniArgs, key: string): Valued<string[]> | undefined => {
 // the value its error shows (the pre-2020 key's own value when the entry was read from one).
 const entryOf = (list: Valued<string[]>, index: number): { source: Source; shown: string } =>
   list.entries?.[index] ?? {
-    source: list.source.code === ErrorCode.InvalidEnvironment ? list.source : { ...list.source, label: `${list.source.label}.${index}` },
+    source:
+      list.source.code === ErrorCode.InvalidEnvironment
+        ? list.source
+        : { ...list.source, label: `${list.source.label}.${index}` },
     shown: list.value[index]!,
   };
 
@@ -193,12 +211,17 @@ const validateGateways = (list: Valued<string[]> | undefined, addresses: string[
     const problem = gatewayProblem(gw);
     if (problem) throw invalid(source, shown, problem);
     const family = familyOf(gw);
-    if (families.has(family)) throw invalid(source, shown, `a second IPv${family} gateway (one default route per family)`);
+    if (families.has(family))
+      throw invalid(source, shown, `a second IPv${family} gateway (one default route per family)`);
     families.set(family, i);
     const own = addresses.filter((a) => familyOf(a) === family);
     if (own.length === 0) throw invalid(source, shown, `no ENI address is IPv${family}`);
     if (own.some((a) => canonicalIp(a.split('/')[0]!) === canonicalIp(gw))) {
-      throw invalid(source, shown, `${shown === gw ? 'is' : `gives gateway ${gw}, which is`} one of the ENI's own addresses`);
+      throw invalid(
+        source,
+        shown,
+        `${shown === gw ? 'is' : `gives gateway ${gw}, which is`} one of the ENI's own addresses`,
+      );
     }
   });
   return list.value;
@@ -217,32 +240,51 @@ const validateGateways = (list: Valued<string[]> | undefined, addresses: string[
 //                                subnet's network address + 1 (the VPC router), any other host
 //                                part is refused rather than guessed at
 // Mixed with ip-addresses or gateway-ip-addresses, which keys win would be a guess: error 7.
-const legacyFormat = (raw: Raw): { addresses: Valued<string[]>; gateways?: Valued<string[]>; format: LegacyFormat } | undefined => {
+const legacyFormat = (
+  raw: Raw,
+): { addresses: Valued<string[]>; gateways?: Valued<string[]>; format: LegacyFormat } | undefined => {
   const conf = raw as Record<string, unknown>;
   const keys = LEGACY_KEYS.filter((k) => conf[k] !== undefined);
   if (keys.length === 0) return undefined;
   const today = [FIELDS['ecs-eni'].addresses!, FIELDS['ecs-eni'].gateways!].filter((k) => conf[k] !== undefined);
   if (today.length > 0) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig,
-      `invalid config: it has the pre-2020 ecs-eni key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} and today's ${today.map((k) => JSON.stringify(k)).join(', ')}; use one format (docs/ecs-eni.md)`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid config: it has the pre-2020 ecs-eni key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')} and today's ${today.map((k) => JSON.stringify(k)).join(', ')}; use one format (docs/ecs-eni.md)`,
+    );
   }
   const v4 = raw['ipv4-address'];
   const v6 = raw['ipv6-address'];
   const subnetText = raw['subnetgateway-ipv4-address'];
   if (v4 === undefined) {
-    throw new CniError(ErrorCode.InvalidNetworkConfig,
-      `missing required parameter ipv4-address (the pre-2020 ecs-eni format, which ${keys.map((k) => JSON.stringify(k)).join(', ')} belong${keys.length > 1 ? '' : 's'} to, requires it)`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `missing required parameter ipv4-address (the pre-2020 ecs-eni format, which ${keys.map((k) => JSON.stringify(k)).join(', ')} belong${keys.length > 1 ? '' : 's'} to, requires it)`,
+    );
   }
   const subnetSource = fromConfig('subnetgateway-ipv4-address');
   let subnet: { network: bigint; prefix: number } | undefined;
   if (subnetText !== undefined) {
     const c = parseCidr(subnetText);
-    if (!c || c.family !== 4) throw invalid(subnetSource, subnetText, 'must be an IPv4 subnet with its prefix length (10.0.1.1/24 or 10.0.1.0/24)');
-    if (c.prefix > 30) throw invalid(subnetSource, subnetText, 'must have a prefix length of at most 30 (a subnet with a gateway and a host)');
+    if (c?.family !== 4)
+      throw invalid(
+        subnetSource,
+        subnetText,
+        'must be an IPv4 subnet with its prefix length (10.0.1.1/24 or 10.0.1.0/24)',
+      );
+    if (c.prefix > 30)
+      throw invalid(
+        subnetSource,
+        subnetText,
+        'must have a prefix length of at most 30 (a subnet with a gateway and a host)',
+      );
     const network = c.value & ~hostMask(4, c.prefix);
     if (c.value !== network && c.value !== network + 1n) {
-      throw invalid(subnetSource, subnetText,
-        `must be the subnet (${formatIp(4, network)}/${c.prefix}) or its gateway (${formatIp(4, network + 1n)}/${c.prefix}), the network address + 1`);
+      throw invalid(
+        subnetSource,
+        subnetText,
+        `must be the subnet (${formatIp(4, network)}/${c.prefix}) or its gateway (${formatIp(4, network + 1n)}/${c.prefix}), the network address + 1`,
+      );
     }
     subnet = { network, prefix: c.prefix };
   }
@@ -257,10 +299,14 @@ const legacyFormat = (raw: Raw): { addresses: Valued<string[]>; gateways?: Value
     }
     v4Cidr = v4; // anything else wrong with it: validateAddresses, as for ip-addresses
   } else {
-    if (parseCidr(`${v4}/32`)?.family !== 4) throw invalid(v4Source, v4, 'must be an IPv4 address, with or without its prefix length');
+    if (parseCidr(`${v4}/32`)?.family !== 4)
+      throw invalid(v4Source, v4, 'must be an IPv4 address, with or without its prefix length');
     if (!subnet) {
-      throw invalid(v4Source, v4,
-        'has no prefix length: give it one (10.0.1.5/24) or add subnetgateway-ipv4-address (upstream read the subnet from the instance metadata service, tasknet does not)');
+      throw invalid(
+        v4Source,
+        v4,
+        'has no prefix length: give it one (10.0.1.5/24) or add subnetgateway-ipv4-address (upstream read the subnet from the instance metadata service, tasknet does not)',
+      );
     }
     v4Cidr = `${v4}/${subnet.prefix}`;
   }
@@ -277,16 +323,20 @@ const legacyFormat = (raw: Raw): { addresses: Valued<string[]>; gateways?: Value
   const gateway = subnet && formatIp(4, subnet.network + 1n);
   return {
     addresses: { value: addresses, source: v4Source, entries },
-    ...(gateway ? { gateways: { value: [gateway], source: subnetSource, entries: [{ source: subnetSource, shown: subnetText! }] } } : {}),
+    ...(gateway
+      ? {
+          gateways: { value: [gateway], source: subnetSource, entries: [{ source: subnetSource, shown: subnetText! }] },
+        }
+      : {}),
     format: { keys, addresses, gateways: gateway ? [gateway] : [] },
   };
 };
 
 // The plugin log's word that a config is in the pre-2020 format, and what it was read as.
 export const legacyFormatWarning = ({ keys, addresses, gateways }: LegacyFormat): string =>
-  `ecs-eni: the config uses the pre-2020 ecs-eni format (${keys.map((k) => JSON.stringify(k)).join(', ')}), read as `
-  + `"ip-addresses": ${JSON.stringify(addresses)}, "gateway-ip-addresses": ${JSON.stringify(gateways)}; `
-  + 'it is still accepted, but today\'s keys are the ones documented (docs/ecs-eni.md)';
+  `ecs-eni: the config uses the pre-2020 ecs-eni format (${keys.map((k) => JSON.stringify(k)).join(', ')}), read as ` +
+  `"ip-addresses": ${JSON.stringify(addresses)}, "gateway-ip-addresses": ${JSON.stringify(gateways)}; ` +
+  "it is still accepted, but today's keys are the ones documented (docs/ecs-eni.md)";
 
 export interface ParseOptions {
   /** ADD needs to know which ENI and (unless it stays down) its addresses; the other verbs take what is there. */
@@ -315,15 +365,21 @@ export const parseEniConfig = (conf: NetConfObject, args: CniArgs, { requireEni 
 
   const stayDown = configValue<boolean>(raw, dialect, 'stayDown')?.value ?? false;
   const legacy = legacyFormat(raw);
-  const addressList = argList(args, ENI_ARGS.addresses) ?? legacy?.addresses ?? configValue<string[]>(raw, dialect, 'addresses');
+  const addressList =
+    argList(args, ENI_ARGS.addresses) ?? legacy?.addresses ?? configValue<string[]>(raw, dialect, 'addresses');
   const addresses = validateAddresses(addressList);
-  const gatewayList = argList(args, ENI_ARGS.gateways) ?? legacy?.gateways ?? configValue<string[]>(raw, dialect, 'gateways');
+  const gatewayList =
+    argList(args, ENI_ARGS.gateways) ?? legacy?.gateways ?? configValue<string[]>(raw, dialect, 'gateways');
   const gateways = validateGateways(gatewayList, addresses);
 
   const mtu = raw.mtu ?? 0;
   const v6 = addresses.find((a) => familyOf(a) === 6);
   if (mtu !== 0 && mtu < 1280 && v6) {
-    throw invalid(fromConfig('mtu'), mtu, `must be at least 1280 with an IPv6 address (${v6}): the kernel turns IPv6 off below that`);
+    throw invalid(
+      fromConfig('mtu'),
+      mtu,
+      `must be at least 1280 with an IPv6 address (${v6}): the kernel turns IPv6 off below that`,
+    );
   }
 
   if (requireEni) {
@@ -347,11 +403,24 @@ export const parseEniConfig = (conf: NetConfObject, args: CniArgs, { requireEni 
 
 // Required means: in the config of the dialect in use, or in CNI_ARGS (upstream's wording).
 const missing = (dialect: Dialect | undefined, what: 'mac' | 'addresses'): CniError => {
-  const names = what === 'mac'
-    ? { 'ecs-eni': 'mac', 'vpc-eni': 'eniMACAddress or eniName', none: 'mac, eniMACAddress or eniName', args: `${ENI_ARGS.mac} or ${ENI_ARGS.name}` }
-    : { 'ecs-eni': 'ip-addresses', 'vpc-eni': 'eniIPAddresses', none: 'ip-addresses or eniIPAddresses', args: ENI_ARGS.addresses };
-  return new CniError(ErrorCode.InvalidNetworkConfig,
-    `missing required parameter ${names[dialect ?? 'none']} (or CNI_ARGS ${names.args})`);
+  const names =
+    what === 'mac'
+      ? {
+          'ecs-eni': 'mac',
+          'vpc-eni': 'eniMACAddress or eniName',
+          none: 'mac, eniMACAddress or eniName',
+          args: `${ENI_ARGS.mac} or ${ENI_ARGS.name}`,
+        }
+      : {
+          'ecs-eni': 'ip-addresses',
+          'vpc-eni': 'eniIPAddresses',
+          none: 'ip-addresses or eniIPAddresses',
+          args: ENI_ARGS.addresses,
+        };
+  return new CniError(
+    ErrorCode.InvalidNetworkConfig,
+    `missing required parameter ${names[dialect ?? 'none']} (or CNI_ARGS ${names.args})`,
+  );
 };
 
 const GATEWAY_FIELDS = [FIELDS['ecs-eni'].gateways!, FIELDS['vpc-eni'].gateways!];
@@ -365,10 +434,19 @@ const GATEWAY_FIELDS = [FIELDS['ecs-eni'].gateways!, FIELDS['vpc-eni'].gateways!
 // key that looks like a gateway.
 export const missingGatewayWarnings = (conf: NetConfObject, eni: EniConfig): string[] => {
   if (eni.stayDown) return [];
-  const fields = eni.legacy ? ['subnetgateway-ipv4-address'] : eni.dialect ? [FIELDS[eni.dialect].gateways!] : GATEWAY_FIELDS;
+  const fields = eni.legacy
+    ? ['subnetgateway-ipv4-address']
+    : eni.dialect
+      ? [FIELDS[eni.dialect].gateways!]
+      : GATEWAY_FIELDS;
   const where = `${fields.join(' or ')} (or CNI_ARGS ${ENI_ARGS.gateways})`;
-  const lookalikes = Object.keys(conf).filter((k) => /gate?way|gw/i.test(k) && !GATEWAY_FIELDS.includes(k) && k !== 'subnetgateway-ipv4-address');
-  const hint = lookalikes.length === 0 ? '' : `; the config has ${lookalikes.map((k) => JSON.stringify(k)).join(', ')}, which ecs-eni does not read: misspelt?`;
+  const lookalikes = Object.keys(conf).filter(
+    (k) => /gate?way|gw/i.test(k) && !GATEWAY_FIELDS.includes(k) && k !== 'subnetgateway-ipv4-address',
+  );
+  const hint =
+    lookalikes.length === 0
+      ? ''
+      : `; the config has ${lookalikes.map((k) => JSON.stringify(k)).join(', ')}, which ecs-eni does not read: misspelt?`;
   const warnings: string[] = [];
   for (const family of [4, 6] as const) {
     const addresses = eni.addresses.filter((a) => familyOf(a) === family);
@@ -376,7 +454,9 @@ export const missingGatewayWarnings = (conf: NetConfObject, eni: EniConfig): str
     if (family === 6 && eni.gateways.length > 0) continue; // router advertisements, as above
     if (family === 6 && eni.legacy) continue; // the pre-2020 format has no IPv6 gateway key: RAs always gave it
     const only = family === 6 ? ' (only router advertisements can give it one)' : '';
-    warnings.push(`no IPv${family} gateway in ${where} for ${addresses.join(', ')}: the task gets no IPv${family} default route from ecs-eni${only}${hint}`);
+    warnings.push(
+      `no IPv${family} gateway in ${where} for ${addresses.join(', ')}: the task gets no IPv${family} default route from ecs-eni${only}${hint}`,
+    );
   }
   return warnings;
 };

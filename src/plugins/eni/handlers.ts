@@ -6,13 +6,28 @@ import { parseResult } from '../../cni/result-parse.js';
 import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import { compareVersions } from '../../cni/version.js';
 import {
-  batch, findLinkByMac, getLink, IpError, isExists, isNoNetns, listAddresses, listLinks, listRoutes,
-  type Link, type NetnsRef,
+  batch,
+  findLinkByMac,
+  getLink,
+  type IpError,
+  isExists,
+  isNoNetns,
+  listAddresses,
+  listLinks,
+  listRoutes,
+  type Link,
+  type NetnsRef,
 } from '../../netlink/index.js';
 import { netlinkError } from '../common/netlink-error.js';
 import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
 import { Rollback } from '../common/rollback.js';
-import { legacyFormatWarning, missingGatewayWarnings, parseEniConfig, type EniConfig, type ParseOptions } from './config.js';
+import {
+  legacyFormatWarning,
+  missingGatewayWarnings,
+  parseEniConfig,
+  type EniConfig,
+  type ParseOptions,
+} from './config.js';
 import { canonicalCidr, canonicalIp, inSubnet, isLinkLocal } from './ip.js';
 import { giveBack, MOVE_LINE, moveIntoTask, restoreHostName } from './move.js';
 import { ALIAS_MAX_BYTES, encodeAlias, METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
@@ -44,16 +59,22 @@ const needsOnlink = (gw: string, addresses: string[]): boolean =>
 const refuseUnreportable = (conf: EniConfig, cniVersion: string): void => {
   if (conf.stayDown && compareVersions(cniVersion, '0.3.0') < 0) {
     const field = conf.dialect === 'ecs-eni' ? 'stay-down' : 'opStateDown';
-    throw new CniError(ErrorCode.InvalidNetworkConfig,
-      `invalid ${field} true: ${field} needs cniVersion 0.3.0 or later (a ${cniVersion} result cannot report an interface without addresses)`);
+    throw new CniError(
+      ErrorCode.InvalidNetworkConfig,
+      `invalid ${field} true: ${field} needs cniVersion 0.3.0 or later (a ${cniVersion} result cannot report an interface without addresses)`,
+    );
   }
 };
 
 // On EC2 an ENI shows up some time after it is attached, so "not there" is code 11: the runtime
 // may try again.
-const notAttached = (conf: EniConfig): CniError => new CniError(ErrorCode.TryAgainLater, conf.name
-  ? `ENI ${conf.name} not found in the host network namespace (not attached yet?); try again later`
-  : `no link with MAC ${conf.mac} in the host network namespace: the ENI may not be attached yet; try again later`);
+const notAttached = (conf: EniConfig): CniError =>
+  new CniError(
+    ErrorCode.TryAgainLater,
+    conf.name
+      ? `ENI ${conf.name} not found in the host network namespace (not attached yet?); try again later`
+      : `no link with MAC ${conf.mac} in the host network namespace: the ENI may not be attached yet; try again later`,
+  );
 
 // By name when the config names the link (vpc-eni eniName), else by MAC; null when not there.
 const findEni = async (conf: EniConfig, host: NetnsRef): Promise<Link | null> => {
@@ -82,8 +103,10 @@ const blackholesToAdd = async (netns: string): Promise<string[]> => {
   return METADATA_BLACKHOLES.filter((dst) => {
     const same = routes.find((r) => canonicalCidr(r.dst) === dst);
     if (same && same.type !== 'blackhole') {
-      throw new CniError(ErrorCode.Plugin,
-        `cannot block instance metadata in ${netns}: it already has a ${same.type} route to ${dst}${same.dev ? ` dev ${same.dev}` : ''}`);
+      throw new CniError(
+        ErrorCode.Plugin,
+        `cannot block instance metadata in ${netns}: it already has a ${same.type} route to ${dst}${same.dev ? ` dev ${same.dev}` : ''}`,
+      );
     }
     return !same;
   });
@@ -96,8 +119,10 @@ const recordFor = (eni: Link, blackholes: string[]): EniRecord => {
   const earlier = parseAlias(eni.alias);
   const record = earlier ? { ...earlier, blackholes } : { name: eni.name, mtu: eni.mtu, alias: eni.alias, blackholes };
   if (Buffer.byteLength(encodeAlias(record)) > ALIAS_MAX_BYTES) {
-    throw new CniError(ErrorCode.Plugin,
-      `the alias of ENI ${eni.mac} (${eni.name}) is too long to keep: ecs-eni records it in the alias, with the ENI's host name and MTU, within the kernel's ${ALIAS_MAX_BYTES} bytes; shorten or clear it`);
+    throw new CniError(
+      ErrorCode.Plugin,
+      `the alias of ENI ${eni.mac} (${eni.name}) is too long to keep: ecs-eni records it in the alias, with the ENI's host name and MTU, within the kernel's ${ALIAS_MAX_BYTES} bytes; shorten or clear it`,
+    );
   }
   return record;
 };
@@ -123,10 +148,12 @@ const buildResult = (req: PluginRequest, conf: EniConfig, eni: Link, prev: Resul
   ];
   const index = interfaces.length - 1;
   // A link that stays down has nothing configured, so nothing but the interface is reported.
-  const ours = conf.stayDown ? [] : conf.addresses.map((address) => {
-    const gateway = conf.gateways.find((gw) => familyOf(gw) === familyOf(address));
-    return { address, ...(gateway ? { gateway } : {}), interface: index };
-  });
+  const ours = conf.stayDown
+    ? []
+    : conf.addresses.map((address) => {
+        const gateway = conf.gateways.find((gw) => familyOf(gw) === familyOf(address));
+        return { address, ...(gateway ? { gateway } : {}), interface: index };
+      });
   // The blackholes are not listed: a CNI route has no type, and a consumer would read
   // {dst: 169.254.169.254/32} as a route *to* the metadata service. CHECK verifies them instead.
   const routes = conf.stayDown ? [] : conf.gateways.map(defaultRoute);
@@ -154,7 +181,9 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     phases.mark('netns-check');
     const prev = req.config.prevResult ? parseResult(req.config.prevResult, req.cniVersion) : undefined;
     for (const warning of missingGatewayWarnings(req.config, conf)) logger.warn(`ecs-eni: ${warning}`);
-    const eni = await findEni(conf, hostNs).catch((e: unknown) => { throw netlinkError('looking for the ENI in the host netns', e); });
+    const eni = await findEni(conf, hostNs).catch((e: unknown) => {
+      throw netlinkError('looking for the ENI in the host netns', e);
+    });
     phases.mark('eni-find');
     if (!eni) {
       // Not in the host: maybe a repeated ADD whose first run went through (repeat.ts).
@@ -163,13 +192,18 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       });
       if (!placed) throw notAttached(conf);
       phases.mark('in-place-check');
-      logger.info(`ecs-eni: ENI ${placed.mac} is already in ${netns} as ${req.ifname}, as the config says: a repeated ADD, same result`);
+      logger.info(
+        `ecs-eni: ENI ${placed.mac} is already in ${netns} as ${req.ifname}, as the config says: a repeated ADD, same result`,
+      );
       return buildResult(req, conf, placed, prev);
     }
     failpoint(req.env, 'eni:after-find');
-    const blackholes = conf.stayDown || !conf.blockInstanceMetadata ? [] : await blackholesToAdd(netns).catch((e: unknown) => {
-      throw netlinkError(`reading the routes of ${netns}`, e);
-    });
+    const blackholes =
+      conf.stayDown || !conf.blockInstanceMetadata
+        ? []
+        : await blackholesToAdd(netns).catch((e: unknown) => {
+            throw netlinkError(`reading the routes of ${netns}`, e);
+          });
     const record = recordFor(eni, blackholes);
     if (conf.blockInstanceMetadata && !conf.stayDown) phases.mark('routes-read');
 
@@ -177,14 +211,19 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     // Registered before the move: a move that fails half way (see move.ts) leaves the ENI in the
     // task netns under its host name, and this finds it there by MAC whatever its name.
     rollback.push(`give ${eniLabel(conf, eni)} back to the host`, async () => {
-      const link = await findLinkByMac(eni.mac!, netns).catch((e: unknown) => { if (isNoNetns(e)) return null; throw e; });
+      const link = await findLinkByMac(eni.mac!, netns).catch((e: unknown) => {
+        if (isNoNetns(e)) return null;
+        throw e;
+      });
       if (!link) return;
       await giveBack(netns, hostNs, { current: link.name, mac: eni.mac!, record });
     });
     try {
       await moveIntoTask(eni, record, hostNs, netns, req.ifname).catch((e: unknown) => {
         if (isExists(e) && (e as IpError).batchIndex === MOVE_LINE) {
-          throw new CniError(ErrorCode.Plugin, `interface ${req.ifname} already exists in ${netns}`, undefined, { cause: e });
+          throw new CniError(ErrorCode.Plugin, `interface ${req.ifname} already exists in ${netns}`, undefined, {
+            cause: e,
+          });
         }
         throw netlinkError(`moving ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}`, e);
       });
@@ -204,7 +243,9 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       await rollback.run();
       throw error;
     }
-    logger.info(`ecs-eni: moved ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}${conf.stayDown ? ' (left down)' : ''}`);
+    logger.info(
+      `ecs-eni: moved ${eniLabel(conf, eni)} into ${netns} as ${req.ifname}${conf.stayDown ? ' (left down)' : ''}`,
+    );
     return buildResult(req, conf, eni, prev);
   },
 
@@ -220,9 +261,13 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       if (netns) await refuseOwnNetns(netns, hostNs);
       phases.mark('netns-check');
       if (netns) {
-        const noNetns = (e: unknown): null => { if (isNoNetns(e)) return null; throw e; };
+        const noNetns = (e: unknown): null => {
+          if (isNoNetns(e)) return null;
+          throw e;
+        };
         const named = await getLink(req.ifname, netns).catch(noNetns);
-        let link = named && (parseAlias(named.alias) || (conf.mac && named.mac?.toLowerCase() === conf.mac)) ? named : null;
+        let link =
+          named && (parseAlias(named.alias) || (conf.mac && named.mac?.toLowerCase() === conf.mac)) ? named : null;
         // A give-back cut short leaves the ENI in the task netns under its fallback name (the
         // batch renames it before the move; the move fails when the runtime that ran the plugin
         // in-process died: /proc/PID/ns/net, the move's target, went with it). Find it by MAC, as
@@ -242,12 +287,17 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
           logger.info(`ecs-eni: gave ENI ${link.mac} back to the host netns as ${name}`);
           return;
         }
-        if (named) logger.warn(`ecs-eni: ${req.ifname} in ${netns} was not put there by ecs-eni (MAC ${named.mac ?? 'none'}); left alone`);
+        if (named)
+          logger.warn(
+            `ecs-eni: ${req.ifname} in ${netns} was not put there by ecs-eni (MAC ${named.mac ?? 'none'}); left alone`,
+          );
       }
       // The task netns is gone (the kernel returned the ENI to the host under any free name) or
       // the ENI is not in it: make sure the ENI, if in the host, has its host name back.
       if (conf.mac || conf.name) {
-        await restoreHostName(hostNs, (l) => (conf.mac ? l.mac?.toLowerCase() === conf.mac : parseAlias(l.alias)?.name === conf.name));
+        await restoreHostName(hostNs, (l) =>
+          conf.mac ? l.mac?.toLowerCase() === conf.mac : parseAlias(l.alias)?.name === conf.name,
+        );
         phases.mark('host-name-restore');
       }
     } catch (error) {
@@ -266,10 +316,14 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
     phases.mark('netns-check');
     if (!req.config.prevResult) throw new CniError(ErrorCode.InvalidNetworkConfig, 'required prevResult missing');
     const prev = parseResult(req.config.prevResult, req.cniVersion);
-    const fail = (what: string): never => { throw new CniError(ErrorCode.Plugin, `CHECK ${req.ifname}: ${what}`); };
+    const fail = (what: string): never => {
+      throw new CniError(ErrorCode.Plugin, `CHECK ${req.ifname}: ${what}`);
+    };
     const index = prev.interfaces?.findIndex((i) => i.name === req.ifname && i.sandbox !== undefined) ?? -1;
-    const expected = index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
-    if (expected.sandbox !== req.netns) fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
+    const expected =
+      index >= 0 ? prev.interfaces![index]! : fail(`prevResult has no interface ${req.ifname} with a sandbox`);
+    if (expected.sandbox !== req.netns)
+      fail(`sandbox in prevResult ${expected.sandbox} does not match CNI_NETNS ${req.netns}`);
     try {
       const link = await getLink(req.ifname, netns);
       if (!link) return fail(`interface is missing from ${netns}`);
@@ -280,12 +334,16 @@ export const createEniHandlers = ({ hostNs }: EniOptions = {}): PluginHandlers =
       if (!link.up) fail('interface is down');
       const addresses = new Set((await listAddresses({ dev: req.ifname }, netns)).map((a) => canonicalCidr(a.cidr)));
       for (const ip of prev.ips ?? []) {
-        if (ip.interface === index && !addresses.has(canonicalCidr(ip.address))) fail(`address ${ip.address} is missing`);
+        if (ip.interface === index && !addresses.has(canonicalCidr(ip.address)))
+          fail(`address ${ip.address} is missing`);
       }
       const routes = await listRoutes({}, netns);
       for (const route of prev.routes ?? []) {
-        const found = routes.some((r) => canonicalCidr(r.dst) === canonicalCidr(route.dst)
-          && (!route.gw || (r.gateway !== undefined && canonicalIp(r.gateway) === canonicalIp(route.gw))));
+        const found = routes.some(
+          (r) =>
+            canonicalCidr(r.dst) === canonicalCidr(route.dst) &&
+            (!route.gw || (r.gateway !== undefined && canonicalIp(r.gateway) === canonicalIp(route.gw))),
+        );
         if (!found) fail(`route ${route.dst}${route.gw ? ` via ${route.gw}` : ''} is missing`);
       }
       if (conf.blockInstanceMetadata) {

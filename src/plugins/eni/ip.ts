@@ -64,4 +64,3 @@ export const isLinkLocal = (ip: string): boolean => {
   const a = parseIp(ip);
   return a?.family === 6 && a.value >> 118n === 0x3fan;
 };
-

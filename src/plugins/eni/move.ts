@@ -31,8 +31,17 @@
 // home under its host name, one more `ip` puts back the alias the ENI had before ADD.
 import { logger } from '../../cni/log.js';
 import {
-  batch, currentNetns, getLink, IpError, isExists, isNotFound, listLinks, setLinkAlias,
-  type IpBatch, type Link, type NetnsRef,
+  batch,
+  currentNetns,
+  getLink,
+  IpError,
+  isExists,
+  isNotFound,
+  listLinks,
+  setLinkAlias,
+  type IpBatch,
+  type Link,
+  type NetnsRef,
 } from '../../netlink/index.js';
 import { encodeAlias, parseAlias, type EniRecord } from './record.js';
 
@@ -45,7 +54,13 @@ const hostTarget = (host: NetnsRef): string => host ?? currentNetns();
 // ADD: host -> task netns as `ifname`, down, with the record DEL needs in its alias (written
 // before the move, so no crash can leave the ENI in the task netns without it). Throws the
 // IpError of the failing line; batchIndex 1 with kind 'exists' means `ifname` is taken there.
-export const moveIntoTask = async (eni: Link, record: EniRecord, host: NetnsRef, task: string, ifname: string): Promise<void> => {
+export const moveIntoTask = async (
+  eni: Link,
+  record: EniRecord,
+  host: NetnsRef,
+  task: string,
+  ifname: string,
+): Promise<void> => {
   await batch(host)
     .linkSet(eni.name, { up: false, alias: encodeAlias(record) })
     .linkSet(eni.name, { netns: task, newName: ifname })
@@ -102,14 +117,20 @@ export const giveBack = async (task: string, host: NetnsRef, g: GiveBack): Promi
   const target = g.record?.name ?? fallback;
   const lines: Line[] = [
     // Only the ones ADD added: a blackhole that was there before belongs to whoever put it there.
-    ...(g.record?.blackholes ?? []).map((dst): Line => ({ add: (b) => b.routeDel({ dst, type: 'blackhole' }), optional: true })),
+    ...(g.record?.blackholes ?? []).map(
+      (dst): Line => ({ add: (b) => b.routeDel({ dst, type: 'blackhole' }), optional: true }),
+    ),
     { add: (b) => b.linkSet(g.current, { up: false }) },
   ];
   // Each line must yield a command (an empty linkSet yields none), or batch indexes would shift.
   if (g.current !== fallback || g.record) {
-    lines.push({ add: (b) => b.linkSet(g.current, { newName: g.current === fallback ? undefined : fallback, mtu: g.record?.mtu }) });
+    lines.push({
+      add: (b) => b.linkSet(g.current, { newName: g.current === fallback ? undefined : fallback, mtu: g.record?.mtu }),
+    });
   }
-  lines.push({ add: (b) => b.linkSet(fallback, { netns: hostTarget(host), newName: target === fallback ? undefined : target }) });
+  lines.push({
+    add: (b) => b.linkSet(fallback, { netns: hostTarget(host), newName: target === fallback ? undefined : target }),
+  });
   try {
     await runLines(task, lines);
     if (g.record) await putBackAlias(host, target, g.record);
@@ -117,7 +138,9 @@ export const giveBack = async (task: string, host: NetnsRef, g: GiveBack): Promi
   } catch (error) {
     // The move went through and only the rename to the host name failed: that name was taken.
     if (isExists(error) && target !== fallback && (await getLink(fallback, host))?.mac?.toLowerCase() === g.mac) {
-      logger.warn(`ecs-eni: host name ${target} of ENI ${g.mac} is taken in the host netns; gave the ENI back as ${fallback}`);
+      logger.warn(
+        `ecs-eni: host name ${target} of ENI ${g.mac} is taken in the host netns; gave the ENI back as ${fallback}`,
+      );
       return fallback;
     }
     throw error;
@@ -136,13 +159,20 @@ export const restoreHostName = async (host: NetnsRef, match: (link: Link) => boo
   if (link.name !== record.name || link.mtu !== record.mtu) {
     const fallback = link.mac ? fallbackName(link.mac) : undefined;
     try {
-      await batch(host).linkSet(link.name, { newName: link.name === record.name ? undefined : record.name, mtu: record.mtu }).run();
-      if (link.name !== record.name) logger.info(`ecs-eni: ENI ${link.mac} was in the host netns as ${link.name}; renamed it back to ${record.name}`);
+      await batch(host)
+        .linkSet(link.name, { newName: link.name === record.name ? undefined : record.name, mtu: record.mtu })
+        .run();
+      if (link.name !== record.name)
+        logger.info(
+          `ecs-eni: ENI ${link.mac} was in the host netns as ${link.name}; renamed it back to ${record.name}`,
+        );
     } catch (error) {
       if (!isExists(error)) throw error;
       if (fallback === undefined || link.name === fallback) return;
       await batch(host).linkSet(link.name, { newName: fallback, mtu: record.mtu }).run();
-      logger.warn(`ecs-eni: host name ${record.name} of ENI ${link.mac} is taken in the host netns; renamed it from ${link.name} to ${fallback}`);
+      logger.warn(
+        `ecs-eni: host name ${record.name} of ENI ${link.mac} is taken in the host netns; renamed it from ${link.name} to ${fallback}`,
+      );
       return;
     }
   }

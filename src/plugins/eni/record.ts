@@ -36,12 +36,13 @@ export const ALIAS_MAX_BYTES = 255;
 const encode = (text: string): string =>
   encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-export const encodeAlias = (r: EniRecord): string => [
-  `${PREFIX}${r.name}`,
-  `mtu=${r.mtu}`,
-  ...(r.blackholes.length > 0 ? [`imds=${r.blackholes.map((dst) => familyOf(dst)).join(',')}`] : []),
-  ...(r.alias === undefined ? [] : [`alias=${encode(r.alias)}`]),
-].join(':');
+export const encodeAlias = (r: EniRecord): string =>
+  [
+    `${PREFIX}${r.name}`,
+    `mtu=${r.mtu}`,
+    ...(r.blackholes.length > 0 ? [`imds=${r.blackholes.map((dst) => familyOf(dst)).join(',')}`] : []),
+    ...(r.alias === undefined ? [] : [`alias=${encode(r.alias)}`]),
+  ].join(':');
 
 // undefined unless the alias is a record of ours.
 export const parseAlias = (alias: string | undefined): EniRecord | undefined => {

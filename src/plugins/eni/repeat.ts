@@ -11,13 +11,21 @@ import { canonicalCidr, canonicalIp } from './ip.js';
 import { METADATA_BLACKHOLES, parseAlias, type EniRecord } from './record.js';
 
 // What the task netns has that this config would not have left there, in words.
-const differences = async (conf: EniConfig, record: EniRecord, link: Link, addresses: Address[], netns: string): Promise<string[]> => {
+const differences = async (
+  conf: EniConfig,
+  record: EniRecord,
+  link: Link,
+  addresses: Address[],
+  netns: string,
+): Promise<string[]> => {
   const found: string[] = [];
   if (!link.up) found.push('it is down');
   if (conf.mtu && link.mtu !== conf.mtu) found.push(`its MTU is ${link.mtu}, not ${conf.mtu}`);
   // The kernel's own addresses (IPv6 link-local; "dynamic" ones from router advertisements) are
   // not the config's business.
-  const has = new Set(addresses.filter((a) => a.scope !== 'link' && !a.flags.includes('dynamic')).map((a) => canonicalCidr(a.cidr)));
+  const has = new Set(
+    addresses.filter((a) => a.scope !== 'link' && !a.flags.includes('dynamic')).map((a) => canonicalCidr(a.cidr)),
+  );
   const wants = new Set(conf.addresses.map(canonicalCidr));
   for (const a of wants) if (!has.has(a)) found.push(`address ${a} is missing`);
   for (const a of has) if (!wants.has(a)) found.push(`it has address ${a}, which the config does not list`);
@@ -25,7 +33,10 @@ const differences = async (conf: EniConfig, record: EniRecord, link: Link, addre
   const routes = await listRoutes({}, netns);
   for (const gw of conf.gateways) {
     const dst = familyOf(gw) === 4 ? '0.0.0.0/0' : '::/0';
-    const there = routes.some((r) => r.dst === dst && r.dev === link.name && r.gateway !== undefined && canonicalIp(r.gateway) === canonicalIp(gw));
+    const there = routes.some(
+      (r) =>
+        r.dst === dst && r.dev === link.name && r.gateway !== undefined && canonicalIp(r.gateway) === canonicalIp(gw),
+    );
     if (!there) found.push(`it has no default route via ${gw}`);
   }
   const blackholes = new Set(routes.filter((r) => r.type === 'blackhole').map((r) => canonicalCidr(r.dst)));
@@ -50,8 +61,10 @@ export const findInPlace = async (conf: EniConfig, ifname: string, netns: string
   if (conf.stayDown) return link;
   const wrong = await differences(conf, record, link, addresses, netns);
   if (wrong.length > 0) {
-    throw new CniError(ErrorCode.Plugin,
-      `ENI ${link.mac} is already in ${netns} as ${ifname}, but not as this config leaves it: ${wrong.join('; ')} (DEL it, then ADD again)`);
+    throw new CniError(
+      ErrorCode.Plugin,
+      `ENI ${link.mac} is already in ${netns} as ${ifname}, but not as this config leaves it: ${wrong.join('; ')} (DEL it, then ADD again)`,
+    );
   }
   return link;
 };

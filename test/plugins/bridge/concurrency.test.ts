@@ -18,42 +18,84 @@ const execBridge = (host: string, command: string, containerId: string, netns: s
   new Promise<{ code: number; stdout: string }>((resolve) => {
     const child = spawn('nsenter', [`--net=/var/run/netns/${host}`, join(BIN, 'ecs-bridge')], {
       env: {
-        PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns,
-        CNI_IFNAME: 'ecs-eth0', CNI_PATH: BIN,
+        PATH: process.env.PATH,
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: containerId,
+        CNI_NETNS: netns,
+        CNI_IFNAME: 'ecs-eth0',
+        CNI_PATH: BIN,
       },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
     child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
     child.stdin.end(JSON.stringify(conf));
   });
 
-t.test(`${COUNT} concurrent ADDs on a missing bridge, then ${COUNT} concurrent DELs`, { skip: needsRoot, timeout: 240_000 }, async (t) => {
-  const [host] = await makeNetns(t, 1, 'tnc');
-  const tasks: string[] = [];
-  for (let i = 0; i < COUNT; i++) tasks.push(await withNetns(t, 'tnc'));
-  const dataDir = mkdtempSync(join(tmpdir(), 'tasknet-conc-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const conf = (i: number) => ({
-    cniVersion: '1.0.0', name: 'conc', type: 'ecs-bridge', bridge: BRIDGE,
-    ipam: { type: 'ecs-ipam', id: `task-${i}`, 'ipv4-subnet': '169.254.172.0/22', 'ipv4-routes': [{ dst: '169.254.170.2/32' }], dataDir },
-  });
+t.test(
+  `${COUNT} concurrent ADDs on a missing bridge, then ${COUNT} concurrent DELs`,
+  { skip: needsRoot, timeout: 240_000 },
+  async (t) => {
+    const [host] = await makeNetns(t, 1, 'tnc');
+    const tasks: string[] = [];
+    for (let i = 0; i < COUNT; i++) tasks.push(await withNetns(t, 'tnc'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'tasknet-conc-'));
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    const conf = (i: number) => ({
+      cniVersion: '1.0.0',
+      name: 'conc',
+      type: 'ecs-bridge',
+      bridge: BRIDGE,
+      ipam: {
+        type: 'ecs-ipam',
+        id: `task-${i}`,
+        'ipv4-subnet': '169.254.172.0/22',
+        'ipv4-routes': [{ dst: '169.254.170.2/32' }],
+        dataDir,
+      },
+    });
 
-  const adds = await Promise.all(tasks.map((ns, i) => execBridge(host, 'ADD', `task-${i}`, `/var/run/netns/${ns}`, conf(i))));
-  const failed = adds.filter((a) => a.code !== 0);
-  t.same(failed.map((f) => f.stdout), [], 'every ADD succeeded');
-  const addresses = adds.filter((a) => a.code === 0).map((a) => JSON.parse(a.stdout).ips[0].address);
-  t.equal(new Set(addresses).size, COUNT, `${COUNT} distinct addresses`);
-  const hostLinks = JSON.parse(execFileSync('ip', ['-j', '-n', host, 'link'], { encoding: 'utf8' })) as { ifname: string; master?: string }[];
-  t.same(hostLinks.filter((l) => l.ifname.startsWith('ecs-br')).map((l) => l.ifname), [BRIDGE], 'one bridge');
-  t.equal(hostLinks.filter((l) => l.master === BRIDGE).length, COUNT, `${COUNT} ports on it`);
+    const adds = await Promise.all(
+      tasks.map((ns, i) => execBridge(host, 'ADD', `task-${i}`, `/var/run/netns/${ns}`, conf(i))),
+    );
+    const failed = adds.filter((a) => a.code !== 0);
+    t.same(
+      failed.map((f) => f.stdout),
+      [],
+      'every ADD succeeded',
+    );
+    const addresses = adds.filter((a) => a.code === 0).map((a) => JSON.parse(a.stdout).ips[0].address);
+    t.equal(new Set(addresses).size, COUNT, `${COUNT} distinct addresses`);
+    const hostLinks = JSON.parse(execFileSync('ip', ['-j', '-n', host, 'link'], { encoding: 'utf8' })) as {
+      ifname: string;
+      master?: string;
+    }[];
+    t.same(
+      hostLinks.filter((l) => l.ifname.startsWith('ecs-br')).map((l) => l.ifname),
+      [BRIDGE],
+      'one bridge',
+    );
+    t.equal(hostLinks.filter((l) => l.master === BRIDGE).length, COUNT, `${COUNT} ports on it`);
 
-  const dels = await Promise.all(tasks.map((ns, i) => execBridge(host, 'DEL', `task-${i}`, `/var/run/netns/${ns}`, conf(i))));
-  t.same(dels.filter((d) => d.code !== 0).map((d) => d.stdout), [], 'every DEL succeeded');
-  const after = JSON.parse(execFileSync('ip', ['-j', '-n', host, 'link'], { encoding: 'utf8' })) as { ifname: string; master?: string }[];
-  t.equal(after.filter((l) => l.master === BRIDGE).length, 0, 'no veth left on the bridge');
-  const leases = readdirSync(dataDir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && /^\d+\.\d+\.\d+\.\d+$/.test(e.name)).map((e) => e.name);
-  t.same(leases, [], 'no address held in the store');
-});
+    const dels = await Promise.all(
+      tasks.map((ns, i) => execBridge(host, 'DEL', `task-${i}`, `/var/run/netns/${ns}`, conf(i))),
+    );
+    t.same(
+      dels.filter((d) => d.code !== 0).map((d) => d.stdout),
+      [],
+      'every DEL succeeded',
+    );
+    const after = JSON.parse(execFileSync('ip', ['-j', '-n', host, 'link'], { encoding: 'utf8' })) as {
+      ifname: string;
+      master?: string;
+    }[];
+    t.equal(after.filter((l) => l.master === BRIDGE).length, 0, 'no veth left on the bridge');
+    const leases = readdirSync(dataDir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile() && /^\d+\.\d+\.\d+\.\d+$/.test(e.name))
+      .map((e) => e.name);
+    t.same(leases, [], 'no address held in the store');
+  },
+);

@@ -32,14 +32,20 @@ const parse = (exitCode: number, stdout: string): CallResult => {
   let json: Record<string, any> | undefined;
   try {
     json = stdout.trim() ? JSON.parse(stdout) : undefined;
-  } catch { /* the test asserts on stdout */ }
+  } catch {
+    /* the test asserts on stdout */
+  }
   return { exitCode, json, stdout };
 };
 
 // `share`: a second attachment on the same host netns, bridge and IPAM store as another lab.
 export const makeBridgeLab = async (
   t: Teardown,
-  { cniVersion = '1.1.0', containerId = 'task-a', share }: { cniVersion?: string; containerId?: string; share?: BridgeLab } = {},
+  {
+    cniVersion = '1.1.0',
+    containerId = 'task-a',
+    share,
+  }: { cniVersion?: string; containerId?: string; share?: BridgeLab } = {},
 ): Promise<BridgeLab> => {
   const [host, task] = share ? [share.host, ...(await makeNetns(t, 1, 'tnb'))] : await makeNetns(t, 2, 'tnb');
   const taskPath = await netnsHolder(t, task);
@@ -65,30 +71,41 @@ export const makeBridgeLab = async (
       name: 'ecs-bridge-test',
       type: 'ecs-bridge',
       bridge: 'ecs-br-test',
-      ipam: { type: 'ecs-ipam', id: containerId, 'ipv4-subnet': '169.254.172.0/22', 'ipv4-routes': [{ dst: '169.254.170.2/32' }], dataDir, ...ipam },
+      ipam: {
+        type: 'ecs-ipam',
+        id: containerId,
+        'ipv4-subnet': '169.254.172.0/22',
+        'ipv4-routes': [{ dst: '169.254.170.2/32' }],
+        dataDir,
+        ...ipam,
+      },
       ...overrides,
     }),
     async call(command, config, env = {}) {
       const out = await runPlugin(plugin, { env: baseEnv(command, env), stdin: JSON.stringify(config) });
       return parse(out.exitCode, out.stdout);
     },
-    exec: (command, config, env = {}) => new Promise((done) => {
-      const child = spawn('nsenter', [`--net=/var/run/netns/${host}`, join(BIN, 'ecs-bridge')], {
-        env: baseEnv(command, env) as NodeJS.ProcessEnv,
-        stdio: ['pipe', 'pipe', 'inherit'],
-      });
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d; });
-      child.on('close', (code) => done(parse(code ?? 1, stdout)));
-      child.stdin.end(JSON.stringify(config));
-    }),
+    exec: (command, config, env = {}) =>
+      new Promise((done) => {
+        const child = spawn('nsenter', [`--net=/var/run/netns/${host}`, join(BIN, 'ecs-bridge')], {
+          env: baseEnv(command, env) as NodeJS.ProcessEnv,
+          stdio: ['pipe', 'pipe', 'inherit'],
+        });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d;
+        });
+        child.on('close', (code) => done(parse(code ?? 1, stdout)));
+        child.stdin.end(JSON.stringify(config));
+      }),
   };
 };
 
 // The links of a netns by name, sorted.
 export const links = (ns: string): string[] =>
   (JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'link'], { encoding: 'utf8' }) || '[]') as { ifname: string }[])
-    .map((l) => l.ifname).sort();
+    .map((l) => l.ifname)
+    .sort();
 
 // An address is free in the store iff another key can take it explicitly.
 export const addressFree = async (lab: BridgeLab, address: string): Promise<boolean> => {

@@ -51,34 +51,57 @@ t.test('exec: the host name taken at DEL: fallback name, said on stderr', { skip
   const del = await cniExec('DEL', lab, config);
   t.equal(del.exitCode, 0);
   const fallback = `eni${lab.mac.replaceAll(':', '')}`;
-  t.match(del.stderr, `host name ${lab.eni} of ENI ${lab.mac} is taken in the host netns; gave the ENI back as ${fallback}`);
+  t.match(
+    del.stderr,
+    `host name ${lab.eni} of ENI ${lab.mac} is taken in the host netns; gave the ENI back as ${fallback}`,
+  );
   t.match(await getLink(fallback, lab.host), { mac: lab.mac, up: false });
 });
 
-t.test('exec: addresses without a gateway (a misspelt key): ADD succeeds without a default route and says so on stderr', { skip }, async (t) => {
-  const lab = await makeLab(t);
-  const config = vpcConfig(lab, { gatewayIPAddresses: undefined, gatewayIpAddresses: [GW4] });
-  const add = await cniExec('ADD', lab, config);
-  t.equal(add.exitCode, 0, 'ADD succeeds, as upstream');
-  t.same(add.out, { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', mac: lab.mac, sandbox: lab.taskPath }], ips: [{ interface: 0, address: ADDR4 }] },
-    'no gateway, no default route in the result');
-  t.match(add.stderr, /\[WARN\] ecs-eni: no IPv4 gateway in gatewayIPAddresses \(or CNI_ARGS GatewayIPAddresses\) for 10\.0\.1\.5\/24: the task gets no IPv4 default route from ecs-eni; the config has "gatewayIpAddresses", which ecs-eni does not read: misspelt\?/);
-  t.notMatch(add.stderr, /\n {4}at /, 'no stack trace');
-  t.same(await taskRoutes(lab), ['unicast 10.0.1.0/24 dev eth0'], 'nor in the task netns');
-  t.equal((await cniExec('DEL', lab, config)).exitCode, 0);
-  const withGateway = await cniExec('ADD', lab, vpcConfig(lab));
-  t.equal(withGateway.exitCode, 0);
-  t.equal(withGateway.stderr, '', 'a config with its gateway: no warning');
-  t.equal((await cniExec('DEL', lab, vpcConfig(lab))).exitCode, 0);
-  await assertEniHome(t, lab);
-});
+t.test(
+  'exec: addresses without a gateway (a misspelt key): ADD succeeds without a default route and says so on stderr',
+  { skip },
+  async (t) => {
+    const lab = await makeLab(t);
+    const config = vpcConfig(lab, { gatewayIPAddresses: undefined, gatewayIpAddresses: [GW4] });
+    const add = await cniExec('ADD', lab, config);
+    t.equal(add.exitCode, 0, 'ADD succeeds, as upstream');
+    t.same(
+      add.out,
+      {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', mac: lab.mac, sandbox: lab.taskPath }],
+        ips: [{ interface: 0, address: ADDR4 }],
+      },
+      'no gateway, no default route in the result',
+    );
+    t.match(
+      add.stderr,
+      /\[WARN\] ecs-eni: no IPv4 gateway in gatewayIPAddresses \(or CNI_ARGS GatewayIPAddresses\) for 10\.0\.1\.5\/24: the task gets no IPv4 default route from ecs-eni; the config has "gatewayIpAddresses", which ecs-eni does not read: misspelt\?/,
+    );
+    t.notMatch(add.stderr, /\n {4}at /, 'no stack trace');
+    t.same(await taskRoutes(lab), ['unicast 10.0.1.0/24 dev eth0'], 'nor in the task netns');
+    t.equal((await cniExec('DEL', lab, config)).exitCode, 0);
+    const withGateway = await cniExec('ADD', lab, vpcConfig(lab));
+    t.equal(withGateway.exitCode, 0);
+    t.equal(withGateway.stderr, '', 'a config with its gateway: no warning');
+    t.equal((await cniExec('DEL', lab, vpcConfig(lab))).exitCode, 0);
+    await assertEniHome(t, lab);
+  },
+);
 
 t.test('exec: VERSION and the ECS flags', { skip: built }, async (t) => {
   const { execa } = await import('execa');
   const caps = await execa(`${REPO}bin/ecs-eni`, ['--capabilities']);
   t.same(JSON.parse(caps.stdout), { capabilities: ['awsvpc-network-mode'] });
-  const version = await execa(`${REPO}bin/ecs-eni`, [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}' });
-  t.match(JSON.parse(version.stdout), { cniVersion: '1.0.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  const version = await execa(`${REPO}bin/ecs-eni`, [], {
+    env: { CNI_COMMAND: 'VERSION' },
+    input: '{"cniVersion":"1.0.0"}',
+  });
+  t.match(JSON.parse(version.stdout), {
+    cniVersion: '1.0.0',
+    supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+  });
 });
 
 leavesNothingBehind(t);

@@ -8,7 +8,9 @@ import { needsRoot } from '../../helpers/netns.js';
 import { ADDR4, ADDR6, cni, GW4, GW6, makeLab, randomMac, vpcConfig, leavesNothingBehind } from './lab.js';
 import { assertEniHome, taskLinks } from './state.js';
 
-const ip = async (...args: string[]): Promise<void> => { await execa('ip', args); };
+const ip = async (...args: string[]): Promise<void> => {
+  await execa('ip', args);
+};
 
 t.test('no link with the MAC: code 11, try again later, naming the MAC', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t);
@@ -29,9 +31,17 @@ t.test('CNI_IFNAME already in the task netns: an error, and the ENI stays home',
     await ip('-n', lab.task, 'link', 'add', 'eth0', 'type', 'bridge');
     if (alsoTaken) await ip('-n', lab.task, 'link', 'add', lab.eni, 'type', 'bridge');
     const add = await cni('ADD', lab, vpcConfig(lab));
-    t.match(add.out, { code: 100, msg: `interface eth0 already exists in ${lab.taskPath}` }, `host name also taken: ${alsoTaken}`);
+    t.match(
+      add.out,
+      { code: 100, msg: `interface eth0 already exists in ${lab.taskPath}` },
+      `host name also taken: ${alsoTaken}`,
+    );
     t.match(await getLink(lab.eni, lab.host), { mac: lab.mac, up: false }, 'ENI back in the host under its name');
-    t.same(await taskLinks(lab), alsoTaken ? ['eth0', 'eth1', 'lo'] : ['eth0', 'lo'], 'the task netns keeps only its own links');
+    t.same(
+      await taskLinks(lab),
+      alsoTaken ? ['eth0', 'eth1', 'lo'] : ['eth0', 'lo'],
+      'the task netns keeps only its own links',
+    );
   }
 });
 
@@ -63,32 +73,39 @@ t.test('a failure inside the netns batch rolls back what the batch did', { skip:
   await ip('-n', lab.task, 'link', 'set', 'lo', 'up');
   await ip('-n', lab.task, 'route', 'add', 'default', 'dev', 'lo');
   const add = await cni('ADD', lab, vpcConfig(lab, { blockInstanceMetadata: true }));
-  t.match(add.out, { code: 101, msg: /configuring eth0 in .*route add 0\.0\.0\.0\/0 via 10\.0\.1\.1 dev eth0.*File exists/ });
+  t.match(add.out, {
+    code: 101,
+    msg: /configuring eth0 in .*route add 0\.0\.0\.0\/0 via 10\.0\.1\.1 dev eth0.*File exists/,
+  });
   t.match(await getLink(lab.eni, lab.host), { mac: lab.mac, up: false, mtu: 1500 });
   t.same(await taskLinks(lab), ['lo']);
   const main = (await listRoutes({}, lab.task)).map((r) => `${r.type} ${r.dst}`);
-  t.same(main, ['unicast 0.0.0.0/0'], 'the blackholes are gone, the task\'s own default route stays');
+  t.same(main, ['unicast 0.0.0.0/0'], "the blackholes are gone, the task's own default route stays");
 });
 
-t.test('DEL: the host name was taken meanwhile, so the ENI comes back under its fallback name', { skip: needsRoot }, async (t) => {
-  const lab = await makeLab(t);
-  const config = vpcConfig(lab);
-  t.equal((await cni('ADD', lab, config)).exitCode, 0);
-  await ip('-n', lab.host, 'link', 'add', lab.eni, 'type', 'bridge'); // e.g. a new ENI got eth1
-  const fallback = `eni${lab.mac.replaceAll(':', '')}`;
-  // The record stays on until the ENI has its host name back: the next DEL finishes the job.
-  const record = `tasknet-eni:${lab.eni}:mtu=1500`;
-  t.equal((await cni('DEL', lab, config)).exitCode, 0, 'DEL succeeds');
-  await assertEniHome(t, lab, { name: fallback, alias: record });
-  t.equal((await cni('DEL', lab, config)).exitCode, 0, 'a second DEL while the name is still taken');
-  await assertEniHome(t, lab, { name: fallback, alias: record });
-  await ip('-n', lab.host, 'link', 'del', lab.eni);
-  t.equal((await cni('DEL', lab, config)).exitCode, 0, 'a DEL once the name is free again');
-  await assertEniHome(t, lab);
-  t.equal((await cni('ADD', lab, config)).exitCode, 0, 'and the ENI is usable again');
-  t.equal((await cni('DEL', lab, config)).exitCode, 0);
-  await assertEniHome(t, lab);
-});
+t.test(
+  'DEL: the host name was taken meanwhile, so the ENI comes back under its fallback name',
+  { skip: needsRoot },
+  async (t) => {
+    const lab = await makeLab(t);
+    const config = vpcConfig(lab);
+    t.equal((await cni('ADD', lab, config)).exitCode, 0);
+    await ip('-n', lab.host, 'link', 'add', lab.eni, 'type', 'bridge'); // e.g. a new ENI got eth1
+    const fallback = `eni${lab.mac.replaceAll(':', '')}`;
+    // The record stays on until the ENI has its host name back: the next DEL finishes the job.
+    const record = `tasknet-eni:${lab.eni}:mtu=1500`;
+    t.equal((await cni('DEL', lab, config)).exitCode, 0, 'DEL succeeds');
+    await assertEniHome(t, lab, { name: fallback, alias: record });
+    t.equal((await cni('DEL', lab, config)).exitCode, 0, 'a second DEL while the name is still taken');
+    await assertEniHome(t, lab, { name: fallback, alias: record });
+    await ip('-n', lab.host, 'link', 'del', lab.eni);
+    t.equal((await cni('DEL', lab, config)).exitCode, 0, 'a DEL once the name is free again');
+    await assertEniHome(t, lab);
+    t.equal((await cni('ADD', lab, config)).exitCode, 0, 'and the ENI is usable again');
+    t.equal((await cni('DEL', lab, config)).exitCode, 0);
+    await assertEniHome(t, lab);
+  },
+);
 
 t.test('DEL after the task netns is gone: the ENI gets its host name back', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t);
@@ -106,24 +123,28 @@ t.test('DEL after the task netns is gone: the ENI gets its host name back', { sk
   t.equal(await getLink('eth0', lab.host), null);
 });
 
-t.test('DEL after a give-back cut short: the ENI is found in the task netns under its fallback name', { skip: needsRoot }, async (t) => {
-  for (const blockInstanceMetadata of [false, true]) {
-    const lab = await makeLab(t);
-    const config = vpcConfig(lab, { blockInstanceMetadata });
-    t.equal((await cni('ADD', lab, config)).exitCode, 0);
-    // The give-back batch ran its first lines (down, renamed to the fallback name) and then the
-    // move failed: an in-process runtime killed meanwhile, so its /proc/PID/ns/net target is gone.
-    const fallback = `eni${lab.mac.replaceAll(':', '')}`;
-    await ip('-n', lab.task, 'link', 'set', 'eth0', 'down');
-    await ip('-n', lab.task, 'link', 'set', 'eth0', 'name', fallback);
-    t.equal((await cni('DEL', lab, config)).exitCode, 0, 'DEL succeeds');
-    await assertEniHome(t, lab);
-    t.same(await taskLinks(lab), ['lo'], 'nothing left in the task netns');
-    t.equal((await cni('ADD', lab, config)).exitCode, 0, 'and the ENI is usable again');
-    t.equal((await cni('DEL', lab, config)).exitCode, 0);
-    await assertEniHome(t, lab);
-  }
-});
+t.test(
+  'DEL after a give-back cut short: the ENI is found in the task netns under its fallback name',
+  { skip: needsRoot },
+  async (t) => {
+    for (const blockInstanceMetadata of [false, true]) {
+      const lab = await makeLab(t);
+      const config = vpcConfig(lab, { blockInstanceMetadata });
+      t.equal((await cni('ADD', lab, config)).exitCode, 0);
+      // The give-back batch ran its first lines (down, renamed to the fallback name) and then the
+      // move failed: an in-process runtime killed meanwhile, so its /proc/PID/ns/net target is gone.
+      const fallback = `eni${lab.mac.replaceAll(':', '')}`;
+      await ip('-n', lab.task, 'link', 'set', 'eth0', 'down');
+      await ip('-n', lab.task, 'link', 'set', 'eth0', 'name', fallback);
+      t.equal((await cni('DEL', lab, config)).exitCode, 0, 'DEL succeeds');
+      await assertEniHome(t, lab);
+      t.same(await taskLinks(lab), ['lo'], 'nothing left in the task netns');
+      t.equal((await cni('ADD', lab, config)).exitCode, 0, 'and the ENI is usable again');
+      t.equal((await cni('DEL', lab, config)).exitCode, 0);
+      await assertEniHome(t, lab);
+    }
+  },
+);
 
 t.test('DEL is idempotent', { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t);
@@ -135,7 +156,11 @@ t.test('DEL is idempotent', { skip: needsRoot }, async (t) => {
   t.same(await cni('DEL', lab, config), { exitCode: 0, out: undefined }, 'second DEL');
   await assertEniHome(t, lab);
   t.same(await cni('DEL', lab, config, { netns: '' }), { exitCode: 0, out: undefined }, 'no CNI_NETNS');
-  t.same(await cni('DEL', lab, config, { netns: '/var/run/netns/teni-gone' }), { exitCode: 0, out: undefined }, 'netns path gone');
+  t.same(
+    await cni('DEL', lab, config, { netns: '/var/run/netns/teni-gone' }),
+    { exitCode: 0, out: undefined },
+    'netns path gone',
+  );
   const bare = { cniVersion: '1.0.0', name: 'n', type: 'ecs-eni' };
   t.same(await cni('DEL', lab, bare), { exitCode: 0, out: undefined }, 'a config without the ENI');
   await assertEniHome(t, lab);

@@ -1,5 +1,12 @@
 import t from 'tap';
-import { canonicalCidr, canonicalIp, gatewayProblem, hostAddressProblem, inSubnet, isLinkLocal } from '../../../src/plugins/eni/ip.js';
+import {
+  canonicalCidr,
+  canonicalIp,
+  gatewayProblem,
+  hostAddressProblem,
+  inSubnet,
+  isLinkLocal,
+} from '../../../src/plugins/eni/ip.js';
 import { fallbackName } from '../../../src/plugins/eni/move.js';
 import { encodeAlias, parseAlias } from '../../../src/plugins/eni/record.js';
 
@@ -47,7 +54,11 @@ t.test('host address and gateway problems', async (t) => {
 t.test('alias and fallback name', async (t) => {
   const plain = { name: 'eth1', mtu: 9001, alias: undefined, blackholes: [] };
   t.equal(encodeAlias(plain), 'tasknet-eni:eth1:mtu=9001');
-  t.same(parseAlias('tasknet-eni:eth1:mtu=9001'), plain, 'no previous alias, no blackholes (also how an older record reads)');
+  t.same(
+    parseAlias('tasknet-eni:eth1:mtu=9001'),
+    plain,
+    'no previous alias, no blackholes (also how an older record reads)',
+  );
   t.equal(parseAlias('eth1'), undefined, 'host-device style alias is not ours');
   t.equal(parseAlias(undefined), undefined);
   t.equal(fallbackName('0E:AA:BB:CC:DD:EE'), 'eni0eaabbccddee');
@@ -58,10 +69,13 @@ t.test('the record keeps the previous alias and the blackholes ADD added, as one
   const previous = 'uplink "A" #1: 50% \\ (ok) \'s ü';
   const record = { name: 'ens6', mtu: 1500, alias: previous, blackholes: ['169.254.169.254/32', 'fd00:ec2::254/128'] };
   const alias = encodeAlias(record);
-  t.match(alias, /^tasknet-eni:ens6:mtu=1500:imds=4,6:alias=[A-Za-z0-9%._~-]+$/, 'no spaces, quotes, "#", "\\" or extra ":"');
+  t.match(
+    alias,
+    /^tasknet-eni:ens6:mtu=1500:imds=4,6:alias=[A-Za-z0-9%._~-]+$/,
+    'no spaces, quotes, "#", "\\" or extra ":"',
+  );
   t.same(parseAlias(alias), record, 'round trip');
   t.same(parseAlias('tasknet-eni:ens6:mtu=1500:imds=6')?.blackholes, ['fd00:ec2::254/128']);
   t.equal(parseAlias('tasknet-eni:ens6:mtu=1500:alias=%E0%A4'), undefined, 'a broken encoding is not ours');
   t.equal(parseAlias('tasknet-eni:ens6:mtu=1500:alias=a b'), undefined);
 });
-

@@ -30,13 +30,17 @@ export interface Lab {
   mac: string;
 }
 
-export const randomMac = (): string => ['0e', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+export const randomMac = (): string =>
+  ['0e', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 
 const ip = async (...args: string[]): Promise<string> => (await execa('ip', args)).stdout;
 
 // A fresh lab; everything is in the three namespaces, so the teardown that deletes them
 // removes all of it (a veth dies with either of its namespaces).
-export async function makeLab(t: Teardown, { eni = 'eth1', mac = randomMac() }: { eni?: string; mac?: string } = {}): Promise<Lab> {
+export async function makeLab(
+  t: Teardown,
+  { eni = 'eth1', mac = randomMac() }: { eni?: string; mac?: string } = {},
+): Promise<Lab> {
   const [host, vpc, task] = await makeNetns(t, 3, 'teni');
   made.push(host, vpc, task);
   const taskPath = await netnsHolder(t, task);
@@ -73,15 +77,30 @@ export const envFor = (command: string, lab: Lab, o: CallOptions = {}): Record<s
 
 // One CNI call in-process, with the lab's host netns as the plugin's host.
 export async function cni(command: string, lab: Lab, config: object, o: CallOptions = {}): Promise<CallResult> {
-  const r = await runPlugin(eniPlugin({ hostNs: lab.host }), { env: envFor(command, lab, o), stdin: JSON.stringify(config) });
+  const r = await runPlugin(eniPlugin({ hostNs: lab.host }), {
+    env: envFor(command, lab, o),
+    stdin: JSON.stringify(config),
+  });
   return { exitCode: r.exitCode, out: r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout) };
 }
 
 // The same call through the built executable, run inside the host netns as a runtime would run it.
-export async function cniExec(command: string, lab: Lab, config: object, o: CallOptions = {}): Promise<CallResult & { stderr: string }> {
+export async function cniExec(
+  command: string,
+  lab: Lab,
+  config: object,
+  o: CallOptions = {},
+): Promise<CallResult & { stderr: string }> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && k !== 'NODE_OPTIONS' && !k.startsWith('_TAPJS_') && !k.startsWith('TAP') && !k.startsWith('CNI_')) env[k] = v;
+    if (
+      v !== undefined &&
+      k !== 'NODE_OPTIONS' &&
+      !k.startsWith('_TAPJS_') &&
+      !k.startsWith('TAP') &&
+      !k.startsWith('CNI_')
+    )
+      env[k] = v;
   }
   const r = await execa('nsenter', [`--net=/var/run/netns/${lab.host}`, `${REPO}bin/ecs-eni`], {
     env: { ...env, ...envFor(command, lab, o) },
@@ -89,7 +108,11 @@ export async function cniExec(command: string, lab: Lab, config: object, o: Call
     input: JSON.stringify(config),
     reject: false,
   });
-  return { exitCode: r.exitCode ?? -1, out: r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout), stderr: r.stderr };
+  return {
+    exitCode: r.exitCode ?? -1,
+    out: r.stdout.trim() === '' ? undefined : JSON.parse(r.stdout),
+    stderr: r.stderr,
+  };
 }
 
 export const vpcConfig = (lab: Lab, extra: object = {}, cniVersion = '1.0.0'): Record<string, unknown> => ({
@@ -115,7 +138,9 @@ export const ecsConfig = (lab: Lab, extra: object = {}, cniVersion = '1.0.0'): R
 
 // ping from inside the task netns; true when the gateway answered.
 export async function ping(lab: Lab, address: string): Promise<boolean> {
-  const r = await execa('nsenter', [`--net=/var/run/netns/${lab.task}`, 'ping', '-c', '1', '-W', '2', address], { reject: false });
+  const r = await execa('nsenter', [`--net=/var/run/netns/${lab.task}`, 'ping', '-c', '1', '-W', '2', address], {
+    reject: false,
+  });
   return r.exitCode === 0;
 }
 
@@ -123,13 +148,22 @@ export async function ping(lab: Lab, address: string): Promise<boolean> {
 // the links it had when the file started.
 const made: string[] = [];
 const rootLinks = (): string[] =>
-  execFileSync('ip', ['-o', 'link', 'show']).toString().split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim()).sort();
+  execFileSync('ip', ['-o', 'link', 'show'])
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[1]!.trim())
+    .sort();
 const rootLinksAtStart = needsRoot ? [] : rootLinks();
 
 export function leavesNothingBehind(tap: Test): void {
   tap.test('leaves nothing behind', { skip: needsRoot }, async (t) => {
     const live = execFileSync('ip', ['netns', 'list']).toString();
-    t.same(made.filter((name) => live.includes(name)), [], 'every lab namespace is gone');
+    t.same(
+      made.filter((name) => live.includes(name)),
+      [],
+      'every lab namespace is gone',
+    );
     t.same(rootLinks(), rootLinksAtStart, 'the root netns links are unchanged');
   });
 }

@@ -11,8 +11,21 @@ export async function taskLinks(lab: Lab): Promise<string[]> {
 export async function taskRoutes(lab: Lab): Promise<string[]> {
   const routes = await listRoutes({ table: 'all' }, lab.task);
   return routes
-    .filter((r) => r.table !== 'local' && !(r.family === 6 && r.dst.startsWith('fe80::')) && r.dst !== 'ff00::/8' && r.type !== 'multicast')
-    .map((r) => [r.type, r.dst, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev && r.type === 'unicast' ? ['dev', r.dev] : [])].join(' '))
+    .filter(
+      (r) =>
+        r.table !== 'local' &&
+        !(r.family === 6 && r.dst.startsWith('fe80::')) &&
+        r.dst !== 'ff00::/8' &&
+        r.type !== 'multicast',
+    )
+    .map((r) =>
+      [
+        r.type,
+        r.dst,
+        ...(r.gateway ? ['via', r.gateway] : []),
+        ...(r.dev && r.type === 'unicast' ? ['dev', r.dev] : []),
+      ].join(' '),
+    )
     .sort();
 }
 
@@ -25,7 +38,11 @@ export interface Home {
 }
 
 // The ENI is back in the host: under `name`, down, without addresses, with this MTU and alias.
-export async function assertEniHome(t: Test, lab: Lab, { name = lab.eni, mtu = 1500, alias }: Home = {}): Promise<void> {
+export async function assertEniHome(
+  t: Test,
+  lab: Lab,
+  { name = lab.eni, mtu = 1500, alias }: Home = {},
+): Promise<void> {
   const link = await getLink(name, lab.host);
   t.ok(link, `ENI is in the host netns as ${name}`);
   t.equal(link?.mac, lab.mac, 'with its MAC');

@@ -10,7 +10,10 @@ const legacy = {
   ip4: { ip: ADDR4, gateway: GW4, routes: [{ dst: '0.0.0.0/0', gw: GW4 }] },
   ip6: { ip: ADDR6, gateway: GW6, routes: [{ dst: '::/0', gw: GW6 }] },
 };
-const routes = [{ dst: '0.0.0.0/0', gw: GW4 }, { dst: '::/0', gw: GW6 }];
+const routes = [
+  { dst: '0.0.0.0/0', gw: GW4 },
+  { dst: '::/0', gw: GW6 },
+];
 
 const expected = (version: string, mac: string, sandbox: string): Record<string, unknown> => {
   if (version === '0.1.0' || version === '0.2.0') return { cniVersion: version, ...legacy };
@@ -26,7 +29,7 @@ const expected = (version: string, mac: string, sandbox: string): Record<string,
   };
 };
 
-t.test('every spec version\'s result shape', { skip: needsRoot }, async (t) => {
+t.test("every spec version's result shape", { skip: needsRoot }, async (t) => {
   const lab = await makeLab(t);
   for (const version of SUPPORTED_VERSIONS) {
     const config = vpcConfig(lab, { eniIPAddresses: [ADDR4, ADDR6], gatewayIPAddresses: [GW4, GW6] }, version);
@@ -38,12 +41,20 @@ t.test('every spec version\'s result shape', { skip: needsRoot }, async (t) => {
   await assertEniHome(t, lab);
 });
 
-t.test('a link left down has no addresses to report, which 0.1.0 and 0.2.0 cannot express', { skip: needsRoot }, async (t) => {
-  const lab = await makeLab(t);
-  const config = vpcConfig(lab, { opStateDown: true }, '0.2.0');
-  const add = await cni('ADD', lab, config);
-  t.match(add.out, { code: 7, msg: /opStateDown needs cniVersion 0\.3\.0 or later/ }, 'refused before anything moves');
-  await assertEniHome(t, lab);
-});
+t.test(
+  'a link left down has no addresses to report, which 0.1.0 and 0.2.0 cannot express',
+  { skip: needsRoot },
+  async (t) => {
+    const lab = await makeLab(t);
+    const config = vpcConfig(lab, { opStateDown: true }, '0.2.0');
+    const add = await cni('ADD', lab, config);
+    t.match(
+      add.out,
+      { code: 7, msg: /opStateDown needs cniVersion 0\.3\.0 or later/ },
+      'refused before anything moves',
+    );
+    await assertEniHome(t, lab);
+  },
+);
 
 leavesNothingBehind(t);

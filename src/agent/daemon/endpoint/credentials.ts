@@ -27,12 +27,15 @@ export class CredentialsUnavailable extends Error {
   override readonly name = 'CredentialsUnavailable';
 }
 
-const fileSchema = z.record(z.string(), z.looseObject({
-  AccessKeyId: z.string().check(z.minLength(1)),
-  SecretAccessKey: z.string().check(z.minLength(1)),
-  Token: z.optional(z.string()),
-  Expiration: z.optional(z.string()),
-}));
+const fileSchema = z.record(
+  z.string(),
+  z.looseObject({
+    AccessKeyId: z.string().check(z.minLength(1)),
+    SecretAccessKey: z.string().check(z.minLength(1)),
+    Token: z.optional(z.string()),
+    Expiration: z.optional(z.string()),
+  }),
+);
 
 // { "arn:aws:iam::123456789012:role/x": { "AccessKeyId": ..., "SecretAccessKey": ..., "Token": ..., "Expiration": ... } }
 export const fileProvider = (path: string): CredentialsProvider => ({

@@ -35,14 +35,21 @@ const knownStatus = (task: TaskRecord, c?: ContainerRecord): string => {
   return task.status === 'PROVISIONING' ? 'PENDING' : task.status === 'STOPPING' ? 'RUNNING' : task.status;
 };
 
-export const containerMetadata = (id: ClusterIdentity, task: TaskRecord, c: ContainerRecord): Record<string, unknown> => {
+export const containerMetadata = (
+  id: ClusterIdentity,
+  task: TaskRecord,
+  c: ContainerRecord,
+): Record<string, unknown> => {
   const def = task.definition.containers.find((d) => d.name === c.name)!;
   const ip = task.eni.addresses[0]!.split('/')[0];
   return {
     DockerId: c.engineId ?? c.runtimeId,
     Name: c.name,
     // The engine's name for it (engine-runtime.ts); the process runtime names nothing, ECS's form.
-    DockerName: task.runtime === 'engine' ? `tasknet-${task.id}-${c.name}` : `ecs-${task.definition.family}-${task.definition.revision}-${c.name}-${task.id.slice(0, 12)}`,
+    DockerName:
+      task.runtime === 'engine'
+        ? `tasknet-${task.id}-${c.name}`
+        : `ecs-${task.definition.family}-${task.definition.revision}-${c.name}-${task.id.slice(0, 12)}`,
     Image: def.image,
     ImageID: '',
     Labels: {
@@ -64,9 +71,16 @@ export const containerMetadata = (id: ClusterIdentity, task: TaskRecord, c: Cont
     LogDriver: task.runtime === 'engine' ? 'json-file' : 'tasknet-file',
     ...(c.health ? { Health: { status: c.health.toUpperCase() } } : {}),
     Networks: [network(task)],
-    ...(def.portMappings.length > 0 ? {
-      Ports: def.portMappings.map((p) => ({ ContainerPort: p.containerPort, Protocol: p.protocol, HostPort: p.hostPort, HostIp: ip })),
-    } : {}),
+    ...(def.portMappings.length > 0
+      ? {
+          Ports: def.portMappings.map((p) => ({
+            ContainerPort: p.containerPort,
+            Protocol: p.protocol,
+            HostPort: p.hostPort,
+            HostIp: ip,
+          })),
+        }
+      : {}),
   };
 };
 
@@ -77,12 +91,14 @@ export const taskMetadata = (id: ClusterIdentity, task: TaskRecord): Record<stri
   Revision: String(task.definition.revision),
   DesiredStatus: task.status === 'RUNNING' || task.status === 'PROVISIONING' ? 'RUNNING' : 'STOPPED',
   KnownStatus: knownStatus(task),
-  ...(task.definition.cpu !== undefined || task.definition.memory !== undefined ? {
-    Limits: {
-      ...(task.definition.cpu !== undefined ? { CPU: task.definition.cpu / 1024 } : {}),
-      ...(task.definition.memory !== undefined ? { Memory: task.definition.memory } : {}),
-    },
-  } : {}),
+  ...(task.definition.cpu !== undefined || task.definition.memory !== undefined
+    ? {
+        Limits: {
+          ...(task.definition.cpu !== undefined ? { CPU: task.definition.cpu / 1024 } : {}),
+          ...(task.definition.memory !== undefined ? { Memory: task.definition.memory } : {}),
+        },
+      }
+    : {}),
   ...(task.startedAt ? { PullStartedAt: task.createdAt, PullStoppedAt: task.createdAt } : {}),
   AvailabilityZone: id.availabilityZone,
   LaunchType: 'EC2',

@@ -34,16 +34,28 @@ export interface ConnectionLimits {
   idleTimeoutMs: number; // a connection with nothing to do is closed after this
 }
 
-export const DEFAULT_LIMITS: ConnectionLimits = { perSource: 32, total: 1024, headersTimeoutMs: 5000, idleTimeoutMs: 10_000 };
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  perSource: 32,
+  total: 1024,
+  headersTimeoutMs: 5000,
+  idleTimeoutMs: 10_000,
+};
 
 // ECS's own answers (agent/handlers/v2, credentials handler) for a bad id.
 const CREDENTIALS_NOT_FOUND = { code: 'InvalidIdInRequest', message: 'CredentialsV2Request: Credentials not found' };
-const CREDENTIALS_FAILED = { code: 'InternalServerException', message: 'CredentialsV2Request: Credentials could not be retrieved' };
+const CREDENTIALS_FAILED = {
+  code: 'InternalServerException',
+  message: 'CredentialsV2Request: Credentials could not be retrieved',
+};
 const NOT_FOUND = { code: 'NotFound', message: 'Not found' };
 
 const send = (res: ServerResponse, status: number, body: unknown): void => {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 };
 
@@ -57,7 +69,7 @@ const TASK_STATS = new RegExp(`^/v4/${ID}/task/stats$`);
 
 // A path as the log may show it: ids are a task's secrets, so only what kind of request it was.
 const pathKind = (path: string): string =>
-  (path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64));
+  path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64);
 
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
@@ -72,7 +84,7 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     const credentials = CREDENTIALS.exec(path);
     if (credentials) {
       const task = lookup.byCredentialsId(credentials[1]!);
-      if (!task || !task.definition.taskRoleArn || task.attachment?.bridgeAddress !== source || !options.provider) {
+      if (!task?.definition.taskRoleArn || task.attachment?.bridgeAddress !== source || !options.provider) {
         log.info(`endpoint: refused credentials request from ${source}`);
         send(res, 400, CREDENTIALS_NOT_FOUND);
         return;
@@ -86,7 +98,10 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
       return;
     }
     // Metadata and stats: the id's container, if the request comes from its task.
-    const metadataId = (CONTAINER.exec(path) ?? TASK.exec(path) ?? CONTAINER_STATS.exec(path) ?? TASK_STATS.exec(path))?.[1];
+    const metadataId = (CONTAINER.exec(path) ??
+      TASK.exec(path) ??
+      CONTAINER_STATS.exec(path) ??
+      TASK_STATS.exec(path))?.[1];
     const found = metadataId === undefined ? undefined : lookup.byMetadataId(metadataId);
     if (!found || found.task.attachment?.bridgeAddress !== source) {
       send(res, 404, NOT_FOUND);
@@ -96,24 +111,41 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     const statsOf = (c: ContainerRecord) => (lookup.stats ? lookup.stats(task, c) : Promise.resolve(null));
     if (path.endsWith('/task/stats')) {
       // ECS: an object keyed by each container's Docker id.
-      send(res, 200, Object.fromEntries(await Promise.all(task.containers.map(async (c) => [c.engineId ?? c.runtimeId, await statsOf(c)] as const))));
+      send(
+        res,
+        200,
+        Object.fromEntries(
+          await Promise.all(task.containers.map(async (c) => [c.engineId ?? c.runtimeId, await statsOf(c)] as const)),
+        ),
+      );
     } else if (path.endsWith('/stats')) {
       send(res, 200, await statsOf(container));
     } else {
-      send(res, 200, path.endsWith('/task') ? taskMetadata(identity, task) : containerMetadata(identity, task, container));
+      send(
+        res,
+        200,
+        path.endsWith('/task') ? taskMetadata(identity, task) : containerMetadata(identity, task, container),
+      );
     }
   };
-  const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.headersTimeoutMs * 2, keepAliveTimeout: limits.idleTimeoutMs }, (req, res) => {
-    const path = (req.url ?? '').split('?')[0]!;
-    res.once('finish', () => {
-      options.answered?.(path, res.statusCode);
-      log.debug(`endpoint: ${req.method} ${pathKind(path)} from ${req.socket.remoteAddress}: ${res.statusCode}`);
-    });
-    handle(req, res).catch((error: Error) => {
-      log.error(`endpoint: ${error.message}`);
-      if (!res.headersSent) send(res, 500, { code: 'InternalServerException', message: 'Internal error' });
-    });
-  });
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs * 2,
+      keepAliveTimeout: limits.idleTimeoutMs,
+    },
+    (req, res) => {
+      const path = (req.url ?? '').split('?')[0]!;
+      res.once('finish', () => {
+        options.answered?.(path, res.statusCode);
+        log.debug(`endpoint: ${req.method} ${pathKind(path)} from ${req.socket.remoteAddress}: ${res.statusCode}`);
+      });
+      handle(req, res).catch((error: Error) => {
+        log.error(`endpoint: ${error.message}`);
+        if (!res.headersSent) send(res, 500, { code: 'InternalServerException', message: 'Internal error' });
+      });
+    },
+  );
   server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
   const open = new Map<string, number>();
   let total = 0;
@@ -123,7 +155,10 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     const mine = open.get(source) ?? 0;
     if (mine >= limits.perSource || total >= limits.total) {
       // Once per source until it is back under its limit: a flood must not flood the log too.
-      if (!refusedLogged.has(source)) log.warn(`endpoint: refusing connections from ${source}: ${mine >= limits.perSource ? `${mine} open (limit ${limits.perSource})` : `${total} open in all (limit ${limits.total})`}`);
+      if (!refusedLogged.has(source))
+        log.warn(
+          `endpoint: refusing connections from ${source}: ${mine >= limits.perSource ? `${mine} open (limit ${limits.perSource})` : `${total} open in all (limit ${limits.total})`}`,
+        );
       refusedLogged.add(source);
       socket.destroy();
       return;

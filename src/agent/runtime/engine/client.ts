@@ -15,15 +15,16 @@ export const connectEngine = async (socket: string): Promise<Engine> => {
 };
 
 // True when something answers the Engine API's /_ping on the socket (without loading dockerode).
-export const pingEngine = (socket: string, timeoutMs = 2000): Promise<boolean> => new Promise((resolve) => {
-  const req = request({ socketPath: socket, path: '/_ping', timeout: timeoutMs }, (res) => {
-    res.resume();
-    res.on('end', () => resolve(res.statusCode === 200));
+export const pingEngine = (socket: string, timeoutMs = 2000): Promise<boolean> =>
+  new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: '/_ping', timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
   });
-  req.on('timeout', () => req.destroy());
-  req.on('error', () => resolve(false));
-  req.end();
-});
 
 // The HTTP status an Engine API call failed with (docker-modem puts it on the error), if any.
 export const engineStatus = (error: unknown): number | undefined => {
@@ -42,7 +43,7 @@ export const engineMessage = (error: unknown): string => {
 // 8 bytes (stream 1 or 2, three zero bytes, the payload size big-endian), then the payload.
 export const demuxFrames = (data: Buffer): { stream: 1 | 2; payload: Buffer }[] => {
   const out: { stream: 1 | 2; payload: Buffer }[] = [];
-  for (let at = 0; at + 8 <= data.length;) {
+  for (let at = 0; at + 8 <= data.length; ) {
     const size = data.readUInt32BE(at + 4);
     out.push({ stream: data[at] === 2 ? 2 : 1, payload: data.subarray(at + 8, at + 8 + size) });
     at += 8 + size;
@@ -51,10 +52,11 @@ export const demuxFrames = (data: Buffer): { stream: 1 | 2; payload: Buffer }[] 
 };
 
 // The engine's reply streams carry a line of JSON per step; an {"error": ...} line is a failure.
-export const drainProgress = (engine: Engine, stream: NodeJS.ReadableStream): Promise<unknown[]> => new Promise((resolve, reject) => {
-  engine.modem.followProgress(stream, (error: Error | null, output: unknown[]) => {
-    if (error) return reject(error);
-    const failed = output.find((o) => (o as { error?: string }).error);
-    return failed ? reject(new Error((failed as { error: string }).error)) : resolve(output);
+export const drainProgress = (engine: Engine, stream: NodeJS.ReadableStream): Promise<unknown[]> =>
+  new Promise((resolve, reject) => {
+    engine.modem.followProgress(stream, (error: Error | null, output: unknown[]) => {
+      if (error) return reject(error);
+      const failed = output.find((o) => (o as { error?: string }).error);
+      return failed ? reject(new Error((failed as { error: string }).error)) : resolve(output);
+    });
   });
-});

@@ -10,7 +10,15 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../../state/files.js';
-import { isAlive, pidsByCommandLine, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from '../process/process-ref.js';
+import {
+  isAlive,
+  pidsByCommandLine,
+  processRef,
+  signalProcess,
+  sleep,
+  waitForExit,
+  type ProcessRef,
+} from '../process/process-ref.js';
 import { pingEngine } from './client.js';
 
 export interface PrivateEngine {
@@ -37,21 +45,47 @@ export const startPrivateEngine = async (dir: string, netnsPath: string): Promis
   const paths = engineLayout(dir);
   await ensurePrivateDir(dir);
   // Without deprecated-key-path, dockerd 20.10 writes its identity key to /etc/docker/key.json.
-  await writeFile(paths.config, `${JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json') })}\n`, { mode: 0o600 });
+  await writeFile(paths.config, `${JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json') })}\n`, {
+    mode: 0o600,
+  });
   const log = openSync(paths.log, 'a', 0o600);
-  const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'dockerd',
-    '--data-root', paths.dataRoot, '--exec-root', paths.execRoot, '--pidfile', paths.pidFile,
-    '-H', `unix://${paths.socket}`, '--config-file', paths.config,
-    // No network of the engine's own: tasks get theirs from the CNI chain, and nothing of the
-    // engine may add bridges, iptables rules or sysctls to the netns it runs in.
-    '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
-    // Task-level limits live in a cgroup tasknet makes (task-cgroup.ts): a path, not a systemd slice.
-    '--exec-opt', 'native.cgroupdriver=cgroupfs',
-  ], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(
+    'nsenter',
+    [
+      `--net=${netnsPath}`,
+      '--',
+      'dockerd',
+      '--data-root',
+      paths.dataRoot,
+      '--exec-root',
+      paths.execRoot,
+      '--pidfile',
+      paths.pidFile,
+      '-H',
+      `unix://${paths.socket}`,
+      '--config-file',
+      paths.config,
+      // No network of the engine's own: tasks get theirs from the CNI chain, and nothing of the
+      // engine may add bridges, iptables rules or sysctls to the netns it runs in.
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--ip-forward=false',
+      '--ip-masq=false',
+      // Task-level limits live in a cgroup tasknet makes (task-cgroup.ts): a path, not a systemd slice.
+      '--exec-opt',
+      'native.cgroupdriver=cgroupfs',
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
   closeSync(log);
   let exited: string | undefined;
-  child.on('exit', (code, signal) => { exited = `exited with ${signal ?? `code ${code}`}`; });
-  child.on('error', (error) => { exited = `could not start: ${error.message}`; });
+  child.on('exit', (code, signal) => {
+    exited = `exited with ${signal ?? `code ${code}`}`;
+  });
+  child.on('error', (error) => {
+    exited = `could not start: ${error.message}`;
+  });
   child.unref();
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (exited === undefined && Date.now() < deadline) {
@@ -64,7 +98,9 @@ export const startPrivateEngine = async (dir: string, netnsPath: string): Promis
   if (child.pid) signalProcess(processRef(child.pid), 'SIGKILL');
   const tail = readTail(paths.log);
   await removeEngineDir(dir);
-  throw new Error(`dockerd ${exited ?? `did not answer within ${START_TIMEOUT_MS / 1000} s`}${tail ? `: ${tail}` : ''}`);
+  throw new Error(
+    `dockerd ${exited ?? `did not answer within ${START_TIMEOUT_MS / 1000} s`}${tail ? `: ${tail}` : ''}`,
+  );
 };
 
 // SIGTERM (dockerd stops its containers and its containerd), SIGKILL after the grace; then every
@@ -82,7 +118,9 @@ export const stopPrivateEngine = async (dir: string, engine?: ProcessRef): Promi
   // dockerd and containerd make these fixed, empty directories whatever their roots; remove them
   // only when empty (a system engine's would hold its sockets).
   for (const empty of ['/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd']) {
-    await rmdir(empty).catch(() => { /* in use or absent */ });
+    await rmdir(empty).catch(() => {
+      /* in use or absent */
+    });
   }
 };
 
@@ -106,16 +144,22 @@ const killProcessesUsing = async (dir: string): Promise<void> => {
 
 // Mount points at or under the directory, deepest first (from /proc/self/mountinfo, field 5, with
 // the kernel's octal escapes for spaces and the like).
-const mountsUnder = (dir: string): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-  .map((line) => line.split(' ')[4])
-  .filter((p): p is string => p !== undefined)
-  .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-  .filter((p) => p === dir || p.startsWith(`${dir}/`))
-  .sort((a, b) => b.length - a.length);
+const mountsUnder = (dir: string): string[] =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 
 const removeEngineDir = async (dir: string): Promise<void> => {
   for (const mount of mountsUnder(dir)) {
-    await new Promise<void>((resolve) => spawn('umount', ['-l', mount], { stdio: 'ignore' }).on('close', () => resolve()).on('error', () => resolve()));
+    await new Promise<void>((resolve) =>
+      spawn('umount', ['-l', mount], { stdio: 'ignore' })
+        .on('close', () => resolve())
+        .on('error', () => resolve()),
+    );
   }
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 };

@@ -11,8 +11,16 @@ import { attachNetns } from '../../../netlink/index.js';
 import { invalid, type ContainerDefinition, type TaskDefinition } from '../../task/definition.js';
 import { pidsByCommandLine, processRef } from '../process/process-ref.js';
 import {
-  LABEL_CONTAINER, LABEL_FAMILY, LABEL_TASK, PAUSE_NAME,
-  type ContainerLaunch, type ContainerRef, type ContainerRuntime, type Health, type PauseLaunch, type PauseRef,
+  LABEL_CONTAINER,
+  LABEL_FAMILY,
+  LABEL_TASK,
+  PAUSE_NAME,
+  type ContainerLaunch,
+  type ContainerRef,
+  type ContainerRuntime,
+  type Health,
+  type PauseLaunch,
+  type PauseRef,
 } from '../runtime.js';
 import { connectEngine, demuxFrames, drainProgress, engineMessage, engineStatus, type Engine } from './client.js';
 import { createTaskCgroup, removeTaskCgroup } from './task-cgroup.js';
@@ -37,7 +45,12 @@ export class EngineRuntime implements ContainerRuntime {
 
   // Docker gives a container that joins another's network that one's hostname (UTS) too, and
   // refuses a hostname of its own; Podman shares no UTS namespace and needs the hostname given.
-  private constructor(readonly engine: Engine, readonly options: EngineRuntimeOptions, private readonly cgroupfs: boolean, private readonly podman: boolean) {
+  private constructor(
+    readonly engine: Engine,
+    readonly options: EngineRuntimeOptions,
+    private readonly cgroupfs: boolean,
+    private readonly podman: boolean,
+  ) {
     this.pauseImage = options.pauseImage ?? PAUSE_IMAGE;
     this.engineLimits = limitsOfEngine(options.socket);
   }
@@ -77,7 +90,9 @@ export class EngineRuntime implements ContainerRuntime {
         Ulimits: defaultUlimits([], this.engineLimits),
         ...(cgroupParent ? { CgroupParent: cgroupParent } : {}),
       },
-    }).catch((error: Error) => { throw new Error(`the pause container: ${error.message}`); });
+    }).catch((error: Error) => {
+      throw new Error(`the pause container: ${error.message}`);
+    });
     try {
       await container.start();
       // Podman reports no SandboxKey for NetworkMode none: the pause's PID finds the netns everywhere.
@@ -87,7 +102,9 @@ export class EngineRuntime implements ContainerRuntime {
       await attachNetns(launch.netnsName, pid);
       return { process: ref, engineId: container.id, ...(cgroupParent ? { cgroupParent } : {}) };
     } catch (error) {
-      await container.remove({ force: true }).catch(() => { /* report the first error */ });
+      await container.remove({ force: true }).catch(() => {
+        /* report the first error */
+      });
       throw new Error(`the pause container: ${engineMessage(error)}`);
     }
   }
@@ -109,7 +126,9 @@ export class EngineRuntime implements ContainerRuntime {
     try {
       await container.start();
     } catch (error) {
-      await container.remove({ force: true, v: true }).catch(() => { /* report the first error */ });
+      await container.remove({ force: true, v: true }).catch(() => {
+        /* report the first error */
+      });
       throw new Error(engineMessage(error));
     }
     const state = ((await container.inspect()) as { State: { Pid: number } }).State;
@@ -146,17 +165,24 @@ export class EngineRuntime implements ContainerRuntime {
       ...(this.podman ? { Hostname: launch.hostname } : {}),
       ...(def.workingDirectory !== undefined ? { WorkingDir: def.workingDirectory } : {}),
       ...(def.user !== undefined ? { User: def.user } : {}),
-      Labels: { ...def.dockerLabels, [LABEL_TASK]: launch.taskId, [LABEL_FAMILY]: launch.family, [LABEL_CONTAINER]: def.name },
+      Labels: {
+        ...def.dockerLabels,
+        [LABEL_TASK]: launch.taskId,
+        [LABEL_FAMILY]: launch.family,
+        [LABEL_CONTAINER]: def.name,
+      },
       ...(def.stopTimeout !== undefined ? { StopTimeout: def.stopTimeout } : {}),
-      ...(def.healthCheck ? {
-        Healthcheck: {
-          Test: def.healthCheck.command,
-          Interval: def.healthCheck.interval * SECOND_NS,
-          Timeout: def.healthCheck.timeout * SECOND_NS,
-          Retries: def.healthCheck.retries,
-          StartPeriod: def.healthCheck.startPeriod * SECOND_NS,
-        },
-      } : {}),
+      ...(def.healthCheck
+        ? {
+            Healthcheck: {
+              Test: def.healthCheck.command,
+              Interval: def.healthCheck.interval * SECOND_NS,
+              Timeout: def.healthCheck.timeout * SECOND_NS,
+              Retries: def.healthCheck.retries,
+              StartPeriod: def.healthCheck.startPeriod * SECOND_NS,
+            },
+          }
+        : {}),
       HostConfig: hostConfig,
     };
   }
@@ -172,7 +198,9 @@ export class EngineRuntime implements ContainerRuntime {
     try {
       await drainProgress(this.engine, await this.engine.pull(image));
     } catch (error) {
-      throw new Error(`image ${image} is not on the engine and could not be pulled (${engineMessage(error)}): load it with tasknet image load FILE.tar`);
+      throw new Error(
+        `image ${image} is not on the engine and could not be pulled (${engineMessage(error)}): load it with tasknet image load FILE.tar`,
+      );
     }
   }
 
@@ -198,9 +226,15 @@ export class EngineRuntime implements ContainerRuntime {
     }
   }
 
-  private async state(ref: ContainerRef): Promise<{ Running: boolean; ExitCode: number; Health?: { Status: string } } | undefined> {
+  private async state(
+    ref: ContainerRef,
+  ): Promise<{ Running: boolean; ExitCode: number; Health?: { Status: string } } | undefined> {
     try {
-      return ((await this.engine.getContainer(ref.engineId!).inspect()) as { State: { Running: boolean; ExitCode: number; Health?: { Status: string } } }).State;
+      return (
+        (await this.engine.getContainer(ref.engineId!).inspect()) as {
+          State: { Running: boolean; ExitCode: number; Health?: { Status: string } };
+        }
+      ).State;
     } catch (error) {
       if (engineStatus(error) === 404) return undefined;
       throw new Error(`container ${ref.engineId?.slice(0, 12)}: ${engineMessage(error)}`);
@@ -245,7 +279,8 @@ export class EngineRuntime implements ContainerRuntime {
     } catch (error) {
       const status = engineStatus(error);
       // 404: already gone; 409: a removal already in progress (ours, from another path).
-      if (status !== 404 && status !== 409) throw new Error(`removing container ${ref.engineId.slice(0, 12)}: ${engineMessage(error)}`);
+      if (status !== 404 && status !== 409)
+        throw new Error(`removing container ${ref.engineId.slice(0, 12)}: ${engineMessage(error)}`);
     }
   }
 
@@ -268,7 +303,10 @@ export class EngineRuntime implements ContainerRuntime {
     const all = await this.engine.listContainers({ all: true, filters: { label: [LABEL_TASK] } });
     const strays = all.filter((c) => !live.has(c.Labels[LABEL_TASK] ?? ''));
     for (const c of strays) await this.remove({ engineId: c.Id });
-    for (const taskId of new Set(strays.map((c) => c.Labels[LABEL_TASK]!))) await removeTaskCgroup(taskId).catch(() => { /* reported on the next try */ });
+    for (const taskId of new Set(strays.map((c) => c.Labels[LABEL_TASK]!)))
+      await removeTaskCgroup(taskId).catch(() => {
+        /* reported on the next try */
+      });
     return strays.map((c) => c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12));
   }
 }
@@ -276,18 +314,32 @@ export class EngineRuntime implements ContainerRuntime {
 // What the engine runtime cannot run as asked: the ECS rule that every container has a memory
 // figure when the task has none, privileged only where the agent allows it, task-level limits
 // only where tasknet can place the task's cgroup.
-export const checkForEngine = (definition: TaskDefinition, { allowPrivileged, cgroupfs }: { allowPrivileged: boolean; cgroupfs: boolean }): void => {
+export const checkForEngine = (
+  definition: TaskDefinition,
+  { allowPrivileged, cgroupfs }: { allowPrivileged: boolean; cgroupfs: boolean },
+): void => {
   if ((definition.cpu !== undefined || definition.memory !== undefined) && !cgroupfs) {
-    throw invalid(definition.memory !== undefined ? 'memory' : 'cpu', definition.memory ?? definition.cpu,
-      'task-level limits need an engine with the cgroupfs cgroup driver (the lab\'s engine has it): set them per container instead');
+    throw invalid(
+      definition.memory !== undefined ? 'memory' : 'cpu',
+      definition.memory ?? definition.cpu,
+      "task-level limits need an engine with the cgroupfs cgroup driver (the lab's engine has it): set them per container instead",
+    );
   }
   definition.containers.forEach((c, i) => {
     const field = `containerDefinitions.${i}`;
     if (c.memory === undefined && c.memoryReservation === undefined && definition.memory === undefined) {
-      throw invalid(`${field}.memory`, undefined, 'memory or memoryReservation is required when the task has no memory');
+      throw invalid(
+        `${field}.memory`,
+        undefined,
+        'memory or memoryReservation is required when the task has no memory',
+      );
     }
     if (c.privileged && !allowPrivileged) {
-      throw invalid(`${field}.privileged`, true, 'this agent does not run privileged containers (start it with --allow-privileged)');
+      throw invalid(
+        `${field}.privileged`,
+        true,
+        'this agent does not run privileged containers (start it with --allow-privileged)',
+      );
     }
   });
 };
@@ -308,7 +360,10 @@ export const limitsOfEngine = (socket: string): Limits => {
   }
 };
 
-const defaultUlimits = (given: ContainerDefinition['ulimits'], engine: Limits): { Name: string; Soft: number; Hard: number }[] => {
+const defaultUlimits = (
+  given: ContainerDefinition['ulimits'],
+  engine: Limits,
+): { Name: string; Soft: number; Hard: number }[] => {
   const out = given.map((u) => ({ Name: u.name, Soft: u.softLimit, Hard: u.hardLimit }));
   for (const [name, limit] of Object.entries(engine)) {
     if (!out.some((u) => u.Name === name)) out.push({ Name: name, Soft: limit.soft, Hard: limit.hard });

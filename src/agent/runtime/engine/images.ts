@@ -16,7 +16,6 @@ export const BUSYBOX_IMAGE = 'tasknet/busybox:1';
 export const NODE_IMAGE = 'tasknet/node:20';
 const BUSYBOX = '/bin/busybox';
 
-
 // A file into the staging root: a hard link when it can be (same filesystem), else a copy.
 const place = async (src: string, root: string, dst = src): Promise<void> => {
   const target = join(root, dst);
@@ -28,7 +27,9 @@ const place = async (src: string, root: string, dst = src): Promise<void> => {
 const importRoot = async (engine: Engine, root: string, tag: string): Promise<void> => {
   const tar = spawn('tar', ['-C', root, '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => { stderr += d; });
+  tar.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   try {
     // The tag goes in `repo` ("may include a tag", says the API): Podman ignores a separate `tag`.
     await drainProgress(engine, await engine.importImage(tar.stdout, { repo: tag }));
@@ -38,27 +39,36 @@ const importRoot = async (engine: Engine, root: string, tag: string): Promise<vo
 };
 
 const stageBusybox = async (root: string): Promise<void> => {
-  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install Debian's busybox-static (scripts/setup.sh does)`);
+  if (!existsSync(BUSYBOX))
+    throw new Error(`${BUSYBOX} is missing: install Debian's busybox-static (scripts/setup.sh does)`);
   await place(BUSYBOX, root, '/bin/busybox');
   // Every applet this busybox has, as /bin/NAME (what `busybox --install` would make).
-  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox');
+  const applets = execFileSync(BUSYBOX, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => /^[\w.[-]+$/.test(a) && a !== 'busybox');
   for (const applet of applets) await symlink('busybox', join(root, 'bin', applet));
   for (const dir of ['tmp', 'etc', 'proc', 'sys', 'dev', 'root']) await mkdir(join(root, dir), { recursive: true });
   // Users and groups the tests and tasks name (65534 = nobody, as on Debian).
-  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(
+    join(root, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+  );
   await writeFile(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 };
 
 // The shared libraries a binary links, as ldd lists them (absolute paths, the loader included).
-const librariesOf = (binary: string): string[] => execFileSync('ldd', [binary], { encoding: 'utf8' })
-  .split('\n')
-  .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
-  .filter((p): p is string => p !== undefined);
+const librariesOf = (binary: string): string[] =>
+  execFileSync('ldd', [binary], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+    .filter((p): p is string => p !== undefined);
 
 // Makes the lab's images; an image the engine already has is left as it is.
 export const ensureLabImages = async (engine: Engine): Promise<void> => {
   // Podman lists short names under their registry (docker.io/tasknet/busybox:1).
-  const have = new Set((await engine.listImages()).flatMap((i) => i.RepoTags ?? []).map((t) => t.replace(/^(docker\.io|localhost)\//, '')));
+  const have = new Set(
+    (await engine.listImages()).flatMap((i) => i.RepoTags ?? []).map((t) => t.replace(/^(docker\.io|localhost)\//, '')),
+  );
   const stage = await mkdtemp(join(tmpdir(), 'tasknet-image-'));
   try {
     if (!have.has(BUSYBOX_IMAGE) || !have.has(PAUSE_IMAGE)) {
@@ -94,6 +104,9 @@ export const buildImageDir = async (engine: Engine, dir: string, tag: string): P
   const src = (await readdir(dir, { recursive: true, withFileTypes: true }))
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath ?? e.path, e.name)));
-  const output = await drainProgress(engine, await engine.buildImage({ context: dir, src }, { t: tag, rm: true, forcerm: true }));
+  const output = await drainProgress(
+    engine,
+    await engine.buildImage({ context: dir, src }, { t: tag, rm: true, forcerm: true }),
+  );
   return output.map((o) => (o as { stream?: string }).stream?.trimEnd()).filter((s): s is string => !!s);
 };

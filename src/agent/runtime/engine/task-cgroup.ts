@@ -30,7 +30,9 @@ export const createTaskCgroup = async (taskId: string, limits: TaskLimits): Prom
     const dir = join(parent, taskId);
     await mkdir(dir, { recursive: true });
     // Controllers reach a cgroup only when every ancestor delegates them.
-    await writeFile(join(ROOT, 'cgroup.subtree_control'), '+memory +cpu').catch(() => { /* already, or not ours to change */ });
+    await writeFile(join(ROOT, 'cgroup.subtree_control'), '+memory +cpu').catch(() => {
+      /* already, or not ours to change */
+    });
     await writeFile(join(parent, 'cgroup.subtree_control'), '+memory +cpu');
     await writeFile(join(dir, 'cgroup.subtree_control'), '+memory +cpu');
     if (memoryBytes) await writeFile(join(dir, 'memory.max'), memoryBytes);
@@ -54,8 +56,11 @@ export const createTaskCgroup = async (taskId: string, limits: TaskLimits): Prom
 // containers by now; whatever process is still in the task's cgroup is a leftover of the task
 // (Podman leaves the conmon of each exec session in a "conmon" child) and is killed first.
 export const removeTaskCgroup = async (taskId: string): Promise<void> => {
-  const tops = isV2() ? [join(ROOT, PARENT, taskId)]
-    : readdirSync(ROOT).map((h) => join(ROOT, h, PARENT, taskId)).filter((d) => existsSync(d));
+  const tops = isV2()
+    ? [join(ROOT, PARENT, taskId)]
+    : readdirSync(ROOT)
+        .map((h) => join(ROOT, h, PARENT, taskId))
+        .filter((d) => existsSync(d));
   for (const top of tops) {
     if (!existsSync(top)) continue; // co-mounted hierarchies (cpu,cpuacct) list one dir twice
     for (const dir of subtree(top).reverse()) {
@@ -64,7 +69,9 @@ export const removeTaskCgroup = async (taskId: string): Promise<void> => {
         if (error.code !== 'ENOENT') throw new Error(`cgroup ${dir}: ${error.message}`);
       });
     }
-    await rmdir(dirname(top)).catch(() => { /* another task's cgroup is still there */ });
+    await rmdir(dirname(top)).catch(() => {
+      /* another task's cgroup is still there */
+    });
   }
 };
 
@@ -90,7 +97,11 @@ const emptyCgroup = async (dir: string): Promise<void> => {
     const pids = procsOf(dir);
     if (pids.length === 0) return;
     for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

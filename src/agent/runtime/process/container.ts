@@ -61,12 +61,33 @@ export const startContainer = async (launch: ProcessLaunch): Promise<StartedCont
   const log = openSync(launch.logFile, 'a', 0o600);
   let child: ChildProcess;
   try {
-    child = spawn('nsenter', [
-      `--net=${launch.netnsPath}`, `--uts=${launch.utsPath}`, '--',
-      'unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--',
-      'setpriv', '--bounding-set', drop, '--inh-caps', drop, '--',
-      'sh', '-c', INIT, 'tasknet-init', launch.exitFile, ...launch.argv,
-    ], { cwd: launch.cwd, env: launch.env, detached: true, stdio: ['ignore', log, log] });
+    child = spawn(
+      'nsenter',
+      [
+        `--net=${launch.netnsPath}`,
+        `--uts=${launch.utsPath}`,
+        '--',
+        'unshare',
+        '--pid',
+        '--fork',
+        '--kill-child',
+        '--mount-proc',
+        '--',
+        'setpriv',
+        '--bounding-set',
+        drop,
+        '--inh-caps',
+        drop,
+        '--',
+        'sh',
+        '-c',
+        INIT,
+        'tasknet-init',
+        launch.exitFile,
+        ...launch.argv,
+      ],
+      { cwd: launch.cwd, env: launch.env, detached: true, stdio: ['ignore', log, log] },
+    );
   } finally {
     closeSync(log);
   }
@@ -99,7 +120,9 @@ export const exitCodeOf = (exitFile: string, child?: ChildProcess): number | nul
   try {
     const code = Number(readFileSync(exitFile, 'utf8').trim());
     if (Number.isInteger(code)) return code;
-  } catch { /* INIT was killed before it could write */ }
+  } catch {
+    /* INIT was killed before it could write */
+  }
   if (child?.exitCode !== null && child?.exitCode !== undefined) return child.exitCode;
   if (child?.signalCode) return 128 + (constants.signals[child.signalCode] ?? 0);
   return null;
@@ -119,7 +142,10 @@ export const waitForContainerExit = (process: ProcessRef, child?: ChildProcess):
 
 // SIGTERM to the container's init (which forwards it), SIGKILL after the timeout. Killing PID 1
 // of a PID namespace kills everything in it; killing unshare too (--kill-child) is belt and braces.
-export const stopContainer = async (c: { process?: ProcessRef; init?: ProcessRef }, timeoutMs: number): Promise<'exited' | 'killed' | 'gone'> => {
+export const stopContainer = async (
+  c: { process?: ProcessRef; init?: ProcessRef },
+  timeoutMs: number,
+): Promise<'exited' | 'killed' | 'gone'> => {
   if (!isAlive(c.process) && !isAlive(c.init)) return 'gone';
   if (!signalProcess(c.init, 'SIGTERM')) signalProcess(c.process, 'SIGTERM');
   if (await waitForExit(c.process ?? c.init, timeoutMs, 20)) return 'exited';

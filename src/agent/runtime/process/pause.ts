@@ -10,14 +10,22 @@ import { processRef, sleep, type ProcessRef } from './process-ref.js';
 const PAUSE_SCRIPT = 'printf %s "$1" > /proc/sys/kernel/hostname && exec sleep infinity';
 
 export const startPause = async (netnsPath: string, hostname: string): Promise<ProcessRef> => {
-  const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'unshare', '--uts', '--', 'sh', '-c', PAUSE_SCRIPT, 'tasknet-pause', hostname], {
-    detached: true, // its own session: a signal to the agent's process group never reaches it
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'nsenter',
+    [`--net=${netnsPath}`, '--', 'unshare', '--uts', '--', 'sh', '-c', PAUSE_SCRIPT, 'tasknet-pause', hostname],
+    {
+      detached: true, // its own session: a signal to the agent's process group never reaches it
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   let exited: string | undefined;
-  child.on('exit', (code, signal) => { exited = `exited with ${signal ?? `code ${code}`}`; });
+  child.on('exit', (code, signal) => {
+    exited = `exited with ${signal ?? `code ${code}`}`;
+  });
   const spawned = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid!));
     child.once('error', (error) => reject(new Error(`cannot start the pause container: ${error.message}`)));
@@ -27,7 +35,9 @@ export const startPause = async (netnsPath: string, hostname: string): Promise<P
     let comm = '';
     try {
       comm = readFileSync(`/proc/${spawned}/comm`, 'utf8').trim();
-    } catch { /* gone: reported below */ }
+    } catch {
+      /* gone: reported below */
+    }
     if (comm === 'sleep') {
       const ref = processRef(spawned);
       if (ref) {
@@ -38,7 +48,11 @@ export const startPause = async (netnsPath: string, hostname: string): Promise<P
     }
     await sleep(5);
   }
-  try { process.kill(spawned, 'SIGKILL'); } catch { /* already gone */ }
+  try {
+    process.kill(spawned, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
   throw new Error(`the pause container ${exited ?? 'did not start in time'}${stderr ? `: ${stderr.trim()}` : ''}`);
 };
 

@@ -69,7 +69,9 @@ export const childPids = (pid: number): number[] => {
       for (const word of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) {
         if (word.trim() !== '') out.push(Number(word));
       }
-    } catch { /* thread gone */ }
+    } catch {
+      /* thread gone */
+    }
   }
   return out;
 };
@@ -90,7 +92,9 @@ export const pidsInNetns = (netnsPath: string): number[] => {
     try {
       const st = statSync(`/proc/${name}/ns/net`);
       if (st.ino === want.ino && st.dev === want.dev) pids.push(Number(name));
-    } catch { /* exited, or a kernel thread */ }
+    } catch {
+      /* exited, or a kernel thread */
+    }
   }
   return pids.filter((pid) => pid !== process.pid);
 };
@@ -103,7 +107,9 @@ export const pidsByCommandLine = (test: (args: string[]) => boolean): number[] =
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       if (test(readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0'))) pids.push(Number(name));
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return pids;
 };
@@ -121,7 +127,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 
 // Resolves once the process is gone (or `timeoutMs` passed: resolves false). Polling, because a
 // process adopted after an agent restart is not our child and sends us no exit event.
-export const waitForExit = async (ref: ProcessRef | undefined, timeoutMs = Infinity, intervalMs = 50): Promise<boolean> => {
+export const waitForExit = async (
+  ref: ProcessRef | undefined,
+  timeoutMs = Infinity,
+  intervalMs = 50,
+): Promise<boolean> => {
   const deadline = Date.now() + timeoutMs;
   while (isAlive(ref)) {
     if (Date.now() >= deadline) return false;

@@ -24,13 +24,24 @@ export class ProcessRuntime implements ContainerRuntime {
   private readonly children = new Map<number, ChildProcess>();
 
   check(definition: TaskDefinition): void {
-    const why = 'the process runtime cannot honour it (it runs host commands without an engine): run the task on the engine runtime';
+    const why =
+      'the process runtime cannot honour it (it runs host commands without an engine): run the task on the engine runtime';
     if (definition.cpu !== undefined) throw invalid('cpu', definition.cpu, why);
     if (definition.memory !== undefined) throw invalid('memory', definition.memory, why);
     definition.containers.forEach((c, i) => {
       const field = (name: string): string => `containerDefinitions.${i}.${name}`;
-      if (c.image !== LOCAL_IMAGE) throw invalid(field('image'), c.image, `the process runtime has no images: use "${LOCAL_IMAGE}" to run host commands, or run the task on the engine runtime`);
-      if (c.argv.length === 0) throw invalid(field('command'), undefined, 'is required (with or without entryPoint): the process runtime has no image to take a default command from');
+      if (c.image !== LOCAL_IMAGE)
+        throw invalid(
+          field('image'),
+          c.image,
+          `the process runtime has no images: use "${LOCAL_IMAGE}" to run host commands, or run the task on the engine runtime`,
+        );
+      if (c.argv.length === 0)
+        throw invalid(
+          field('command'),
+          undefined,
+          'is required (with or without entryPoint): the process runtime has no image to take a default command from',
+        );
       const refused: [string, unknown][] = [
         ['user', c.user],
         ['readonlyRootFilesystem', c.readonlyRootFilesystem || undefined],
@@ -72,13 +83,13 @@ export class ProcessRuntime implements ContainerRuntime {
       cwd: def.workingDirectory ? resolve(launch.baseDir, def.workingDirectory) : launch.baseDir,
       logFile: launch.logFile,
       exitFile: launch.exitFile,
-      dropCapabilities: def.capabilities.drop.includes('ALL') ? ['all']
+      dropCapabilities: def.capabilities.drop.includes('ALL')
+        ? ['all']
         : [...new Set([...ALWAYS_DROPPED, ...def.capabilities.drop.map((c) => c.toLowerCase())])],
     });
     this.children.set(started.process.pid, started.child);
     return { process: started.process, ...(started.init ? { init: started.init } : {}) };
   }
-
 
   async waitExit(ref: ContainerRef, exitFile: string): Promise<number | null> {
     const child = ref.process ? this.children.get(ref.process.pid) : undefined;
@@ -91,11 +102,17 @@ export class ProcessRuntime implements ContainerRuntime {
     return stopContainer(ref, timeoutMs);
   }
 
-  async releaseTask(): Promise<void> { /* nothing beyond the processes */ }
+  async releaseTask(): Promise<void> {
+    /* nothing beyond the processes */
+  }
 
-  async saveLogs(): Promise<void> { /* the log file is the container's stdout and stderr */ }
+  async saveLogs(): Promise<void> {
+    /* the log file is the container's stdout and stderr */
+  }
 
-  async remove(): Promise<void> { /* nothing is kept of a stopped process */ }
+  async remove(): Promise<void> {
+    /* nothing is kept of a stopped process */
+  }
 
   async health(): Promise<undefined> {
     return undefined;
