@@ -455,6 +455,27 @@ t.test('--help everywhere, and usage errors exit 2', async (t) => {
   const helpLs = await tasknet(['help', 'ls']);
   t.equal(helpLs.code, 0);
   t.match(helpLs.stdout, /^usage: tasknet ls /, 'help CMD is CMD --help');
-  t.equal((await tasknet(['lab', 'sideways'])).code, 2);
-  t.equal((await tasknet(['run', join(PROCESS_DEMO, 'task.json')])).code, 2, 'run without --eni');
+  const helpTypo = await tasknet(['help', 'sl']);
+  t.equal(helpTypo.code, 2, 'help of an unknown command is a usage error');
+  t.equal(helpTypo.stderr, typo.stderr);
+  t.equal(helpTypo.stdout, '');
+  // A missing or wrong argument: one line naming the mistake and where the usage is, exit 2.
+  for (const [argv, message] of [
+    [['lab', 'sideways'], 'tasknet lab: expected up or down (tasknet lab --help shows the usage)'],
+    [
+      ['run', join(PROCESS_DEMO, 'task.json')],
+      'tasknet run: --eni is required (MAC,ip=CIDR,gw=IP or auto) (tasknet run --help shows the usage)',
+    ],
+    [['run'], 'tasknet run: expected one TASKDEF.json (tasknet run --help shows the usage)'],
+    [['stop'], 'tasknet stop: expected a TASK (tasknet stop --help shows the usage)'],
+    [
+      ['image'],
+      'tasknet image: expected load FILE.tar, build DIR -t NAME or ls (tasknet image --help shows the usage)',
+    ],
+    [['cni'], 'tasknet cni: expected a verb and a conflist (tasknet cni --help shows the usage)'],
+  ] as const) {
+    const r = await tasknet([...argv]);
+    t.equal(r.code, 2, `tasknet ${argv.join(' ')} exits 2`);
+    t.equal(r.stderr, `${message}\n`, `tasknet ${argv.join(' ')}: one line`);
+  }
 });

@@ -43,7 +43,7 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
   }
   const [verb, conflistPath, netnsArg] = positionals;
   if (!verb || !(CNI_VERBS as readonly string[]).includes(verb) || !conflistPath)
-    throw new CliError(`expected a verb and a conflist\n${HELP}`, true);
+    throw new CliError(`expected a verb and a conflist (tasknet cni --help shows the usage)`, true);
   const needsNetns = verb === 'add' || verb === 'check';
   if (needsNetns && !netnsArg) throw new CliError(`${verb} needs a NETNS`, true);
   const netns = !netnsArg ? '' : netnsArg.includes('/') ? resolve(netnsArg) : `/var/run/netns/${netnsArg}`;

@@ -45,7 +45,7 @@ export const imageCommand = async (argv: string[]): Promise<number> => {
     }
     if (verb === 'build' && arg && extra.length === 0) {
       const tag = cmd.values.tag as string | undefined;
-      if (!tag) throw new CliError(`build needs -t NAME[:TAG]\n${HELP}`, true);
+      if (!tag) throw new CliError(`build needs -t NAME[:TAG] (tasknet image --help shows the usage)`, true);
       const engine = await engineOf(cmd.stateDir, socket);
       for (const line of await buildImageDir(engine, resolve(arg), tag)) process.stdout.write(`${line}\n`);
       return 0;
@@ -69,5 +69,5 @@ export const imageCommand = async (argv: string[]): Promise<number> => {
     if (error instanceof CliError) throw error;
     throw new CliError(engineMessage(error));
   }
-  throw new CliError(`expected load FILE.tar, build DIR -t NAME or ls\n${HELP}`, true);
+  throw new CliError(`expected load FILE.tar, build DIR -t NAME or ls (tasknet image --help shows the usage)`, true);
 };

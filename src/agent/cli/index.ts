@@ -49,6 +49,14 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 // The CLI's contract: one clear line on stderr and a non-zero exit for any failure, never a stack.
+const unknownCommand = (name: string): number => {
+  const near = nearest(name, [...Object.keys(COMMANDS), 'help']);
+  process.stderr.write(
+    `tasknet: unknown command "${name}"${near ? ` (did you mean ${near}?)` : ''}; tasknet --help lists the commands\n`,
+  );
+  return 2;
+};
+
 export const runCli = async (argv: string[]): Promise<number> => {
   const [name, ...rest] = argv;
   // The ECS agent probes every binary in its plugin dir; tasknet answers like its plugins do (the
@@ -61,7 +69,10 @@ export const runCli = async (argv: string[]): Promise<number> => {
     process.stdout.write(capabilitiesText());
     return 0;
   }
-  if (name === 'help' && rest[0] !== undefined && COMMANDS[rest[0]]) return runCli([rest[0], '--help']);
+  if (name === 'help' && rest[0] !== undefined) {
+    if (COMMANDS[rest[0]]) return runCli([rest[0], '--help']);
+    return unknownCommand(rest[0]);
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
@@ -71,13 +82,7 @@ export const runCli = async (argv: string[]): Promise<number> => {
     return 0;
   }
   const load = COMMANDS[name];
-  if (!load) {
-    const near = nearest(name, [...Object.keys(COMMANDS), 'help']);
-    process.stderr.write(
-      `tasknet: unknown command "${name}"${near ? ` (did you mean ${near}?)` : ''}; tasknet --help lists the commands\n`,
-    );
-    return 2;
-  }
+  if (!load) return unknownCommand(name);
   try {
     return await (await load())(rest);
   } catch (error) {

@@ -45,7 +45,8 @@ export const labCommand = async (argv: string[]): Promise<number> => {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
-  if ((verb !== 'up' && verb !== 'down') || extra.length > 0) throw new CliError(`expected up or down\n${HELP}`, true);
+  if ((verb !== 'up' && verb !== 'down') || extra.length > 0)
+    throw new CliError(`expected up or down (tasknet lab --help shows the usage)`, true);
   const given = (cmd.values.lab as string | undefined) ?? (process.env.TASKNET_LAB || undefined);
   const prefix = validateLabPrefix(given ?? DEFAULT_LAB_PREFIX);
   if (verb === 'down') {

@@ -31,9 +31,11 @@ export const runCommand = async (argv: string[]): Promise<number> => {
   });
   if (cmd.help) return help(RUN_HELP);
   const [file, ...extra] = cmd.positionals;
-  if (!file || extra.length > 0) throw new CliError(`expected one TASKDEF.json\n${RUN_HELP}`, true);
+  if (!file || extra.length > 0)
+    throw new CliError(`expected one TASKDEF.json (tasknet run --help shows the usage)`, true);
   const eni = cmd.values.eni as string | undefined;
-  if (!eni) throw new CliError(`--eni is required (MAC,ip=CIDR,gw=IP or auto)\n${RUN_HELP}`, true);
+  if (!eni)
+    throw new CliError(`--eni is required (MAC,ip=CIDR,gw=IP or auto) (tasknet run --help shows the usage)`, true);
   const path = resolve(file);
   let text: string;
   try {
@@ -116,7 +118,8 @@ export const lsCommand = async (argv: string[]): Promise<number> => {
     quiet: { type: 'boolean', short: 'q' },
   });
   if (cmd.help) return help(LS_HELP);
-  if (cmd.positionals.length > 0) throw new CliError(`unexpected ${cmd.positionals[0]}\n${LS_HELP}`, true);
+  if (cmd.positionals.length > 0)
+    throw new CliError(`unexpected ${cmd.positionals[0]} (tasknet ls --help shows the usage)`, true);
   if (cmd.values.json && cmd.values.quiet) throw new CliError('give --json or -q, not both', true);
   const { tasks } = expectOk(
     await callAgent<{ tasks: TaskSummary[] }>(cmd.stateDir, 'GET', `/tasks${cmd.values.all ? '?all=1' : ''}`),
@@ -156,7 +159,7 @@ timeout, then the network is torn down. Waits until each task is gone.`;
 export const stopCommand = async (argv: string[]): Promise<number> => {
   const cmd = parseCommand(argv, { json: { type: 'boolean' } });
   if (cmd.help) return help(STOP_HELP);
-  if (cmd.positionals.length === 0) throw new CliError(`expected a TASK\n${STOP_HELP}`, true);
+  if (cmd.positionals.length === 0) throw new CliError(`expected a TASK (tasknet stop --help shows the usage)`, true);
   const results = await Promise.all(
     cmd.positionals.map(async (ref) =>
       expectOk(await callAgent<TaskSummary>(cmd.stateDir, 'DELETE', `/tasks/${encodeURIComponent(ref)}`)),
@@ -185,7 +188,8 @@ export const logsCommand = async (argv: string[]): Promise<number> => {
   const cmd = parseCommand(argv, { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string' } });
   if (cmd.help) return help(LOGS_HELP);
   const [ref, container, ...extra] = cmd.positionals;
-  if (!ref || extra.length > 0) throw new CliError(`expected TASK [CONTAINER]\n${LOGS_HELP}`, true);
+  if (!ref || extra.length > 0)
+    throw new CliError(`expected TASK [CONTAINER] (tasknet logs --help shows the usage)`, true);
   const tail = cmd.values.tail === undefined ? undefined : Number(cmd.values.tail);
   if (tail !== undefined && (!Number.isInteger(tail) || tail < 0))
     throw new CliError(`invalid --tail ${JSON.stringify(cmd.values.tail)}: expected a number of lines`, true);
@@ -253,7 +257,8 @@ export const execCommand = async (argv: string[]): Promise<number> => {
   const cmd = parseCommand(argv, { container: { type: 'string' } });
   if (cmd.help) return help(EXEC_HELP);
   const [ref, ...command] = cmd.positionals;
-  if (!ref || command.length === 0) throw new CliError(`expected TASK -- CMD...\n${EXEC_HELP}`, true);
+  if (!ref || command.length === 0)
+    throw new CliError(`expected TASK -- CMD... (tasknet exec --help shows the usage)`, true);
   const detail = expectOk(await callAgent<TaskDetail>(cmd.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
   const name = cmd.values.container as string | undefined;
   const containers = detail.containerDetails ?? [];
