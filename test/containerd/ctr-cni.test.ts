@@ -33,7 +33,7 @@ const hostLinks = async (ns: string): Promise<{ ifname: string; kind?: string }[
     }[]
   ).map((l) => ({ ifname: l.ifname, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) }));
 
-t.test('ctr run --cni with the tasknet-pod conflist', { skip, timeout: 240_000 }, async (t) => {
+t.test('ctr run --cni with the tasknet-pod conflist', { skip, timeout: 480_000 }, async (t) => {
   if ('skip' in ready) return;
   const dir = tempDir(t, 'tasknet-containerd-');
   const [host] = await makeNetns(t, 1, 'tnctr');

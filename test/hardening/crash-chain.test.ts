@@ -18,7 +18,7 @@ const SEED = Number(process.env.CRASH_SEED ?? 0xc4a5);
 const BIN = resolve(import.meta.dirname, '../../bin');
 const MAC = '0e:74:6e:cc:00:01';
 
-t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(240_000, KILLS * 10_000) }, async (t) => {
+t.test(`crash chain: ${KILLS} kills`, { skip: needsRoot, timeout: Math.max(480_000, KILLS * 10_000) }, async (t) => {
   const rootBefore = rootLinks();
   const [host, task, vpc] = await makeNetns(t, 3, 'tcc');
   const taskPath = await netnsHolder(t, task);

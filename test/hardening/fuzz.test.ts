@@ -396,7 +396,7 @@ const stateProblems = (lab: Lab): string[] => {
 
 t.test(
   `fuzz: ${CASES} cases, seed ${SEED}`,
-  { skip: needsRoot, timeout: Math.max(240_000, CASES * 200) },
+  { skip: needsRoot, timeout: Math.max(480_000, CASES * 200) },
   async (t) => {
     const rootBefore = rootLinks();
     const [host, task, vpc] = await makeNetns(t, 3, 'tfz');

@@ -167,7 +167,7 @@ const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 
 t.test(
   `soak: ${CYCLES} task start/stop cycles through the agent`,
-  { skip: needsRoot, timeout: Math.max(240_000, CYCLES * 3_000) },
+  { skip: needsRoot, timeout: Math.max(480_000, CYCLES * 3_000) },
   async (t) => {
     const lab = await makeLab(t, { enis: 2 });
     const agentPid = lab.agentPid()!;

@@ -34,7 +34,7 @@ if (noVagrant) t.comment(`vagrant validate skipped: ${noVagrant}`);
 const noShellcheck = await ensure('shellcheck', 'shellcheck');
 if (noShellcheck) t.comment(`shellcheck skipped: ${noShellcheck}`);
 
-t.test('vagrant validate --ignore-provider passes offline', { skip: noVagrant, timeout: 120_000 }, async (t) => {
+t.test('vagrant validate --ignore-provider passes offline', { skip: noVagrant, timeout: 300_000 }, async (t) => {
   const dir = tempDir(t, 'tasknet-vagrant-');
   // Its state (.vagrant/, ~/.vagrant.d) in the temp dir, not in the checkout or root's home.
   const r = await execa('vagrant', ['validate', '--ignore-provider'], {
@@ -117,7 +117,7 @@ t.test('eni-task.sh runs a task on a NIC found by MAC and gives the NIC back', {
 });
 
 // The VM builds from an rsync copy without .git: the Vagrantfile passes the checkout's commit in.
-t.test('a build outside git takes its commit from TASKNET_GIT_HASH', { timeout: 120_000 }, async (t) => {
+t.test('a build outside git takes its commit from TASKNET_GIT_HASH', { timeout: 300_000 }, async (t) => {
   const dir = tempDir(t, 'tasknet-nogit-');
   for (const f of ['package.json', 'tsconfig.json', 'scripts', 'src']) await execa('cp', ['-r', join(ROOT, f), dir]);
   await execa('ln', ['-s', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);

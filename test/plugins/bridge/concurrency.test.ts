@@ -37,7 +37,7 @@ const execBridge = (host: string, command: string, containerId: string, netns: s
 
 t.test(
   `${COUNT} concurrent ADDs on a missing bridge, then ${COUNT} concurrent DELs`,
-  { skip: needsRoot, timeout: 240_000 },
+  { skip: needsRoot, timeout: 480_000 },
   async (t) => {
     const [host] = await makeNetns(t, 1, 'tnc');
     const tasks: string[] = [];
