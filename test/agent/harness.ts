@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -101,6 +101,29 @@ export const pidsIn = (netnsPath: string): number[] => {
     });
 };
 
+// Running (not gone, not a zombie waiting to be reaped).
+const running = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+// SIGKILL, then wait (synchronously: exit hooks cannot await) until the processes are dead, so
+// their mounts and netns references are released before what they held is removed.
+const killAndWait = (pids: number[]): void => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 500 && pids.some(running); i++) Atomics.wait(pause, 0, 0, 20);
+};
+
 const sweep = (prefix: string, stateDir: string): void => {
   const taskIds = (() => {
     try {
@@ -110,24 +133,22 @@ const sweep = (prefix: string, stateDir: string): void => {
     }
   })();
   for (const ns of [...taskIds.map((id) => `tasknet-${id}`), `${prefix}-vpc`, `${prefix}-lab`]) {
-    for (const pid of pidsIn(`/var/run/netns/${ns}`)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAndWait(pidsIn(`/var/run/netns/${ns}`));
     spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
   }
   // A lab engine's processes (containerd, shims) and mounts (image layers, netns files).
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      if (Number(pid) !== process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir))
-        process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killAndWait(
+    readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(stateDir);
+        } catch {
+          return false;
+        }
+      }),
+  );
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
@@ -140,6 +161,37 @@ const sweep = (prefix: string, stateDir: string): void => {
 // The task definitions of the demo for the process runtime (image "local", host commands).
 export const PROCESS_DEMO = join(DEMO, 'process');
 
+// Labs not torn down yet. tap's timeout and a killed run end a test process with SIGTERM, which
+// runs neither teardown nor (without a handler) exit hooks: the handlers sweep the labs then. A
+// SIGKILLed process's labs are swept by the next test process that loads this file: their state
+// dirs carry the owner's pid (tasknet-test-<prefix>-<pid>-XXXXXX).
+const liveLabs = new Map<string, string>();
+const sweepLiveLabs = (): void => {
+  for (const [prefix, stateDir] of liveLabs) sweep(prefix, stateDir);
+  liveLabs.clear();
+};
+process.on('exit', sweepLiveLabs);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    sweepLiveLabs();
+    process.exit(128 + constants.signals[signal]);
+  });
+}
+
+const STATE_DIR_NAME = /^tasknet-test-(tn[0-9a-f]{6})-(\d+)-/;
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+for (const name of readdirSync(tmpdir())) {
+  const m = STATE_DIR_NAME.exec(name);
+  if (m && !pidAlive(Number(m[2]))) sweep(m[1]!, join(tmpdir(), name));
+}
+
 export const makeLab = async (
   t: Teardown,
   {
@@ -150,7 +202,8 @@ export const makeLab = async (
   }: { enis?: number; chain?: string; blockImds?: boolean; runtime?: 'engine' | 'process' } = {},
 ): Promise<Lab> => {
   const prefix = `tn${randomBytes(3).toString('hex')}`;
-  const stateDir = mkdtempSync(join(tmpdir(), `tasknet-test-${prefix}-`));
+  const stateDir = mkdtempSync(join(tmpdir(), `tasknet-test-${prefix}-${process.pid}-`));
+  liveLabs.set(prefix, stateDir);
   const hostNs = `${prefix}-lab`;
   const vpcNs = `${prefix}-vpc`;
   const tn = (args: string[], opts: { timeoutMs?: number } = {}) =>
@@ -158,6 +211,7 @@ export const makeLab = async (
   t.teardown(async () => {
     await tn(['lab', 'down'], { timeoutMs: 60_000 });
     sweep(prefix, stateDir);
+    liveLabs.delete(prefix);
   });
   const up = await tn(
     [
