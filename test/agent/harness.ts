@@ -6,8 +6,9 @@ import type { Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { onProcessEnd, pidAlive } from '../helpers/process-end.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const TASKNET = join(ROOT, 'bin/tasknet');
@@ -161,32 +162,17 @@ const sweep = (prefix: string, stateDir: string): void => {
 // The task definitions of the demo for the process runtime (image "local", host commands).
 export const PROCESS_DEMO = join(DEMO, 'process');
 
-// Labs not torn down yet. tap's timeout and a killed run end a test process with SIGTERM, which
-// runs neither teardown nor (without a handler) exit hooks: the handlers sweep the labs then. A
-// SIGKILLed process's labs are swept by the next test process that loads this file: their state
+// Labs not torn down yet, swept when the test process ends without its teardown. A SIGKILLed
+// process's labs are swept by the next test process that loads this file: their state
 // dirs carry the owner's pid (tasknet-test-<prefix>-<pid>-XXXXXX).
 const liveLabs = new Map<string, string>();
 const sweepLiveLabs = (): void => {
   for (const [prefix, stateDir] of liveLabs) sweep(prefix, stateDir);
   liveLabs.clear();
 };
-process.on('exit', sweepLiveLabs);
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    sweepLiveLabs();
-    process.exit(128 + constants.signals[signal]);
-  });
-}
+onProcessEnd(sweepLiveLabs);
 
 const STATE_DIR_NAME = /^tasknet-test-(tn[0-9a-f]{6})-(\d+)-/;
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 for (const name of readdirSync(tmpdir())) {
   const m = STATE_DIR_NAME.exec(name);
   if (m && !pidAlive(Number(m[2]))) sweep(m[1]!, join(tmpdir(), name));

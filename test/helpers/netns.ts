@@ -8,8 +8,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { execa } from 'execa';
+import { onProcessEnd, pidAlive } from './process-end.js';
 
 /** `{ skip: needsRoot }` on a test that changes kernel state: false when root, else the reason. */
 export const needsRoot: string | false = process.getuid?.() === 0 ? false : 'needs root (creates network namespaces)';
@@ -35,25 +35,10 @@ const cleanUp = (): void => {
   liveNetns.clear();
 };
 
-process.on('exit', cleanUp);
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    cleanUp();
-    process.exit(128 + constants.signals[signal]);
-  });
-}
+onProcessEnd(cleanUp);
 
 // A name made by netnsName(): the prefix, the creating process's pid, 8 hex digits.
 const OWN_NAME = /^[a-z]+-(\d+)-[0-9a-f]{8}$/;
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 // The namespaces of test processes that are gone (killed with SIGKILL); each test process sweeps
 // once, when it first loads this file.
