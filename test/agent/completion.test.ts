@@ -3,7 +3,7 @@
 // task ids through `tasknet ls -q`; bash's is exercised as bash runs it (COMP_WORDS, COMP_CWORD,
 // COMPREPLY), zsh's with zsh where it is installed, else checked for shape only.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { describeOptions } from '../../src/agent/cli/common.js';
@@ -130,6 +130,19 @@ t.test('bash: commands, options, values, verbs and task ids', async (t) => {
     'ls -q --state-dir /run/x',
     'ls -q --state-dir /run/y',
   ]);
+  // The state dir as the shell will pass it: without the user's quotes, with ~ expanded.
+  writeFileSync(calls, '');
+  ids('stop', '--state-dir', '"/run/a b"', '');
+  ids('stop', "--state-dir='/run/c'", '');
+  ids('stop', '--state-dir', '~/d', '');
+  t.same(readFileSync(calls, 'utf8').trim().split('\n'), [
+    'ls -q --state-dir /run/a b',
+    'ls -q --state-dir /run/c',
+    `ls -q --state-dir ${process.env.HOME}/d`,
+  ]);
+  // A directory name with a space is one completion, not two.
+  mkdirSync(join(dir, 'with space'));
+  t.same(at('tasknet', 'install', '--cni-bin-dir', join(dir, 'with')), [join(dir, 'with space')]);
 });
 
 const zsh = spawnSync('zsh', ['--version']).status === 0 ? 'zsh' : undefined;

@@ -109,7 +109,21 @@ const helpers = (specs: CommandSpec[]): string => {
     else if (s.tasks === 'first')
       lines.push(`    ${s.name}) if [ "$2" = 0 ]; then echo :tasks; else echo :none; fi ;;`);
   }
-  lines.push('    *) echo :file ;;', '  esac', '}');
+  lines.push('    *) echo :file ;;', '  esac', '}', '');
+  // The shells hand over words as typed: quotes and a leading ~ are the user's, not the path's.
+  lines.push(
+    '# _tasknet_dequote WORD: WORD without its surrounding quotes, a leading ~ made $HOME.',
+    '_tasknet_dequote() {',
+    '  local w=$1',
+    '  case $w in',
+    `    \\"*\\"|\\'*\\') w=\${w:1:\${#w}-2} ;;`,
+    '  esac',
+    `  case $w in`,
+    `    '~'|'~/'*) w=$HOME\${w:1} ;;`,
+    '  esac',
+    `  printf '%s' "$w"`,
+    '}',
+  );
   return lines.join('\n');
 };
 
@@ -128,7 +142,7 @@ const scan = (
     fi
     if [[ -n $value_of ]]; then
       [[ $w == '=' ]] && continue
-      [[ $value_of == --state-dir ]] && state_dir=$w
+      [[ $value_of == --state-dir ]] && state_dir=$(_tasknet_dequote "$w")
       value_of=''
       continue
     fi
@@ -137,8 +151,8 @@ const scan = (
       continue
     fi
     case $w in
-      --) dashdash=1 ;;
-      --state-dir=*) state_dir=\${w#--state-dir=} ;;
+      --) dashdash=$i ;;
+      --state-dir=*) state_dir=$(_tasknet_dequote "\${w#--state-dir=}") ;;
       -*=*) ;;
       -*) _tasknet_takes_value "$cmd" "$w" && value_of=$w ;;
       *) npos=$((npos + 1)) ;;
@@ -163,8 +177,9 @@ _tasknet_tasks() {
 # Words as completions: COMPREPLY from a word list, a :kind, and the current word.
 _tasknet_reply() {
   case $1 in
-    :dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$2")) ;;
-    :file|:none) COMPREPLY=() ;;
+    :dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$2") ;;
+    :none) compopt +o default 2>/dev/null; COMPREPLY=() ;;
+    :file) COMPREPLY=() ;;
     :tasks) COMPREPLY=($(compgen -W "$(_tasknet_tasks "$3")" -- "$2")) ;;
     *) COMPREPLY=($(compgen -W "$1" -- "$2")) ;;
   esac
@@ -229,7 +244,8 @@ ${scan('2', 'CURRENT', (i) => `\${words[${i}]}`)}
     _tasknet_reply "$(_tasknet_values "$value_of")" "$state_dir"
     return
   fi
-  ((dashdash)) && { _normal; return; }
+  # After --, the words from there on are a command line of their own (exec's command).
+  ((dashdash)) && { words=("\${(@)words[dashdash+1,-1]}"); (( CURRENT -= dashdash )); _normal; return; }
   if [[ $cur == --*=* ]]; then
     local option=\${cur%%=*}
     compset -P '*='
