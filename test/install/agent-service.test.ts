@@ -8,13 +8,16 @@ import { createHash } from 'node:crypto';
 import {
   accessSync,
   appendFileSync,
+  chmodSync,
   constants,
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   lstatSync,
+  rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -152,11 +155,13 @@ t.test('install --agent: a launcher, a unit systemd accepts, a commented agent.e
   );
   t.equal(statSync(launcher).mode & 0o7777, 0o755);
   t.equal(statSync(unitPath).mode & 0o7777, 0o644);
+  t.equal(statSync(d.env).mode & 0o7777, 0o600, "agent.env is root's only: it may come to hold credentials");
   t.equal(ownPluginName(launcher), undefined, 'the tasknet launcher is never taken for a plugin');
 
   const unitText = readFileSync(unitPath, 'utf8');
   const unit = parseUnit(unitText);
   const service = unit.Service!;
+  t.same(service.RestartPreventExitStatus, ['2'], 'a settings mistake (exit 2) is not restarted every 5 s');
   t.same(service.EnvironmentFile, [`-${d.env}`], 'the environment file, optional (-)');
   t.same(service.Restart, ['on-failure']);
   t.same(
@@ -285,6 +290,28 @@ t.test('uninstall removes exactly what install --agent put; a foreign agent.env 
   t.equal(u2.code, 0);
   t.notMatch(u2.stdout, new RegExp(d.env));
   t.equal(readFileSync(d.env, 'utf8'), 'ECS_CLUSTER=prod\n');
+
+  // A symlink to the site's own settings is the user's too: kept by install, also with --force.
+  rmSync(d.env);
+  const site = join(d.root, 'etc/site.env');
+  writeFileSync(site, 'ECS_CLUSTER=site\n');
+  symlinkSync(site, d.env);
+  const linked = await install(d, '--force');
+  t.equal(linked.code, 0, linked.stderr);
+  t.ok(lstatSync(d.env).isSymbolicLink(), 'still the link');
+  t.equal(readFileSync(site, 'utf8'), 'ECS_CLUSTER=site\n', 'the site file untouched');
+  t.equal((await uninstall(d)).code, 0);
+  t.ok(lstatSync(d.env).isSymbolicLink(), 'uninstall leaves the link');
+});
+
+t.test("a user's tighter mode on agent.env survives a reinstall", async (t) => {
+  const d = dirsIn(tempDir(t, 'tasknet-agent-install-'));
+  t.equal((await install(d)).code, 0);
+  chmodSync(d.env, 0o400);
+  t.equal((await install(d)).code, 0);
+  t.equal(statSync(d.env).mode & 0o7777, 0o400, 'not reset to 0600');
+  t.equal((await uninstall(d)).code, 0);
+  t.notOk(existsSync(d.env), 'still ours (same bytes): removed');
 });
 
 t.test('usage: the agent options go with --agent; a unit path cannot hold a space', async (t) => {
@@ -296,7 +323,10 @@ t.test('usage: the agent options go with --agent; a unit path cannot hold a spac
   t.equal(spaced.code, 2);
   t.match(
     spaced.stderr,
-    /^tasknet install: \S+my dir\/agent\.env: a path with spaces, quotes or backslashes cannot go into a systemd unit$/,
+    /^tasknet install: \S+my dir\/agent\.env: a path with spaces, quotes, backslashes or "\$" cannot go into a systemd unit$/,
   );
+  const dollar = await install({ ...d, env: join(d.root, 'etc/$HOME/agent.env') });
+  t.equal(dollar.code, 2, 'ExecStart= would expand a $');
+  t.match(dollar.stderr, /cannot go into a systemd unit$/);
   t.notOk(existsSync(d.bin), 'a refused install writes nothing');
 });

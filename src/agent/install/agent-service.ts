@@ -123,6 +123,8 @@ EnvironmentFile=-${systemdPath(o.envFile)}
 ExecStart=${systemdPath(o.launcher)} agent $${AGENT_ARGS_VAR}
 Restart=on-failure
 RestartSec=5
+# Exit 2 is a mistake in the settings (a bad flag or variable): restarting cannot mend it.
+RestartPreventExitStatus=2
 # Stop the agent only: its tasks keep running and the next agent adopts them.
 KillMode=process
 # Up to 1024 endpoint connections by default (--endpoint-max-connections), plus tasks and engine.
@@ -133,9 +135,10 @@ WantedBy=multi-user.target
 `;
 
 // A path in a unit file: % is systemd's specifier character; whitespace, quotes and backslashes
-// would need quoting that EnvironmentFile= does not take, so such paths are refused.
+// would need quoting that EnvironmentFile= does not take, and ExecStart= expands $, so such paths
+// are refused.
 const systemdPath = (path: string): string => {
-  if (/[\s"'\\]/.test(path))
-    throw new CliError(`${path}: a path with spaces, quotes or backslashes cannot go into a systemd unit`, true);
+  if (/[\s"'\\$]/.test(path))
+    throw new CliError(`${path}: a path with spaces, quotes, backslashes or "$" cannot go into a systemd unit`, true);
   return path.replaceAll('%', '%%');
 };

@@ -43,6 +43,11 @@ interface Planned {
 const isOurs = (state: PathState, recorded: ManifestEntry | undefined, content: string): boolean =>
   state.kind === 'file' && (state.sha256 === recorded?.sha256 || state.sha256 === sha256(content));
 
+// An environment file that exists as a file or a symlink (to a site-wide file): the user's once
+// it is not the bytes tasknet wrote.
+const isUsersConffile = (state: PathState): boolean =>
+  state.kind === 'file' || (state.kind === 'other' && state.what !== 'a directory');
+
 const whyNotOurs = (path: string, state: PathState, recorded: ManifestEntry | undefined, binDir: string): string => {
   if (state.kind === 'other') return `${path} is ${state.what}, not a file tasknet installed`;
   return recorded
@@ -109,9 +114,10 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
 
   // Every refusal before any write: a refused install changes nothing.
   const states = await Promise.all(planned.map((p) => pathState(p.entry.path)));
-  // The environment file once changed (or never ours) is the user's: kept, never a conflict.
+  // The environment file once changed (or never ours: also a symlink to the site's own file) is
+  // the user's: kept, never a conflict, also with --force.
   const keptConffile = (p: Planned, state: PathState): boolean =>
-    p.entry.kind === 'env' && state.kind === 'file' && !isOurs(state, recorded.get(p.entry.path), p.content);
+    p.entry.kind === 'env' && isUsersConffile(state) && !isOurs(state, recorded.get(p.entry.path), p.content);
   const conflicts = planned.flatMap((p, i) => {
     const state = states[i]!;
     if (state.kind === 'missing' || isOurs(state, recorded.get(p.entry.path), p.content) || keptConffile(p, state))
@@ -142,9 +148,10 @@ export const install = async (options: InstallOptions): Promise<Step[]> => {
       continue;
     }
     if (state.kind === 'file' && state.sha256 === p.entry.sha256) {
-      // Same bytes: only the mode could differ (someone's chmod); put ours back without a rewrite.
+      // Same bytes: only the mode could differ (someone's chmod); put ours back without a rewrite,
+      // except on the environment file, whose mode is the user's to tighten.
       const { mode } = await stat(p.entry.path);
-      if ((mode & 0o7777) === p.mode) {
+      if ((mode & 0o7777) === p.mode || p.entry.kind === 'env') {
         steps.push({ path: p.entry.path, action: 'unchanged' });
         continue;
       }
@@ -193,7 +200,7 @@ export const uninstall = async (options: UninstallOptions): Promise<Step[]> => {
     ) {
       await removeFile(entry.path);
       steps.push({ path: entry.path, action: 'removed' });
-    } else if (entry.kind === 'env' && state.kind === 'file') {
+    } else if (entry.kind === 'env' && isUsersConffile(state)) {
       // As a package manager keeps a changed conffile: the user's settings stay, and the file is
       // no longer tasknet's (dropped from the manifest).
       steps.push({
@@ -244,6 +251,7 @@ const agentFiles = (
   return [
     { entry: { path: launcherPath, kind: 'launcher', sha256: sha256(launcher) }, content: launcher, mode: 0o755 },
     { entry: { path: unitPath, kind: 'unit', sha256: sha256(unit) }, content: unit, mode: 0o644 },
-    { entry: { path: envFile, kind: 'env', sha256: sha256(env) }, content: env, mode: 0o644 },
+    // Root's only: operators put credentials in an EnvironmentFile.
+    { entry: { path: envFile, kind: 'env', sha256: sha256(env) }, content: env, mode: 0o600 },
   ];
 };
