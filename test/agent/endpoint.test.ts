@@ -110,6 +110,14 @@ t.test('credentials: id AND source address, the same refusal otherwise', async (
     logs.some((l) => /refused credentials request from 127\.0\.0\.1/.test(l)),
     'refusals are logged for the operator',
   );
+  // A loop of refused requests is one line a minute per source, not one line each.
+  const before = logs.filter((l) => /refused credentials request/.test(l)).length;
+  for (let i = 0; i < 50; i++) t.equal((await get('/v2/credentials/nosuchid')).status, 400);
+  t.equal(
+    logs.filter((l) => /refused credentials request/.test(l)).length,
+    before,
+    'not logged again within the minute',
+  );
 });
 
 t.test('metadata v4: container and task documents, same source rule', async (t) => {

@@ -71,9 +71,27 @@ const TASK_STATS = new RegExp(`^/v4/${ID}/task/stats$`);
 const pathKind = (path: string): string =>
   path.startsWith('/v2/credentials/') ? '/v2/credentials/<id>' : path.replace(/^\/v4\/[^/]+/, '/v4/<id>').slice(0, 64);
 
+// Refused credentials requests are logged at most once a minute per source, with how many were
+// not logged: a task looping on them must not flood the agent's log (journald's rate limit would
+// then drop everyone's lines) nor spend the event loop on log writes. The metrics count them all.
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 export const createEndpointServer = (options: EndpointOptions): Server => {
   const { lookup, identity, log } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const refusals = new Map<string, { loggedAt: number; unlogged: number }>();
+  const logRefusal = (source: string): void => {
+    const now = Date.now();
+    const seen = refusals.get(source);
+    if (seen && now - seen.loggedAt < REFUSAL_LOG_INTERVAL_MS) {
+      seen.unlogged++;
+      return;
+    }
+    const more = seen?.unlogged ? ` (and ${seen.unlogged} more since the last line)` : '';
+    log.info(`endpoint: refused credentials request from ${source}${more}`);
+    if (refusals.size > 4096) refusals.clear(); // bounded: sources are task addresses
+    refusals.set(source, { loggedAt: now, unlogged: 0 });
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const source = req.socket.remoteAddress ?? '';
     const path = (req.url ?? '').split('?')[0]!;
@@ -85,7 +103,7 @@ export const createEndpointServer = (options: EndpointOptions): Server => {
     if (credentials) {
       const task = lookup.byCredentialsId(credentials[1]!);
       if (!task?.definition.taskRoleArn || task.attachment?.bridgeAddress !== source || !options.provider) {
-        log.info(`endpoint: refused credentials request from ${source}`);
+        logRefusal(source);
         send(res, 400, CREDENTIALS_NOT_FOUND);
         return;
       }
