@@ -4,12 +4,14 @@
 //   node --import=tsx bench/render.ts [--check] [--out=DIR]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Results } from './lib/report.js';
 import { writeReport } from './lib/write-report.js';
 
 const args = process.argv.slice(2);
 const check = args.includes('--check');
-const dir = args.find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? new URL('.', import.meta.url).pathname;
+const dir =
+  args.find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? fileURLToPath(new URL('.', import.meta.url));
 const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
 const differ = writeReport(results, dir, check);
 if (check && differ.length) {

@@ -6,6 +6,7 @@
 //   node --import=tsx scripts/draw-datapath.ts [--check]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 type Side = 'top' | 'bottom' | 'left' | 'right';
 interface Box {
@@ -24,7 +25,7 @@ interface Link {
   blocked?: boolean;
 }
 
-const OUT = join(new URL('..', import.meta.url).pathname, 'docs', 'datapath.svg');
+const OUT = join(fileURLToPath(new URL('..', import.meta.url)), 'docs', 'datapath.svg');
 const WIDTH = 940;
 const HEIGHT = 530;
 

@@ -9,7 +9,7 @@
 // added here. test/install/schemas-ajv.test.ts holds the schemas and the plugins to one verdict.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as z from 'zod/mini';
 import * as runtime from '../src/cni/runtime.js';
 import { SUPPORTED_VERSIONS } from '../src/cni/version.js';
@@ -19,7 +19,7 @@ import * as eni from '../src/plugins/eni/config.js';
 
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, JsonSchema> };
 
-const ROOT = new URL('..', import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SCHEMA_DIR = join(ROOT, 'schemas');
 // An identifier, not an address that serves the files: editors and validators are given the files
 // from schemas/ (README.md, "JSON Schemas").

@@ -9,9 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Request } from './protocol.js';
 
-export const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const NETNS_DIR = '/var/run/netns';
 export const PREFIX = `tnbench${process.pid}-`;
 

@@ -1,9 +1,10 @@
 // Runs the installer as a user would (a process of its own, through test/install/entry.ts) and
 // the launchers it writes.
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
-export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const ENTRY = join(ROOT, 'test', 'install', 'entry.ts');
 
 export interface Run {

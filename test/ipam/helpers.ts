@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runPlugin, type PluginOutput } from '../../src/cni/skel.js';
 import { createHandlers } from '../../src/ipam/handlers.js';
 import { plugin } from '../../src/ipam/plugin.js';
@@ -19,7 +20,7 @@ import { MARKER } from '../../src/ipam/store/location.js';
 import { decodeRecord, type AllocationRecord } from '../../src/ipam/store/record.js';
 import type { StoreOptions } from '../../src/ipam/store/store.js';
 
-export const BIN = new URL('../../bin/ecs-ipam', import.meta.url).pathname;
+export const BIN = fileURLToPath(new URL('../../bin/ecs-ipam', import.meta.url));
 
 // A fresh 0700 directory, removed when the test ends (t.testdir() hands out one per test).
 export const tempDir = (t: { teardown(fn: () => void): void }, files: Record<string, string> = {}): string => {
