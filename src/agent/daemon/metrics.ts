@@ -111,8 +111,18 @@ export class AgentMetrics {
 }
 
 // The TCP listener of --metrics-address: /metrics and a bare /health, nothing of the control API.
-export const createMetricsServer = (metrics: AgentMetrics): Server =>
-  createServer((req, res) => {
+// A scraper needs a connection or two; the limits keep a slow or hostile client (with
+// --metrics-allow-remote, anyone who can reach the port) from holding the agent's descriptors.
+export const METRICS_LIMITS = { maxConnections: 16, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
+
+export const createMetricsServer = (metrics: AgentMetrics, limits = METRICS_LIMITS): Server => {
+  const options = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // How often Node checks those two; its 30 s default would let a stalled client stay that long.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  };
+  const server = createServer(options, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, type: string, body: string): void => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -126,3 +136,6 @@ export const createMetricsServer = (metrics: AgentMetrics): Server =>
       (error: Error) => reply(500, 'text/plain', `${error.message}\n`),
     );
   });
+  server.maxConnections = limits.maxConnections;
+  return server;
+};
