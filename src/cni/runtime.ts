@@ -46,7 +46,14 @@ export type PluginInvoker = (
 export const conflistSchema = z.looseObject({
   cniVersion: z.optional(z.string()),
   cniVersions: z.optional(z.array(z.string())),
-  name: z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a valid network name')),
+  name: z
+    .string()
+    .check(
+      z.regex(
+        /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
+        'must start with a letter or digit and contain only letters, digits, "_", "." and "-"',
+      ),
+    ),
   disableCheck: z.optional(z.union([z.boolean(), z.enum(['true', 'false'])])),
   disableGC: z.optional(z.union([z.boolean(), z.enum(['true', 'false'])])),
   plugins: z.array(z.looseObject({ type: z.string().check(z.minLength(1)) })).check(z.minLength(1)),

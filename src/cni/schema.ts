@@ -26,6 +26,9 @@ const describe = (issue: Issue): string => {
     case 'too_big':
       return `must be at most ${String(issue.maximum)}`;
     case 'invalid_format':
+      // A pattern check says what it wants in its own message; zod's default names only the format.
+      if (issue.format === 'regex')
+        return issue.message && !/^Invalid/.test(issue.message) ? issue.message : 'has characters that are not allowed';
       return `is not a valid ${issue.format}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;

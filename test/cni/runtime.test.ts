@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ErrorCode } from '../../src/cni/errors.js';
 import { formatResult } from '../../src/cni/result.js';
@@ -698,4 +698,14 @@ t.test('black box: tasknet cni add/check/del with CNI_PATH at the fake plugins',
   const usage = await tasknet('add', file);
   t.equal(usage.code, 2, 'add without a netns is a usage error');
   t.match(usage.stderr, /add needs a NETNS/);
+
+  // The list's own fields are refused like a plugin's: the field, what it must be, the CNI code.
+  const badName = join(dirname(file), 'bad-name.conflist');
+  writeFileSync(badName, JSON.stringify({ cniVersion: '1.0.0', name: 'a b', plugins: [{ type: 'fake-a' }] }));
+  const refused = await tasknet('add', badName, '/var/run/netns/x');
+  t.equal(refused.code, 1);
+  t.equal(
+    refused.stderr,
+    'tasknet cni: invalid name "a b": must start with a letter or digit and contain only letters, digits, "_", "." and "-" [CNI code 7]\n',
+  );
 });

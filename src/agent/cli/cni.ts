@@ -57,15 +57,15 @@ export const cniCommand = async (argv: string[]): Promise<number> => {
     }
   }
   const runtime = new CniRuntime({ cniPath, cacheDir: values['cache-dir'] });
-  const list = await loadConflist(conflistPath);
-  const rt = {
-    containerId: values['container-id'] ?? `tasknet-${createHash('sha512').update(netns).digest('hex').slice(0, 20)}`,
-    netns,
-    ifname: values.ifname ?? process.env.CNI_IFNAME ?? 'eth0',
-    args: [...parseCniArgs(process.env.CNI_ARGS, [], true)],
-    capabilityArgs,
-  };
   try {
+    const list = await loadConflist(conflistPath);
+    const rt = {
+      containerId: values['container-id'] ?? `tasknet-${createHash('sha512').update(netns).digest('hex').slice(0, 20)}`,
+      netns,
+      ifname: values.ifname ?? process.env.CNI_IFNAME ?? 'eth0',
+      args: [...parseCniArgs(process.env.CNI_ARGS, [], true)],
+      capabilityArgs,
+    };
     switch (verb) {
       case 'add':
         process.stdout.write(
