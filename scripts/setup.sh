@@ -12,11 +12,12 @@ if [ "$node_major" -lt "$need_node_major" ]; then
 fi
 
 # command -> Debian package that provides it. dockerd (docker.io) and busybox (busybox-static)
-# are the engine runtime's: the lab starts a private dockerd, and makes its images offline.
+# are the engine runtime's: the lab starts a private dockerd, and makes its images offline. zsh
+# only for the tests: they run `tasknet completion zsh`'s answers under it.
 declare -A packages=(
   [ip]=iproute2 [nsenter]=util-linux [unshare]=util-linux [setpriv]=util-linux [sysctl]=procps
   [iptables]=iptables [ping]=iputils-ping [git]=git [tar]=tar
-  [dockerd]=docker.io [busybox]=busybox-static
+  [dockerd]=docker.io [busybox]=busybox-static [zsh]=zsh
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -175,6 +175,7 @@ t.test('zsh: the script is complete (its shape; with zsh installed, its syntax a
         '-f',
         '-c',
         'compdef() { :; }; compadd() { print -r -- "$*" }; _files() { print -r -- "_files $*" }; compset() { :; }; ' +
+          '_normal() { print -r -- "_normal $CURRENT ${words[*]}" }; ' +
           'source "$1"; shift; words=("$@"); CURRENT=$#; _tasknet',
         'zsh',
         file,
@@ -186,4 +187,6 @@ t.test('zsh: the script is complete (its shape; with zsh installed, its syntax a
   t.equal(at('tasknet', 'lab', ''), '-- up down');
   t.equal(at('tasknet', 'agent', '--chain', ''), '-- in-process exec');
   t.equal(at('tasknet', 'run', '--runtime=p'), '-- engine process');
+  // After --, exec's command is completed as a command line of its own (words and CURRENT shifted).
+  t.equal(at('tasknet', 'exec', 'abc', '--', 'ls', '-'), '_normal 2 ls -');
 });
