@@ -175,6 +175,7 @@ t.test('zsh: the script is complete (its shape; with zsh installed, its syntax a
         '-f',
         '-c',
         'compdef() { :; }; compadd() { print -r -- "$*" }; _files() { print -r -- "_files $*" }; compset() { :; }; ' +
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's own ${...}, not a template
           '_normal() { print -r -- "_normal $CURRENT ${words[*]}" }; ' +
           'source "$1"; shift; words=("$@"); CURRENT=$#; _tasknet',
         'zsh',
