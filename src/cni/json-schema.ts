@@ -29,7 +29,6 @@ const POOL_PREFIX = {
   4: '(?:0{0,2}[1-9]|0?[12]\\d|0?30)',
   6: '(?:0{0,2}[1-9]|0?[1-9]\\d|1[01]\\d|12[0-6])',
 };
-const ADDRESS = { 4: V4, 6: V6 };
 
 const anchored = (source: string): string => `^(?:${source})$`;
 
@@ -57,8 +56,6 @@ export const PATTERNS = {
   // An absolute path with no ".." segment.
   absolutePath: '^(?![\\s\\S]*(?:^|/)\\.\\.(?:/|$))/',
 };
-
-export const ipPattern = (family: 4 | 6): string => anchored(ADDRESS[family]);
 
 // JSON Schema keywords for a value that the plugin checks in its own code, after parsing, with a
 // message that names the problem: they go into schemas/*.json (zod's toJSONSchema copies a

@@ -1,4 +1,4 @@
-// Debug-level timing of one plugin call (docs/architecture.md, "Logs"): at level debug, one line
+// Debug-level timing of one plugin call (docs/plugin-logs.md): at level debug, one line
 // per phase as it ends, with the time since the previous phase ended (or since the call started),
 // then one line with the total:
 //

@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
 import { CniError, ErrorCode, invalidConfig } from '../cni/errors.js';
 import type { Route } from '../cni/result.js';
-import { described, ipPattern, PATTERNS } from '../cni/json-schema.js';
+import { described, PATTERNS } from '../cni/json-schema.js';
 import { parseConfig } from '../cni/schema.js';
 import {
   bitsOf,
@@ -43,7 +43,7 @@ const uint = z.number().check(z.int(), z.nonnegative());
 const routeSchema = (family: 4 | 6) =>
   z.looseObject({
     dst: described(z.string(), { pattern: PATTERNS[`ipv${family}Cidr`] }),
-    gw: z.optional(described(z.string(), { pattern: ipPattern(family) })),
+    gw: z.optional(described(z.string(), { pattern: family === 4 ? PATTERNS.ipv4 : PATTERNS.ipv6 })),
     mtu: z.optional(uint),
     advmss: z.optional(uint),
     priority: z.optional(uint),

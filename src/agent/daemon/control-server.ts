@@ -6,6 +6,7 @@ import { buildInfo } from '../../cni/build-info.js';
 import type { Agent } from './agent.js';
 import { AgentError, type AgentErrorKind } from './errors.js';
 import { RUNTIME_KINDS, type RuntimeKind } from '../runtime/runtime.js';
+import { SUMMARY_STATUSES } from '../task/record.js';
 import { TaskDefinitionError } from '../task/definition.js';
 import { CHAIN_MODES, ENDPOINT_ADDRESS, type ChainMode } from '../task/network.js';
 
@@ -51,7 +52,7 @@ export const createControlServer = (agent: Agent, hooks: ControlHooks): Server =
     const method = req.method ?? 'GET';
     if (method === 'GET' && url.pathname === '/health') {
       // What `tasknet status` prints; every field is in docs/agent.md ("GET /health").
-      const tasks: Record<string, number> = { PROVISIONING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, FAILED: 0 };
+      const tasks: Record<string, number> = Object.fromEntries(SUMMARY_STATUSES.map((s) => [s, 0]));
       for (const t of agent.list(true)) tasks[t.status] = (tasks[t.status] ?? 0) + 1;
       send(res, 200, {
         ok: true,

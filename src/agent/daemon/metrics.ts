@@ -6,19 +6,20 @@ import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { buildInfo } from '../../cni/build-info.js';
 import type { RuntimeKind } from '../runtime/runtime.js';
-import type { TaskSummary } from '../task/record.js';
+import { SUMMARY_STATUSES, type TaskSummary } from '../task/record.js';
 import type { PluginCall } from '../task/network.js';
 
 // The states `tasknet ls` shows without --all; each is exported, 0 included, so a query for one
 // never finds nothing.
-const TASK_STATES: readonly TaskSummary['status'][] = ['PROVISIONING', 'RUNNING', 'STOPPING', 'FAILED'];
+const TASK_STATES = SUMMARY_STATUSES.filter((s) => s !== 'STOPPED');
 
 // A task start: ~0.2 s on the process runtime, ~1 s on the engine, minutes for a slow health check.
 const START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 // One plugin call: tens of milliseconds in-process, a Node start-up more when exec'd.
 const CNI_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export type PathClass = 'credentials' | 'metadata' | 'other';
+const PATH_CLASSES = ['credentials', 'metadata', 'other'] as const;
+export type PathClass = (typeof PATH_CLASSES)[number];
 
 // What a task asked the endpoint for, by path: the metric must not grow a label value per id.
 export const pathClass = (path: string): PathClass => {
@@ -47,7 +48,7 @@ export class AgentMetrics {
       labelNames: ['state'],
       registers,
       collect() {
-        const counts = new Map(TASK_STATES.map((s) => [s, 0]));
+        const counts = new Map<string, number>(TASK_STATES.map((s) => [s, 0]));
         for (const task of options.tasks()) counts.set(task.status, (counts.get(task.status) ?? 0) + 1);
         for (const [state, n] of counts) this.set({ state }, n);
       },
@@ -74,7 +75,7 @@ export class AgentMetrics {
     });
     this.endpointRequests = new Counter({
       name: 'tasknet_endpoint_requests_total',
-      help: `Requests answered by the credentials and metadata endpoint, by path class (${['credentials', 'metadata', 'other'].join(', ')}) and HTTP status`,
+      help: `Requests answered by the credentials and metadata endpoint, by path class (${PATH_CLASSES.join(', ')}) and HTTP status`,
       labelNames: ['path', 'status'],
       registers,
     });

@@ -9,7 +9,10 @@ import type { TaskDefinition } from './definition.js';
 import type { ChainMode, TaskLists } from './network.js';
 
 // PROVISIONING until every container started; only a RUNNING task is adopted after a restart.
-export type TaskStatus = 'PROVISIONING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+export const TASK_STATUSES = ['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+// What `tasknet ls` can show: a record's status, or FAILED for a record the agent could not read.
+export const SUMMARY_STATUSES = [...TASK_STATUSES, 'FAILED'] as const;
 export type ContainerStatus = 'PENDING' | 'RUNNING' | 'STOPPED';
 
 // engineId (engine runtime), or process (process runtime: util-linux unshare, in the task netns),
@@ -55,7 +58,7 @@ export interface TaskSummary {
   id: string;
   arn: string;
   family: string;
-  status: TaskStatus | 'FAILED';
+  status: (typeof SUMMARY_STATUSES)[number];
   eni: { id: string; mac: string; addresses: string[]; gateways: string[] };
   bridgeAddress?: string;
   credentialsId?: string;
@@ -114,7 +117,7 @@ const recordSchema = z.looseObject({
   version: z.literal(1),
   id: z.string().check(z.regex(/^[0-9a-f]{32}$/)),
   arn: z.string(),
-  status: z.enum(['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED']),
+  status: z.enum(TASK_STATUSES),
   createdAt: z.string(),
   definition: z.looseObject({
     family: z.string(),
