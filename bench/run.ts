@@ -169,6 +169,7 @@ const snapshot = async (): Promise<{ root: string; bin: string; dist: string; pr
     minify: false,
     legalComments: 'none',
     logLevel: 'warning',
+    external: ['dockerode'], // as scripts/build.mjs: a runtime dependency, never bundled
     define: { __TASKNET_BUILD__: JSON.stringify(buildInfo) },
   });
   return { root, bin: join(root, 'bin'), dist: join(root, 'dist'), profBin };

@@ -6,8 +6,10 @@
 // VERSION never runs it. But V8 still parses the whole bundle, 3-5 ms of a 30 ms start, so the
 // front (src/cni/front.ts) answers VERSION, --version and --capabilities from the plugin's own
 // definition and loads the full bundle only for anything else.
-import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -81,16 +83,17 @@ const frontEntries = {
       namespace: 'tasknet-front',
     }));
     b.onLoad({ filter: /.*/, namespace: 'tasknet-front' }, ({ path: name }) => {
-      const full = JSON.stringify(`./${name}.full.cjs`);
+      const full = JSON.stringify(`/${name}.full.cjs`);
+      const load = `(options) => loadBundle(__dirname + ${full}, options)`;
       const contents =
-        name in definitions
+        `import { loadBundle } from './src/cni/code-cache.ts';\n` +
+        (name in definitions
           ? `import { plugin } from ${JSON.stringify(`./${definitions[name]}`)};\n` +
             `import { pluginFront } from './src/cni/front.ts';\n` +
-            `pluginFront(plugin, () => require(${full}));\n`
-          : `import { agentFront } from './src/cni/front.ts';\nagentFront(() => require(${full}));\n`;
+            `pluginFront(plugin, ${load});\n`
+          : `import { agentFront } from './src/cni/front.ts';\nagentFront(${load});\n`);
       return { contents, loader: 'ts', resolveDir: root };
     });
-    b.onResolve({ filter: /\.full\.cjs$/ }, (args) => ({ path: args.path, external: true }));
     b.onResolve({ filter: /.*/ }, (args) =>
       args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
     );
@@ -119,4 +122,62 @@ for (const name of Object.keys(entries)) {
       `dist/${name}.cjs (the start-up front) is ${size} bytes, over ${FRONT_MAX_BYTES}: a static import in src/cni/front.ts or a plugin definition pulls in code the front must not load`,
     );
   }
+}
+
+// V8 code caches (src/cni/code-cache.ts): each executable answers one warm-up request with
+// --write-code-cache, and keeps what V8 compiled for it in dist/<name>.full.cache. The requests
+// touch nothing: ADD into a netns path that does not exist fails at the netns check (after the
+// config is parsed and the verb's modules are loaded), ecs-ipam allocates in a throwaway store,
+// and `tasknet ls` asks an agent that is not there.
+const warmDir = mkdtempSync(join(tmpdir(), 'tasknet-build-'));
+try {
+  const cni = (command) => ({
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: 'tasknet-build-warm-up',
+    CNI_NETNS: join(warmDir, 'no-such-netns'),
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: `${root}bin`,
+  });
+  const ipam = {
+    type: 'ecs-ipam',
+    'ipv4-subnet': '169.254.172.0/22',
+    'ipv4-routes': [{ dst: '169.254.170.2/32' }],
+    dataDir: warmDir,
+  };
+  const warmUps = {
+    'ecs-bridge': {
+      env: cni('ADD'),
+      stdin: { cniVersion: '1.0.0', name: 'warm-up', type: 'ecs-bridge', bridge: 'ecs-br0', ipam },
+    },
+    'ecs-eni': {
+      env: cni('ADD'),
+      stdin: {
+        cniVersion: '1.0.0',
+        name: 'warm-up',
+        type: 'ecs-eni',
+        eni: 'eni-0123456789abcdef0',
+        mac: '0a:00:00:00:00:01',
+        'ip-addresses': ['10.0.1.5/24'],
+        'gateway-ip-addresses': ['10.0.1.1'],
+      },
+    },
+    'ecs-ipam': { env: cni('ADD'), stdin: { cniVersion: '1.0.0', name: 'warm-up', type: 'ecs-ipam', ipam } },
+    tasknet: { env: {}, args: ['ls', '--state-dir', join(warmDir, 'state')], stdin: {} },
+  };
+  for (const [name, warm] of Object.entries(warmUps)) {
+    const cache = `${root}dist/${name}.full.cache`;
+    rmSync(cache, { force: true });
+    const run = spawnSync(process.execPath, [`${root}dist/${name}.cjs`, '--write-code-cache', ...(warm.args ?? [])], {
+      input: JSON.stringify(warm.stdin),
+      env: { PATH: process.env.PATH, ...warm.env },
+      encoding: 'utf8',
+    });
+    if (!existsSync(cache)) {
+      throw new Error(
+        `dist/${name}.full.cache was not written by the warm-up call (exit ${run.status}): ${run.stderr}`,
+      );
+    }
+  }
+} finally {
+  rmSync(warmDir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
 import { aboutText, buildInfoText, capabilitiesText, versionText } from './answers.js';
+import type { LoadOptions } from './code-cache.js';
 import { parseCniEnv } from './env.js';
 import type { PluginDefinition } from './skel.js';
 import { MAX_CONFIG_BYTES, readStdinForHandOver, writeFd } from './stdio.js';
@@ -17,6 +18,11 @@ import { CURRENT_VERSION, SUPPORTED_VERSIONS } from './version.js';
 
 // Set (to anything non-empty) to skip the front: the tests' way to compare it with the full path.
 export const SKIP_FRONT_ENV = 'TASKNET_SKIP_FRONT';
+
+// scripts/build.mjs runs each executable once with this first argument and a warm-up request, so
+// the full bundle's code cache is written when that call exits (src/cni/code-cache.ts). The flag
+// is taken off argv before the full path runs, which then answers the request as usual.
+export const WRITE_CODE_CACHE_FLAG = '--write-code-cache';
 
 interface Answer {
   fd: 1 | 2;
@@ -81,7 +87,14 @@ const print = (answer: Answer): boolean => {
   }
 };
 
-const front = (answer: () => Answer | undefined, loadFull: () => void): void => {
+type LoadFull = (options: LoadOptions) => void;
+
+const front = (answer: () => Answer | undefined, loadFull: LoadFull): void => {
+  if (process.argv[2] === WRITE_CODE_CACHE_FLAG) {
+    process.argv.splice(2, 1);
+    loadFull({ writeCache: true });
+    return;
+  }
   let found: Answer | undefined;
   if (!process.env[SKIP_FRONT_ENV]) {
     try {
@@ -91,10 +104,10 @@ const front = (answer: () => Answer | undefined, loadFull: () => void): void => 
     }
   }
   if (found !== undefined && print(found)) return;
-  loadFull();
+  loadFull({});
 };
 
-export const pluginFront = (def: PluginDefinition, loadFull: () => void): void =>
+export const pluginFront = (def: PluginDefinition, loadFull: LoadFull): void =>
   front(() => pluginAnswer(def), loadFull);
 
-export const agentFront = (loadFull: () => void): void => front(agentAnswer, loadFull);
+export const agentFront = (loadFull: LoadFull): void => front(agentAnswer, loadFull);

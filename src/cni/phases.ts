@@ -3,10 +3,12 @@
 // then one line with the total:
 //
 //   ecs-bridge ADD phase=veth-create ms=1.234
-//   ecs-bridge ADD total ms=12.345 phases=8 result=ok        (result=error code=7 on failure)
+//   ecs-bridge ADD total ms=12.345 phases=8 result=ok code-cache=used
+//                                  (result=error code=7 on failure; code-cache: src/cni/code-cache.ts)
 //
 // Below debug a call gets NO_PHASES, whose methods do nothing: no clock reads, no strings. Phase
 // names are literals at the call sites, so a mark costs one no-op call.
+import { codeCacheState } from './code-cache.js';
 import { logger } from './log.js';
 
 export interface Phases {
@@ -40,7 +42,10 @@ class PhaseLog implements Phases {
 
   done(code?: number): void {
     const result = code === undefined ? 'result=ok' : `result=error code=${code}`;
-    logger.debug(`${this.prefix} total ms=${ms(this.start, performance.now())} phases=${this.count} ${result}`);
+    const cache = codeCacheState();
+    logger.debug(
+      `${this.prefix} total ms=${ms(this.start, performance.now())} phases=${this.count} ${result}${cache ? ` code-cache=${cache}` : ''}`,
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 // What `npm run build` puts in dist/ and what starts it: every executable is a small start-up
 // front (dist/NAME.cjs) next to its full bundle (dist/NAME.full.cjs), and both kinds of launcher,
 // bin/'s and the ones `tasknet install` writes, start the front.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -65,7 +65,8 @@ t.test('each front is small and loads its own full bundle', async (t) => {
   for (const name of EXECUTABLES) {
     const front = readFileSync(join(REPO, 'dist', `${name}.cjs`), 'utf8');
     t.ok(front.length < 16 * 1024, `${name}: front is ${front.length} bytes`);
-    t.match(front, `require("./${name}.full.cjs")`, `${name}: requires ./${name}.full.cjs`);
+    t.match(front, `__dirname+"/${name}.full.cjs"`, `${name}: loads ./${name}.full.cjs`);
+    t.ok(existsSync(join(REPO, 'dist', `${name}.full.cache`)), `${name}: the build wrote its code cache`);
     t.notMatch(front, /zod|node:child_process/, `${name}: no schema or process code`);
     t.ok(
       statSync(join(REPO, 'dist', `${name}.full.cjs`)).size > 4 * front.length,

@@ -21,11 +21,11 @@ interface Phase {
 }
 interface Timing {
   phases: Phase[];
-  total: { ms: number; count: number; result: string } | undefined;
+  total: { ms: number; count: number; result: string; cache: string | undefined } | undefined;
 }
 
 const LINE =
-  /^\S+ \[DEBUG\] (\S+) (ADD|DEL|CHECK|STATUS|GC) (?:phase=([a-z-]+) ms=(\S+)|total ms=(\S+) phases=(\d+) result=(.+))$/;
+  /^\S+ \[DEBUG\] (\S+) (ADD|DEL|CHECK|STATUS|GC) (?:phase=([a-z-]+) ms=(\S+)|total ms=(\S+) phases=(\d+) result=(ok|error code=\d+)(?: code-cache=([a-z]+))?)$/;
 
 // The timing lines of one plugin and verb in a log.
 const timing = (log: string, plugin: string, verb: string): Timing => {
@@ -34,7 +34,7 @@ const timing = (log: string, plugin: string, verb: string): Timing => {
     const m = LINE.exec(line);
     if (!m || m[1] !== plugin || m[2] !== verb) continue;
     if (m[3] !== undefined) out.phases.push({ name: m[3], ms: Number(m[4]) });
-    else out.total = { ms: Number(m[5]), count: Number(m[6]), result: m[7]! };
+    else out.total = { ms: Number(m[5]), count: Number(m[6]), result: m[7]!, cache: m[8] };
   }
   return out;
 };
@@ -54,6 +54,7 @@ const assertTiming = (t: Test, log: string, plugin: string, verb: string, names:
   t.ok(total, `${plugin} ${verb}: a total line`);
   t.equal(total?.count, phases.length, 'it counts the phases');
   t.equal(total?.result, 'ok');
+  t.equal(total?.cache, 'used', 'the built executable ran with its V8 code cache (src/cni/code-cache.ts)');
   const sum = phases.reduce((a, p) => a + p.ms, 0);
   t.ok(
     total !== undefined && total.ms + 0.01 * phases.length >= sum,

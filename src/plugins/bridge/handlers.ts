@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { delegate, type DelegateOptions } from '../../cni/delegate.js';
 import { CniError, ErrorCode } from '../../cni/errors.js';
 import { failpoint } from '../../cni/failpoint.js';
@@ -36,11 +36,16 @@ const delegateOptions: DelegateOptions = {
 
 const ALIAS_PREFIX = 'tasknet:';
 
+// SHA-256 from @noble/hashes, not node:crypto: loading node:crypto costs an exec'd plugin ~5 ms
+// of start-up (its module graph), far more than hashing a few bytes in JS.
+const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
 // The host end is named after the attachment, not at random (upstream: veth + 4 random bytes),
 // so DEL and GC find it without the netns; the alias records whose it is, guarding DEL against a
 // name collision (44 bits of a hash: ~3e-8 for 1000 tasks on one host).
 export const hostVethName = (containerId: string, ifname: string): string =>
-  `veth${createHash('sha256').update(attachmentKey(containerId, ifname)).digest('hex').slice(0, 11)}`;
+  `veth${hex(sha256(utf8(attachmentKey(containerId, ifname)))).slice(0, 11)}`;
 const vethAlias = (containerId: string, ifname: string): string =>
   `${ALIAS_PREFIX}${attachmentKey(containerId, ifname)}`;
 
@@ -51,7 +56,7 @@ export const bridgeMac = (name: string): string => macFromSeed(`tasknet-bridge:$
 
 // A locally-administered unicast MAC from a hash: the same seed always gives the same MAC.
 const macFromSeed = (seed: string): string => {
-  const bytes = createHash('sha256').update(seed).digest().subarray(0, 6);
+  const bytes = sha256(utf8(seed)).subarray(0, 6);
   bytes[0] = (bytes[0]! | 0x02) & 0xfe;
   return formatMac(bytes);
 };
