@@ -123,13 +123,22 @@ export async function getLinkWithAddresses(
 ): Promise<{ link: Link; addresses: Address[] } | null> {
   try {
     const [j] = await queryIp(['-j', '-d', 'addr', 'show', 'dev', validateIfName(name)], ns, LinkWithAddrList);
-    if (j === undefined) return null;
-    const addresses = (j.addr_info ?? [])
-      .map((a) => toAddress(j.ifname, j.ifindex, a))
-      .filter((a): a is Address => a !== null);
-    return { link: toLink(j), addresses };
+    return j === undefined ? null : linkWithAddresses(j);
   } catch (e) {
     if (e instanceof IpError && e.kind === 'not-found') return null;
     throw e;
   }
+}
+
+const linkWithAddresses = (j: z.infer<typeof LinkWithAddrList>[number]): { link: Link; addresses: Address[] } => ({
+  link: toLink(j),
+  addresses: (j.addr_info ?? []).map((a) => toAddress(j.ifname, j.ifindex, a)).filter((a): a is Address => a !== null),
+});
+
+// What IpBatch.showLinkWithAddresses read (one of run()'s outputs), through the same schema.
+export function parseLinkWithAddresses(output: unknown): { link: Link; addresses: Address[] } | null {
+  const parsed = LinkWithAddrList.safeParse(output);
+  if (!parsed.success) throw new IpError('unknown', `ip -j -d addr show: unexpected JSON: ${parsed.error.message}`);
+  const [j] = parsed.data;
+  return j === undefined ? null : linkWithAddresses(j);
 }

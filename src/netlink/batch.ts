@@ -2,6 +2,11 @@
 // and a process per change is most of its run time. Each method validates its input at once and
 // throws IpError('invalid') before anything runs; run() spawns a single process.
 //
+// A batch may also read (showLinkWithAddresses): ip then runs with -j -d, prints each read as one
+// line of JSON when it gets to it, and run() returns those in order. A read placed before changes
+// that depend on what it reads stops the batch when its object is missing, with nothing after it
+// done, and says so with the command's index: one process where a read and a batch took two.
+//
 // ip stops at the first failing line and prints "Command failed -:N" (N counts stdin lines).
 // A line refused while ip parses it (e.g. an unknown `master`) exits without that marker; the
 // failing command is then named only if exactly one command holds the token ip quotes.
@@ -19,11 +24,12 @@ import {
 import { neighDelArgs, neighReplaceArgs, type PermanentNeighbour } from './neighbour.js';
 import { routeArgs, type RouteSpec } from './route.js';
 import { ipArgv, spawnCounted, validateNetnsRef, type NetnsRef } from './run.js';
-import { validateToken } from './validate.js';
+import { validateIfName, validateToken } from './validate.js';
 
 export class IpBatch {
   readonly #ns: NetnsRef;
   readonly #lines: string[] = [];
+  #reads = 0;
 
   constructor(ns: NetnsRef) {
     this.#ns = validateNetnsRef(ns);
@@ -91,14 +97,46 @@ export class IpBatch {
     return this.#push(neighDelArgs(dst, dev));
   }
 
-  /** Runs every command in one process (none for an empty batch); throws on the first failure. */
-  async run(): Promise<void> {
-    if (this.#lines.length === 0) return;
-    const argv = ipArgv(this.#ns, ['-batch', '-']);
+  /** A read: the link NAME with its details and addresses (`ip -j -d addr show dev NAME`). */
+  showLinkWithAddresses(name: string): this {
+    this.#reads++;
+    return this.#push(['addr', 'show', 'dev', validateIfName(name)]);
+  }
+
+  /**
+   * Runs every command in one process (none for an empty batch) and returns what the reads
+   * printed, in order (parsed JSON, for the caller's schema); throws on the first failure, with
+   * the outputs of the reads before it in `batchOutputs`.
+   */
+  async run(): Promise<unknown[]> {
+    if (this.#lines.length === 0) return [];
+    const argv = ipArgv(this.#ns, this.#reads > 0 ? ['-j', '-d', '-batch', '-'] : ['-batch', '-']);
     const r = await spawnCounted(argv, { input: `${this.#lines.join('\n')}\n` });
-    if (r.exitCode !== 0) throw batchFailed(argv, this.#lines, r.stderr, r.exitCode);
+    const outputs = readOutputs(argv, r.stdout);
+    if (r.exitCode !== 0) {
+      const error = batchFailed(argv, this.#lines, r.stderr, r.exitCode);
+      error.batchOutputs = outputs;
+      throw error;
+    }
+    if (outputs.length !== this.#reads) {
+      throw new IpError('unknown', `${argv.join(' ')}: ${outputs.length} outputs for ${this.#reads} reads`, { argv });
+    }
+    return outputs;
   }
 }
+
+// With -j every read prints one line of JSON (an array); changes print nothing.
+const readOutputs = (argv: readonly string[], stdout: string): unknown[] =>
+  stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        return JSON.parse(line) as unknown;
+      } catch (cause) {
+        throw new IpError('unknown', `${argv.join(' ')}: output is not JSON: ${line.slice(0, 200)}`, { argv, cause });
+      }
+    });
 
 // Builds the error naming the failing command; exported for unit tests of the stderr parsing.
 export function batchFailed(

@@ -25,6 +25,8 @@ export class IpError extends Error {
   readonly exitCode: number | undefined;
   readonly batchIndex: number | undefined;
   readonly batchCommand: string | undefined;
+  /** A batch with reads: what the reads before the failing command printed (IpBatch.show). */
+  batchOutputs: readonly unknown[] = [];
 
   constructor(kind: IpErrorKind, message: string, details: IpErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -45,6 +45,7 @@ export {
 export {
   addAddress,
   getLinkWithAddresses,
+  parseLinkWithAddresses,
   deleteAddress,
   flushAddresses,
   listAddresses,

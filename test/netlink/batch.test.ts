@@ -10,6 +10,7 @@ import {
   IpError,
   listAddresses,
   listRoutes,
+  parseLinkWithAddresses,
   setLink,
 } from '../../src/netlink/index.js';
 import { makeNetns, needsRoot, netnsHolder, withNetns } from '../helpers/netns.js';
@@ -136,3 +137,50 @@ t.test('a bridge port can be isolated on the line after it joins the bridge', { 
     'link set dev p1 type bridge_slave isolated off',
   ]);
 });
+
+t.test(
+  'a batch reads between changes: one process, outputs in order, a missing object stops it',
+  { skip: needsRoot },
+  async (t) => {
+    const ns = await withNetns(t);
+    await batch(ns).createBridge({ name: 'br0' }).addrAdd('br0', '10.9.0.1/24').run();
+    const before = ipCalls();
+    const outputs = await batch(ns)
+      .createVeth({ name: 'v0', peerName: 'v1' })
+      .showLinkWithAddresses('br0')
+      .linkSet('v0', { master: 'br0', up: true })
+      .showLinkWithAddresses('v0')
+      .run();
+    t.equal(ipCalls() - before, 1, 'one ip process');
+    t.equal(outputs.length, 2, 'one output per read');
+    const br = parseLinkWithAddresses(outputs[0]);
+    t.match(br, { link: { name: 'br0', kind: 'bridge' }, addresses: [{ cidr: '10.9.0.1/24' }] });
+    t.match(
+      parseLinkWithAddresses(outputs[1]),
+      { link: { name: 'v0', master: 'br0' } },
+      'the read after a change sees it',
+    );
+
+    // The read of a missing link stops the batch there: the changes before it are done, none after.
+    const e = await batch(ns)
+      .createVeth({ name: 'v2', peerName: 'v3' })
+      .showLinkWithAddresses('nosuch')
+      .linkSet('v2', { up: true })
+      .run()
+      .catch((error: unknown) => error);
+    t.type(e, IpError);
+    t.match(e, { kind: 'not-found', batchIndex: 1, batchOutputs: [] });
+    t.ok(await getLink('v2', ns), 'the change before the read was made');
+    t.equal((await getLink('v2', ns))?.up, false, 'the change after it was not');
+
+    // A change failing after a read: the read's output comes with the error.
+    const f = await batch(ns)
+      .showLinkWithAddresses('v2')
+      .linkSet('v2', { master: 'v0' })
+      .run()
+      .catch((error: unknown) => error);
+    t.type(f, IpError);
+    t.match(f, { batchIndex: 1 });
+    t.match(parseLinkWithAddresses((f as IpError).batchOutputs[0]), { link: { name: 'v2', kind: 'veth' } });
+  },
+);

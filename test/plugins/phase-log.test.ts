@@ -123,7 +123,6 @@ t.test("ecs-bridge at debug: its phases, and ecs-ipam's inside its IPAM delegati
     'veth-create',
     'ipam-delegate',
     'bridge-ensure',
-    'bridge-attach',
     'address-route-set',
     'result',
   ]);

@@ -7,16 +7,20 @@ import { familyOf, type Interface, type IpConfig, type Result, type Route } from
 import { parseResult } from '../../cni/result-parse.js';
 import type { PluginHandlers, PluginRequest } from '../../cni/skel.js';
 import {
+  type Address,
   batch,
   deleteLink,
   getLink,
-  getLinkWithAddresses,
+  type IpBatch,
+  IpError,
   isExists,
   isNotFound,
+  type Link,
   listAddresses,
   listLinks,
   listRoutes,
   type NetnsRef,
+  parseLinkWithAddresses,
 } from '../../netlink/index.js';
 import { netlinkStep } from '../common/netlink-error.js';
 import { netnsIfPresent, refuseOwnNetns, requireNetns } from '../common/netns.js';
@@ -120,38 +124,83 @@ const requireIpamType = (conf: BridgeConfig, verb: string): string => {
   return conf.ipamType;
 };
 
-const bridgeAddressFor = (ip: IpConfig): string => `${ip.gateway}/${prefixOf(ip.address)}`;
+type BridgeRead = { link: Link; addresses: Address[] };
 
-// Finds or makes the bridge with the gateway of every IPAM address on it (with the IPAM prefix),
-// from one query. A concurrent creator wins the race harmlessly (EEXIST, then we use theirs:
-// amazon-ecs-cni-plugins#90); a non-bridge of that name, or a different address of the same
-// family (IPv6 link-local aside), means two configs disagree and is an error naming both.
-const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef): Promise<{ mac: string }> => {
-  let found = await getLinkWithAddresses(conf.bridge, host);
-  if (!found) {
-    const create = batch(host).createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) });
-    for (const ip of ips) create.addrAdd(conf.bridge, bridgeAddressFor(ip), { noDad: familyOf(ip.address) === 6 });
-    try {
-      await create.run();
-      return { mac: bridgeMac(conf.bridge) };
-    } catch (error) {
-      if (!isExists(error)) throw error;
-      found = await getLinkWithAddresses(conf.bridge, host); // someone else created it meanwhile
-      if (!found) throw error;
-    }
-  }
-  const { link, addresses } = found;
-  if (link.kind !== 'bridge') {
+// The host end onto the bridge, read first: a missing bridge stops the batch at the read, with
+// nothing after it done (the host end not attached yet). ADD puts these lines after the veth's
+// creation, so the common case (the bridge is there) is one `ip` process for the host side.
+const attachLines = (b: IpBatch, bridge: string, hostVeth: string): IpBatch =>
+  b
+    .showLinkWithAddresses(bridge)
+    .linkSet(hostVeth, { master: bridge, up: true })
+    .linkSet(hostVeth, { bridgePort: { isolated: true } })
+    .linkSet(bridge, { up: true });
+
+// A bridge name taken by another kind of link is a config problem, said in those words (the
+// attach itself may have failed for it, or worked: a bond takes the veth too).
+const requireBridge = (conf: BridgeConfig, read: BridgeRead): BridgeRead => {
+  if (read.link.kind !== 'bridge') {
     throw new CniError(
       ErrorCode.Plugin,
-      `interface ${conf.bridge} already exists, but is not a bridge (kind ${link.kind ?? 'unknown'})`,
+      `interface ${conf.bridge} already exists, but is not a bridge (kind ${read.link.kind ?? 'unknown'})`,
     );
   }
+  return read;
+};
+
+// Runs a batch that ends with attachLines (the read at `readIndex`): the bridge as read, or null
+// when there is none (the host end is then not attached).
+const runAttach = async (b: IpBatch, readIndex: number, conf: BridgeConfig): Promise<BridgeRead | null> => {
+  try {
+    const outputs = await b.run();
+    const read = parseLinkWithAddresses(outputs[0]);
+    if (!read) throw new CniError(ErrorCode.Plugin, `ip printed no link for bridge ${conf.bridge}`);
+    return requireBridge(conf, read);
+  } catch (error) {
+    if (!(error instanceof IpError)) throw error;
+    if (error.batchIndex === readIndex && isNotFound(error)) return null;
+    const read = error.batchOutputs[0] === undefined ? null : parseLinkWithAddresses(error.batchOutputs[0]);
+    if (read) requireBridge(conf, read);
+    throw error;
+  }
+};
+
+const bridgeAddressFor = (ip: IpConfig): string => `${ip.gateway}/${prefixOf(ip.address)}`;
+
+// Makes the missing bridge with the gateway of every IPAM address on it (with the IPAM prefix) and
+// attaches the host end, in one process. A concurrent creator wins the race harmlessly (EEXIST,
+// then we attach to theirs: amazon-ecs-cni-plugins#90).
+const createBridge = async (
+  conf: BridgeConfig,
+  ips: IpConfig[],
+  hostVeth: string,
+  host: NetnsRef,
+): Promise<BridgeRead | null> => {
+  const create = batch(host).createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) });
+  for (const ip of ips) create.addrAdd(conf.bridge, bridgeAddressFor(ip), { noDad: familyOf(ip.address) === 6 });
+  create
+    .linkSet(hostVeth, { master: conf.bridge, up: true })
+    .linkSet(hostVeth, { bridgePort: { isolated: true } })
+    .linkSet(conf.bridge, { up: true });
+  try {
+    await create.run();
+    return null; // made as wanted: nothing to check
+  } catch (error) {
+    if (!isExists(error) || (error as IpError).batchIndex !== 0) throw error;
+  }
+  const theirs = await runAttach(attachLines(batch(host), conf.bridge, hostVeth), 0, conf);
+  if (!theirs) throw new CniError(ErrorCode.Plugin, `bridge ${conf.bridge} was made and removed during this ADD`);
+  return theirs;
+};
+
+// The gateway of every IPAM address on the bridge: added when missing; a different address of the
+// same family (IPv6 link-local aside) means two configs disagree and is an error naming both.
+const addGateways = async (conf: BridgeConfig, ips: IpConfig[], read: BridgeRead, host: NetnsRef): Promise<void> => {
   const changes = batch(host);
   for (const ip of ips) {
     const wanted = bridgeAddressFor(ip);
     const family = familyOf(ip.address);
-    const same = addresses.filter(
+    const same = read.addresses.filter(
       (a) => a.family === family && !(family === 6 && a.address.toLowerCase().startsWith('fe80:')),
     );
     if (same.some((a) => a.cidr === wanted)) continue;
@@ -168,7 +217,6 @@ const ensureBridge = async (conf: BridgeConfig, ips: IpConfig[], host: NetnsRef)
   } catch (error) {
     if (!isExists(error)) throw error; // a concurrent ADD added the same address first
   }
-  return { mac: link.mac ?? bridgeMac(conf.bridge) };
 };
 
 // The kernel drops IPv6 from a link whose MTU is below this (RFC 8200), and refuses IPv6 settings on it.
@@ -249,25 +297,29 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       // before anything was allocated. Every MAC is derived, so nothing needs reading back.
       // The kernel ignores an alias given at creation, so it follows on the next line of the same
       // ip process; DEL also takes an alias-less veth of this name as ours (a crash in between).
-      await netlinkStep(`creating veth ${hostVeth} with peer ${req.ifname} in ${netns}`, async () => {
+      // The host end goes onto the bridge in the same process when the bridge is there (it is
+      // read first); only the first ADD on a host makes it, below, once IPAM has given the gateway.
+      const read = await netlinkStep(`creating veth ${hostVeth} with peer ${req.ifname} in ${netns}`, async () => {
+        const create = batch(hostNs)
+          .createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac })
+          .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) });
         try {
-          await batch(hostNs)
-            .createVeth({ name: hostVeth, peerName: req.ifname, peerNetns: netns, mtu: conf.mtu, mac: hostMac })
-            .linkSet(hostVeth, { alias: vethAlias(req.containerId, req.ifname) })
-            .run();
+          return await runAttach(attachLines(create, conf.bridge, hostVeth), 2, conf);
         } catch (error) {
-          if (isExists(error) && (await getLink(req.ifname, netns))) {
-            throw new CniError(
-              ErrorCode.Plugin,
-              `container veth name provided (${req.ifname}) already exists in ${netns}`,
-            );
+          if (error instanceof IpError && error.batchIndex === 0) {
+            if (isExists(error) && (await getLink(req.ifname, netns))) {
+              throw new CniError(
+                ErrorCode.Plugin,
+                `container veth name provided (${req.ifname}) already exists in ${netns}`,
+              );
+            }
+            throw error; // nothing was made
           }
+          rollback.push(`delete veth ${hostVeth}`, () => deleteLink(hostVeth, hostNs).catch(ignoreNotFound));
           throw error;
         }
       });
-      rollback.push(`delete veth ${hostVeth}`, async () => {
-        await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
-      });
+      rollback.push(`delete veth ${hostVeth}`, () => deleteLink(hostVeth, hostNs).catch(ignoreNotFound));
       phases.mark('veth-create');
       failpoint(req.env, 'bridge:after-veth');
 
@@ -286,21 +338,16 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       phases.mark('ipam-delegate');
       failpoint(req.env, 'bridge:after-ipam');
 
-      const bridge = await netlinkStep(`setting up bridge ${conf.bridge}`, () => ensureBridge(conf, ips, hostNs));
-      phases.mark('bridge-ensure');
-      failpoint(req.env, 'bridge:after-bridge');
-
       // An isolated port: tasks on the bridge cannot exchange frames with each other, only with
       // the host, even if a task re-adds the subnet route that configureContainer leaves out
       // (upstream's isolation is that missing route alone, which the task itself can undo).
-      await netlinkStep(`attaching ${hostVeth} to bridge ${conf.bridge}`, () =>
-        batch(hostNs)
-          .linkSet(hostVeth, { master: conf.bridge, up: true })
-          .linkSet(hostVeth, { bridgePort: { isolated: true } })
-          .linkSet(conf.bridge, { up: true })
-          .run(),
-      );
-      phases.mark('bridge-attach');
+      const bridge = await netlinkStep(`setting up bridge ${conf.bridge}`, async () => {
+        const found = read ?? (await createBridge(conf, ips, hostVeth, hostNs));
+        if (found) await addGateways(conf, ips, found, hostNs);
+        return { mac: found?.link.mac ?? bridgeMac(conf.bridge) };
+      });
+      phases.mark('bridge-ensure');
+      failpoint(req.env, 'bridge:after-bridge');
       failpoint(req.env, 'bridge:after-attach');
 
       const mac = containerMac(ips);
