@@ -9,7 +9,13 @@ import { processRef, sleep, type ProcessRef } from './process-ref.js';
 // Sets the hostname inside the new UTS namespace, then becomes `sleep infinity`.
 const PAUSE_SCRIPT = 'printf %s "$1" > /proc/sys/kernel/hostname && exec sleep infinity';
 
-export const startPause = async (netnsPath: string, hostname: string): Promise<ProcessRef> => {
+export interface StartedPause {
+  process: ProcessRef;
+  // Resolves when the pause exits: the child's exit event (it is our child), no polling.
+  exited: Promise<void>;
+}
+
+export const startPause = async (netnsPath: string, hostname: string): Promise<StartedPause> => {
   const child = spawn(
     'nsenter',
     [`--net=${netnsPath}`, '--', 'unshare', '--uts', '--', 'sh', '-c', PAUSE_SCRIPT, 'tasknet-pause', hostname],
@@ -23,8 +29,11 @@ export const startPause = async (netnsPath: string, hostname: string): Promise<P
     stderr += d.toString();
   });
   let exited: string | undefined;
-  child.on('exit', (code, signal) => {
-    exited = `exited with ${signal ?? `code ${code}`}`;
+  const exitEvent = new Promise<void>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = `exited with ${signal ?? `code ${code}`}`;
+      resolve();
+    });
   });
   const spawned = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid!));
@@ -42,8 +51,8 @@ export const startPause = async (netnsPath: string, hostname: string): Promise<P
       const ref = processRef(spawned);
       if (ref) {
         child.stderr!.destroy();
-        child.unref();
-        return ref;
+        child.unref(); // its exit event still comes while the agent runs; it just keeps nothing alive
+        return { process: ref, exited: exitEvent };
       }
     }
     await sleep(5);

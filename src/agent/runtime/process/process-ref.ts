@@ -44,6 +44,19 @@ export const isAlive = (ref: ProcessRef | undefined): boolean => {
   return stat !== undefined && stat.startTime === ref.startTime && stat.state !== 'Z' && stat.state !== 'X';
 };
 
+// True while a process with this pid exists (a zombie too): kill(pid, 0), one system call and no
+// /proc read, so it cannot fail for want of descriptors. It does not tell a recycled pid from the
+// process (isAlive does): the agent's pause check uses it between its full isAlive checks.
+export const pidExists = (ref: ProcessRef | undefined): boolean => {
+  if (!ref) return false;
+  try {
+    process.kill(ref.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
 // Signals the process only if it is still the one we started: never a recycled pid.
 export const signalProcess = (ref: ProcessRef | undefined, signal: NodeJS.Signals): boolean => {
   if (!isAlive(ref)) return false;
@@ -126,14 +139,25 @@ export const netnsOf = (pid: number): string | undefined => {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Resolves once the process is gone (or `timeoutMs` passed: resolves false). Polling, because a
-// process adopted after an agent restart is not our child and sends us no exit event.
+// process adopted after an agent restart is not our child and sends us no exit event. A check
+// that fails (EMFILE while a flood holds the agent's descriptors) is not an exit: it looks again
+// at the next interval, never throws (an adopted container's watch would otherwise reject
+// unhandled and take the agent down).
+const aliveOrUnknown = (ref: ProcessRef | undefined): boolean => {
+  try {
+    return isAlive(ref);
+  } catch {
+    return true;
+  }
+};
+
 export const waitForExit = async (
   ref: ProcessRef | undefined,
   timeoutMs = Infinity,
   intervalMs = 50,
 ): Promise<boolean> => {
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(ref)) {
+  while (aliveOrUnknown(ref)) {
     if (Date.now() >= deadline) return false;
     await sleep(intervalMs);
   }

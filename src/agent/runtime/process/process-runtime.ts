@@ -8,20 +8,35 @@ import { invalid, type TaskDefinition } from '../../task/definition.js';
 import type { ContainerLaunch, ContainerRef, ContainerRuntime, PauseLaunch, PauseRef } from '../runtime.js';
 import { exitCodeOf, startContainer, stopContainer, waitForContainerExit } from './container.js';
 import { pauseUtsPath, startPause } from './pause.js';
-import { signalProcess, waitForExit } from './process-ref.js';
+import { signalProcess, waitForExit, type ProcessRef } from './process-ref.js';
 import type { ChildProcess } from 'node:child_process';
 
 // The image a task definition names to say "run this command from the host" (no engine).
 export const LOCAL_IMAGE = 'local';
 
+// A runtime whose pauses report their exit as an event (the process runtime: a pause it started is
+// its child). The agent watches those so, and checks only the others (pauses adopted after an
+// agent restart, the engine's) on a timer.
+export interface PauseExitEvents {
+  // Resolves when the pause exits; undefined for a pause this runtime did not start.
+  pauseExit(pause: PauseRef): Promise<void> | undefined;
+}
+
+export const hasPauseExitEvents = (runtime: ContainerRuntime): runtime is ContainerRuntime & PauseExitEvents =>
+  typeof (runtime as Partial<PauseExitEvents>).pauseExit === 'function';
+
+const refKey = (ref: ProcessRef): string => `${ref.pid}:${ref.startTime}`;
+
 // Always dropped: with them a task could undo its own network (the IMDS blackhole, its routes) or
 // enter another task's netns.
 const ALWAYS_DROPPED = ['net_admin', 'sys_admin'];
 
-export class ProcessRuntime implements ContainerRuntime {
+export class ProcessRuntime implements ContainerRuntime, PauseExitEvents {
   readonly kind = 'process';
   // Our own children report their exit; adopted ones are polled.
   private readonly children = new Map<number, ChildProcess>();
+  // The exit events of the pauses this runtime started, until they are removed.
+  private readonly pauses = new Map<string, Promise<void>>();
 
   check(definition: TaskDefinition): void {
     const why =
@@ -65,12 +80,19 @@ export class ProcessRuntime implements ContainerRuntime {
     await createNetns(launch.netnsName);
     // The runtime's part (CNI leaves loopback to it): containers talk over 127.0.0.1.
     await setLink('lo', { up: true }, launch.netnsName);
-    return { process: await startPause(`${NETNS_RUN_DIR}/${launch.netnsName}`, launch.hostname) };
+    const started = await startPause(`${NETNS_RUN_DIR}/${launch.netnsName}`, launch.hostname);
+    this.pauses.set(refKey(started.process), started.exited);
+    return { process: started.process };
+  }
+
+  pauseExit(pause: PauseRef): Promise<void> | undefined {
+    return this.pauses.get(refKey(pause.process));
   }
 
   async removePause(pause: PauseRef): Promise<void> {
     signalProcess(pause.process, 'SIGKILL');
     await waitForExit(pause.process, 5000, 10);
+    this.pauses.delete(refKey(pause.process));
   }
 
   async start(launch: ContainerLaunch): Promise<ContainerRef> {
