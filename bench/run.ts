@@ -5,7 +5,7 @@
 //   BENCH_SECTIONS=2,6 BENCH_RUNS=10 npm run bench
 //
 // Flags (or env): --sections / BENCH_SECTIONS (names or numbers: 1 startup, 2 chain, 3 eni,
-// 4 task, 5 concurrency, 6 scale, 7 memory, 8 ipcount, 9 profile; default all), --runs /
+// 4 task, 5 concurrency, 6 scale, 7 memory, 8 ipcount, 9 profile, 10 agent-scale; default all), --runs /
 // BENCH_RUNS (default 30), --warmup / BENCH_WARMUP (default 2), --concurrency (default 64),
 // --scale=10,1000, --out=DIR (where RESULTS.md and results.json go; default bench/),
 // --use-dist (measure the repo's dist/ as built by `npm run build`, with --build to build it first;
@@ -41,6 +41,7 @@ import { scale } from './sections/scale.js';
 import { memory } from './sections/memory.js';
 import { ipcount } from './sections/ipcount.js';
 import { profile } from './sections/profile.js';
+import { agentScale } from './sections/agent-scale.js';
 
 const SECTIONS: [string, (ctx: Ctx) => Promise<Recorder>][] = [
   ['startup', startup],
@@ -52,6 +53,7 @@ const SECTIONS: [string, (ctx: Ctx) => Promise<Recorder>][] = [
   ['memory', memory],
   ['ipcount', ipcount],
   ['profile', profile],
+  ['agent-scale', agentScale],
 ];
 
 const args = new Map<string, string>();

@@ -15,8 +15,27 @@ import {
   tempDir,
   releaseSection,
 } from '../lib/lab.js';
-import { cmd, cniEnv, failureOf, GO_CNI, goBridgeConf, goEniConf, goTaskLists, ourTaskLists } from '../lib/cni.js';
+import {
+  baseEnv,
+  cmd,
+  cniEnv,
+  failureOf,
+  GO_CNI,
+  goBridgeConf,
+  goEniConf,
+  goTaskLists,
+  ourTaskLists,
+} from '../lib/cni.js';
 import { exec, progress, type Ctx } from '../lib/context.js';
+import {
+  createsBridge,
+  deriveFloor,
+  floorRows,
+  floorVerbs,
+  KERNEL_FLOOR_NOTE,
+  type KernelFloor,
+  replayFloor,
+} from '../lib/floor.js';
 import { callKey, classifyTrace } from '../lib/ipcount.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
 import type { ChainMode, ChainResult, IpTrace } from '../lib/protocol.js';
@@ -76,13 +95,16 @@ export async function task(ctx: Ctx): Promise<Recorder> {
   const rec = new Recorder(
     'task',
     "4. A whole task's network (ENI list + bridge list through CniRuntime)",
-    "per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent's TaskNetwork for both sides (src/agent/task/network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate",
+    `per side a test host netns with a fake ENI and its bench agent; ADD = ENI list on eth0 and bridge list on ecs-eth0 at once, DEL both at once, through the agent's TaskNetwork for both sides (src/agent/task/network.ts), result cache written/read by CniRuntime; per variant and run a fresh task netns; the three variants rotate; in every run, first, the ${KERNEL_FLOOR_NOTE}, here of the whole task (both lists' changes, recorded from one untimed in-process ADD and DEL), run by a vfork runner in our host netns on our fake ENI and bridge: one batch per netns holding both lists' changes, so sequential where the agent runs the lists at once (ADD: host, then task; DEL: task, then host, since each netns's batch needs the other's done)`,
     ctx.runs,
   );
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('tk');
   const oursAgent = await startAgent(ourHost);
   const goAgent = await startAgent(goHost);
   const goRunner = await startRunner(goHost);
+  const ourRunner = await startRunner(ourHost); // the kernel floor's
+  const floorEnv = baseEnv();
+  delete floorEnv.NODE_EXTRA_CA_CERTS;
   const dirs = ['tk-ipam-ours', 'tk-cache-ip', 'tk-cache-ex', 'tk-ipam-go', 'tk-cache-go'].map(tempDir);
   const [ourIpam, cacheIp, cacheEx, goIpam, cacheGo] = dirs as [string, string, string, string, string];
   const sides: Record<string, ChainSide & { side: 'ours' | 'go' }> = {
@@ -145,7 +167,44 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       rec.record(`${RUNNER} ADD`, 'go', a1.ms + a2.ms, failureOf(a1) ?? failureOf(a2));
       rec.record(`${RUNNER} DEL`, 'go', d1.ms + d2.ms, failureOf(d1) ?? failureOf(d2));
     };
+    rec.declare(
+      'kernel floor ADD',
+      'floor',
+      'ms',
+      "the whole task's changes: one ip -batch in the host netns, then one in the task's",
+    );
+    rec.declare('kernel floor DEL', 'floor', 'ms', 'one ip -batch in the task netns, then one in the host netns');
+    // One untimed in-process ADD + DEL of the whole task with every child recorded.
+    const inprocSide = sides['ours in-process']!;
+    const record = async (): Promise<{ add: KernelFloor; del: KernelFloor }> => {
+      const t = addNetns('tk-rec');
+      try {
+        const names = { host: ourHost, task: t };
+        const add = await chainCall(inprocSide, 'add', 'floor-rec', t, true);
+        const del = await chainCall(inprocSide, 'del', 'floor-rec', t, true);
+        if (!add.ok || !del.ok) throw new Error(`kernel floor: the recorded task failed: ${add.error ?? del.error}`);
+        return { add: deriveFloor(add.trace ?? [], names), del: deriveFloor(del.trace ?? [], names) };
+      } finally {
+        delNetns(t);
+      }
+    };
+    let floor: { add: KernelFloor; del: KernelFloor } | undefined;
     for (let run = -ctx.warmup; run < ctx.runs; run++) {
+      if (run === 0) {
+        floor = await record(); // after the warm-up: the bridge exists, as for every measured ADD
+        if (createsBridge(floor.add)) floor = await record();
+      }
+      if (run >= 0 && floor) {
+        const t = addNetns('tk-kf');
+        const names = { host: ourHost, task: t };
+        const a = await replayFloor(ourRunner, floor.add, names, floorEnv);
+        rec.record('kernel floor ADD', 'floor', a.ms, a.failure);
+        if (!a.failure) {
+          const d = await replayFloor(ourRunner, floor.del, names, floorEnv);
+          rec.record('kernel floor DEL', 'floor', d.ms, d.failure);
+        }
+        delNetns(t);
+      }
       for (const [name, s] of pairOrder(Math.max(0, run), Object.entries(sides))) {
         const netns = addNetns('tk-t');
         const id = `task-${run + ctx.warmup}`;
@@ -187,10 +246,37 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       (m) => m[0]! / m[1]!,
       0.5,
     );
+    rec.targetOf(
+      'task:floor',
+      'agent task network (ours in-process ADD) <= 1.2x kernel floor ADD',
+      `${inproc.toFixed(1)} ms / ${rec.median('kernel floor ADD').toFixed(1)} ms`,
+      ['ours in-process ADD', 'kernel floor ADD'],
+      (m) => m[0]! / m[1]!,
+      1.2,
+    );
+    rec.ratioOf('ours in-process DEL / kernel floor DEL', ['ours in-process DEL', 'kernel floor DEL']);
+    rec.note(
+      "The kernel floor of the whole task runs its two batches one after the other (one per netns, each holding both lists' changes, and the task's needs the host's done, or for DEL the other way round); the agent runs the ENI list and the bridge list at once, so the kernel's waits of the two (moving the ENI between namespaces, deleting the veth: both wait for RCU grace periods) can overlap, and ours can come near this floor or under it, DEL especially.",
+    );
+    if (floor) {
+      rec.tables.push({
+        title:
+          'Kernel floors of the whole task: the lines replayed (recorded from our own in-process ADD and DEL in this run, both lists; `{host}`/`{task}` are the netns files; reads left out)',
+        header: ['verb', 'process', 'lines'],
+        rows: [...floorRows('task ADD', floor.add), ...floorRows('task DEL', floor.del)],
+      });
+      rec.extra.kernelFloor = floor;
+      const again = await record();
+      for (const v of ['add', 'del'] as const)
+        if (floorVerbs(again[v]) !== floorVerbs(floor[v]))
+          rec.note(
+            `kernel floor ${v.toUpperCase()}: a second recording at the end made other ip changes (${floorVerbs(again[v])}) than the one replayed (${floorVerbs(floor[v])})`,
+          );
+    }
     for (const v of ipInproc) rec.add('ours in-process ADD: time in `ip` processes', 'info', v);
     for (const v of ipCountInproc) rec.add('ours in-process ADD: `ip` processes', 'info', v, 'count');
   } finally {
-    await releaseSection([oursAgent, goAgent, goRunner], namespaces, dirs);
+    await releaseSection([oursAgent, goAgent, goRunner, ourRunner], namespaces, dirs);
   }
   return rec;
 }
