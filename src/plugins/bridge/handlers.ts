@@ -379,7 +379,8 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
   },
 
   // Always release the address (also with the netns gone: upstream leaked it), then the veth.
-  // Every part is idempotent; an IPAM failure is still reported, after the veth is gone.
+  // Every part is idempotent; an IPAM failure is still reported, after the veth is gone. The host
+  // end is looked up while IPAM releases (a read, in its own process), so only the delete waits.
   async del(req) {
     const { phases } = req;
     const conf = parseBridgeConfig(req.config);
@@ -387,6 +388,11 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const netns = await netnsIfPresent(req.netns);
     if (netns) await refuseOwnNetns(netns, hostNs);
     phases.mark('netns-check');
+    const hostVeth = hostVethName(req.containerId, req.ifname);
+    const lookup = getLink(hostVeth, hostNs).then(
+      (link) => ({ link }),
+      (error: unknown) => ({ error }),
+    );
     let ipamError: unknown;
     if (conf.ipamType) {
       await delegate(conf.ipamType, 'DEL', req, delegateOptions).catch((error: unknown) => {
@@ -394,9 +400,10 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
       });
       phases.mark('ipam-delegate');
     }
-    const hostVeth = hostVethName(req.containerId, req.ifname);
     await netlinkStep(`deleting the veth of ${req.ifname}`, async () => {
-      const link = await getLink(hostVeth, hostNs);
+      const found = await lookup;
+      if ('error' in found) throw found.error;
+      const { link } = found;
       // Ours: our alias, or none yet (an ADD killed between creating the veth and naming it).
       if (link && (link.alias === undefined || link.alias === vethAlias(req.containerId, req.ifname))) {
         await deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
