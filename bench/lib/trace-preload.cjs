@@ -1,6 +1,6 @@
 // Preloaded (`node -r`) into an exec'd plugin by the profile section: records when Node finished
 // bootstrapping, how long the bundle took to compile and run its top level, every child process
-// (argv, -batch stdin, spawn to close), and when the process exits; writes them as JSON to
+// (argv, -batch stdin, spawn to close; spawnSync too), and when the process exits; writes them as JSON to
 // $BENCH_TRACE_FILE. It loads nothing the plugin would not load itself: child_process is patched
 // when the plugin first requires it, `performance` is the global, node:module and node:fs are
 // part of Node's bootstrap already.
@@ -33,6 +33,19 @@ const patchChildProcess = (childProcess) => {
   };
   traced.benchTraced = true;
   childProcess.spawn = traced;
+  // An exec'd plugin waits for its children with spawnSync (src/netlink/run.ts useBlockingSpawn).
+  const spawnSync = childProcess.spawnSync;
+  childProcess.spawnSync = function tracedSpawnSync(...spawnArgs) {
+    const [file, args, options] = spawnArgs;
+    const rec = { argv: [file, ...(Array.isArray(args) ? args : [])], start: performance.now() };
+    if (options && typeof options.input === 'string') rec.input = options.input;
+    trace.spawns.push(rec);
+    try {
+      return spawnSync.apply(this, spawnArgs);
+    } finally {
+      rec.spawned = rec.end = performance.now(); // blocked from start to end
+    }
+  };
 };
 
 const require_ = Module.prototype.require;
