@@ -1,6 +1,6 @@
 // Network namespaces: named ones under /var/run/netns, netns files given by a runtime, and
 // running a command inside either.
-import { readdir, readlink, statfs } from 'node:fs/promises';
+import { readdirSync, readlinkSync, statfsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { commandFailed } from './errors.js';
 import {
@@ -40,9 +40,11 @@ export async function deleteNetns(name: string): Promise<void> {
 // Every namespace type is an nsfs file: /proc/PID/ns/mnt passed the statfs test and then failed in
 // nsenter (EINVAL). A /proc/PID/ns link names its type ("mnt:[4026531841]"), also at the end of a
 // chain of ordinary symlinks; a bind-mounted netns file (ip netns add) is not a link at all.
+// Synchronous calls on purpose: nsfs, procfs and /var/run/netns (tmpfs) answer without I/O, and
+// node:fs/promises would cost every plugin process ~2 ms of module loading (its only user here).
 export async function isNetnsFile(path: string): Promise<boolean> {
   try {
-    if ((await statfs(path)).type !== NSFS_MAGIC) return false;
+    if (statfsSync(path).type !== NSFS_MAGIC) return false;
   } catch {
     return false;
   }
@@ -50,7 +52,7 @@ export async function isNetnsFile(path: string): Promise<boolean> {
   for (let hops = 0; hops < 40; hops++) {
     let target: string;
     try {
-      target = await readlink(link);
+      target = readlinkSync(link);
     } catch {
       return true; // not a symlink: a bind mount of an nsfs file
     }
@@ -70,7 +72,7 @@ export async function netnsExists(name: string): Promise<boolean> {
 export async function listNetns(): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(NETNS_RUN_DIR);
+    names = readdirSync(NETNS_RUN_DIR);
   } catch {
     return [];
   }

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { CniError, ErrorCode } from '../../cni/errors.js';
 import { isNetnsFile, NETNS_RUN_DIR, type NetnsRef } from '../../netlink/index.js';
 
@@ -32,7 +32,7 @@ export const netnsIfPresent = async (netns: string): Promise<string | undefined>
 // device and inode is the same netns, whatever path names it.
 export const refuseOwnNetns = async (netns: string, own: NetnsRef): Promise<void> => {
   const ownPath = own === undefined ? '/proc/self/ns/net' : own.startsWith('/') ? own : `${NETNS_RUN_DIR}/${own}`;
-  const [a, b] = await Promise.all([stat(netns), stat(ownPath)]);
+  const [a, b] = [statSync(netns), statSync(ownPath)]; // nsfs and procfs: no I/O to wait for
   if (a.ino === b.ino && a.dev === b.dev) {
     throw new CniError(
       ErrorCode.InvalidNetns,
