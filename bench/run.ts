@@ -146,34 +146,17 @@ const snapshot = async (): Promise<{ root: string; bin: string; dist: string; pr
       env: { ...process.env, GIT_DIR: join(REPO, '.git'), GIT_WORK_TREE: REPO },
     });
   }
-  const profBin = join(root, 'prof/bin');
-  cpSync(join(root, 'bin'), profBin, { recursive: true });
-  const { build } = await import('esbuild');
-  const buildInfo = {
-    version: '0.0.0-bench-profile',
-    dirty: true,
-    gitShortHash: sh('git', ['-C', REPO, 'rev-parse', '--short=8', 'HEAD']) || 'unknown',
-  };
-  await build({
-    absWorkingDir: root,
-    entryPoints: {
-      'ecs-eni': 'src/plugins/eni/main.ts',
-      'ecs-bridge': 'src/plugins/bridge/main.ts',
-      'ecs-ipam': 'src/ipam/main.ts',
-      tasknet: 'src/agent/main.ts',
-    },
-    outdir: join(root, 'prof/dist'),
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minify: false,
-    legalComments: 'none',
-    logLevel: 'warning',
-    external: ['dockerode'], // as scripts/build.mjs: a runtime dependency, never bundled
-    define: { __TASKNET_BUILD__: JSON.stringify(buildInfo) },
+  // The same sources built the same way (fronts, code caches) but not minified, for --cpu-prof.
+  const prof = join(root, 'prof');
+  for (const d of ['src', 'bin', 'scripts']) cpSync(join(root, d), join(prof, d), { recursive: true });
+  for (const f of ['package.json', 'tsconfig.json']) copyFileSync(join(root, f), join(prof, f));
+  symlinkSync(join(REPO, 'node_modules'), join(prof, 'node_modules'));
+  execFileSync(process.execPath, [join(prof, 'scripts/build.mjs')], {
+    cwd: prof,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GIT_DIR: join(REPO, '.git'), GIT_WORK_TREE: REPO, TASKNET_BUILD_MINIFY: '0' },
   });
+  const profBin = join(prof, 'bin');
   return { root, bin: join(root, 'bin'), dist: join(root, 'dist'), profBin };
 };
 

@@ -34,7 +34,7 @@ import { summarizeProfile } from '../lib/cpuprofile.js';
 import { callKey, classifyIpArgs } from '../lib/ipcount.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
 import type { Cmd, ExecResult } from '../lib/protocol.js';
-import { median } from '../lib/stats.js';
+import { median, percentile } from '../lib/stats.js';
 import { chainCall, ipTime } from './task.js';
 
 interface Trace {
@@ -60,6 +60,32 @@ interface Spans {
   exitToClose: number; // child's exit event -> runtime sees close
   ipByVerb: Record<string, number>;
 }
+
+// `[DEBUG] ecs-bridge ADD phase=NAME ms=X` and `... total ms=X ...` lines (docs/plugin-logs.md) into
+// per-call series, in the order the phases came; the delegate's lines (ecs-ipam inside ecs-bridge)
+// go with its parent call, indented.
+const PHASE_LINE = /\[DEBUG\] (\S+) (ADD|DEL) (?:phase=([a-z-]+)|total) ms=([\d.]+)/;
+const collectPhases = (log: string, into: Record<string, { name: string; ms: number[] }[]>): void => {
+  let parent: string | undefined;
+  for (const line of log.split('\n')) {
+    const m = PHASE_LINE.exec(line);
+    if (!m) continue;
+    const [, plugin, verb, phase, ms] = m;
+    const call = `${plugin} ${verb}`;
+    parent ??= call;
+    const owner = parent === call || plugin !== 'ecs-ipam' ? call : parent;
+    const name = `${owner === call ? '' : `  ${plugin}: `}${phase ?? 'total'}`;
+    if (!into[owner]) into[owner] = [];
+    const series = into[owner];
+    let entry = series.find((p) => p.name === name);
+    if (!entry) {
+      entry = { name, ms: [] };
+      series.push(entry);
+    }
+    entry.ms.push(Number(ms));
+    if (phase === undefined && owner === call) parent = undefined; // the call is over
+  }
+};
 
 const spansOf = (r: ExecResult, t: Trace): Spans => {
   const ipByVerb: Record<string, number> = {};
@@ -176,6 +202,7 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       return spansOf(r, JSON.parse(readFileSync(out, 'utf8')) as Trace);
     };
     const spanSets: Record<string, Spans[]> = {};
+    const phaseSets: Record<string, { name: string; ms: number[] }[]> = {};
     const goRef: Record<string, number[]> = { 'Go bridge ADD': [], 'Go host-device ADD': [] };
     for (let run = 0; run < P; run++) {
       const t = addNetns('pf-t');
@@ -240,8 +267,38 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       await exec(go, cmd(join(GO_CNI, 'host-device'), genv('DEL', 'eth0'), goEniConf(goMac)));
       delNetns(t);
       delNetns(gt);
+      // The same calls once more, untraced, at debug level: the plugins' own phase lines
+      // (docs/plugin-logs.md) say where the time after the bundle's start goes.
+      const pt = addNetns('pf-p');
+      const log = join(traceDir, 'phases.log');
+      rmSync(log, { force: true });
+      const debug = (command: 'ADD' | 'DEL', ifname: string) => ({
+        ...cniEnv({ command, containerId: `pfp-${run}`, netns: netnsPath(pt), ifname, cniPath: ctx.ourBin }),
+        NODE_EXTRA_CA_CERTS: '',
+        ECS_CNI_LOGLEVEL: 'debug',
+        ECS_CNI_LOG_FILE: log,
+      });
+      for (const verb of ['ADD', 'DEL'] as const) {
+        await exec(runner, cmd(join(ctx.ourBin, 'ecs-bridge'), debug(verb, 'ecs-eth0'), ourBridgeConf(data)));
+        await exec(runner, cmd(join(ctx.ourBin, 'ecs-eni'), debug(verb, 'eth0'), ourEniConf(mac)));
+      }
+      if (existsSync(log)) collectPhases(readFileSync(log, 'utf8'), phaseSets);
+      delNetns(pt);
       progress(ctx, 'profile spans', run, P);
     }
+    for (const [call, phases] of Object.entries(phaseSets)) {
+      rec.tables.push({
+        title: `Phases of an exec'd ${call}, from its own debug log (medians of ${P} calls, ms; the clock starts when the plugin's code takes the call, after Node's start-up and the bundle's load; a delegate's phases are part of its parent's phase, shown indented)`,
+        header: ['phase', 'median ms', 'p95 ms'],
+        rows: phases.map(({ name, ms }) => [name, median(ms).toFixed(2), percentile(ms, 95).toFixed(2)]),
+      });
+    }
+    rec.extra.phases = Object.fromEntries(
+      Object.entries(phaseSets).map(([call, phases]) => [
+        call,
+        Object.fromEntries(phases.map(({ name, ms }) => [name, median(ms)])),
+      ]),
+    );
     for (const [n, xs] of Object.entries(goRef)) for (const x of xs) rec.add(n, 'go', x);
     const labels = Object.keys(spanSets);
     const part = (k: keyof Omit<Spans, 'ipByVerb'>) =>
@@ -318,7 +375,7 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
       profiles[label] ??= [];
       for (const f of fresh) profiles[label].push(summarizeProfile(join(dir, f), bundle));
     };
-    const profBundle = (n: string) => join(ctx.profBin, '..', 'dist', `${n}.cjs`);
+    const profBundle = (n: string) => join(ctx.profBin, '..', 'dist', `${n}.full.cjs`);
     for (let run = 0; run < P; run++) {
       const t = addNetns('pf-t');
       const id = `pfc-${run}`;
