@@ -4,7 +4,9 @@
 //      and top level, every `ip` child, and exit), lined up with the runtime's spawn-to-close;
 //   c. --cpu-prof of the same calls on an unminified build, self time by category and source;
 //   d. traced in-process whole-task ADDs: time in `ip` children vs the rest.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
   addNetns,
@@ -176,6 +178,38 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
         rec.record(`floor: ${n}`, 'floor', r.ms, r.code === 0 ? undefined : r.stderr);
       }
     }
+    // The agent's lever (issue 17, item 4): a long-lived `ip -batch` process per netns instead of a
+    // process per change. From this Node process (the driver, as big as a small agent), the same
+    // small change (`link set dev lo up`, which the kernel does at once) K times: a fresh `ip -n NS`
+    // each time vs one `ip -n NS -j -force -batch -` fed line by line, each change followed by a
+    // read whose JSON line says that ip got past it (errors would come on stderr with the line).
+    const K = 5;
+    rec.declare('lever: fresh ip process per change (spawn from Node)', 'info', 'ms', `per change, median of ${K * P}`);
+    rec.declare('lever: one long-lived ip -batch, a line per change', 'info', 'ms', `per change, median of ${K * P}`);
+    for (let run = 0; run < P; run++) {
+      for (let k = 0; k < K; k++) {
+        const t0 = performance.now();
+        spawnSync('ip', ['-n', probe, 'link', 'set', 'dev', 'lo', 'up']);
+        rec.add('lever: fresh ip process per change (spawn from Node)', 'info', performance.now() - t0);
+      }
+      const co = spawn('ip', ['-n', probe, '-j', '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      const lines = createInterface({ input: co.stdout! });
+      const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
+      co.stdin!.write('link show dev lo\n');
+      await next(); // started
+      for (let k = 0; k < K; k++) {
+        const t0 = performance.now();
+        co.stdin!.write('link set dev lo up\nlink show dev lo\n');
+        await next();
+        rec.add('lever: one long-lived ip -batch, a line per change', 'info', performance.now() - t0);
+      }
+      co.stdin!.end();
+      await new Promise((resolve) => co.once('close', resolve));
+    }
+    rec.ratioOf('lever: fresh ip process / long-lived ip -batch, per change', [
+      'lever: fresh ip process per change (spawn from Node)',
+      'lever: one long-lived ip -batch, a line per change',
+    ]);
     delNetns(probe);
     ctx.log('  profile: floors done');
 
