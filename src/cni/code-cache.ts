@@ -1,7 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { Script } from 'node:vm';
 
 // Loading a full bundle (dist/NAME.full.cjs) with V8's code cache. A CNI runtime starts a fresh
 // Node per call, and V8 then parses and compiles the 60-400 KB bundle and every function the verb
@@ -66,6 +64,11 @@ export const readCodeCache = (path: string, source: Buffer): Buffer | Exclude<Co
   }
 };
 
+// process.getBuiltinModule came with Node 20.16; the bundles are CommonJS, where require is there.
+const vm = (): typeof import('node:vm') => process.getBuiltinModule?.('node:vm') ?? require('node:vm');
+const nodeModule = (): typeof import('node:module') =>
+  process.getBuiltinModule?.('node:module') ?? require('node:module');
+
 // Node's CommonJS wrapper, so the bundle sees the same five names as under require().
 const wrap = (source: Buffer): string =>
   `(function (exports, require, module, __filename, __dirname) { ${source.toString()}\n});`;
@@ -79,6 +82,10 @@ export interface LoadOptions {
 // Runs the bundle as require() would (its own module object, require resolving from its
 // directory, listed in require.cache), with the cache when one is valid.
 export const loadBundle = (bundle: string, options: LoadOptions = {}): CodeCacheState => {
+  // Loaded here, not at the top: the front imports this module, and its VERSION answers need
+  // neither (node:fs and node:path are part of Node's own start-up already).
+  const { Script } = vm();
+  const Module = nodeModule();
   const source = readFileSync(bundle);
   const cachePath = codeCachePath(bundle);
   const found: Buffer | CodeCacheState = options.writeCache
@@ -98,7 +105,7 @@ export const loadBundle = (bundle: string, options: LoadOptions = {}): CodeCache
       renameSync(tmp, cachePath);
     });
   }
-  const requireFromBundle = createRequire(bundle);
+  const requireFromBundle = Module.createRequire(bundle);
   const mod = new Module(bundle);
   mod.filename = bundle;
   requireFromBundle.cache[bundle] = mod;
