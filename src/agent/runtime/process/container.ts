@@ -18,7 +18,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { childPids, isAlive, processRef, signalProcess, sleep, waitForExit, type ProcessRef } from './process-ref.js';
+import {
+  childPids,
+  isAlive,
+  processRef,
+  signalProcess,
+  sleep,
+  waitForExit,
+  watchExit,
+  type ProcessRef,
+} from './process-ref.js';
 
 const INIT = [
   'f=$1; shift',
@@ -128,8 +137,8 @@ export const exitCodeOf = (exitFile: string, child?: ChildProcess): number | nul
   return null;
 };
 
-// Resolves when the container's process is gone: from the exit event for our own child, by
-// polling /proc for an adopted one.
+// Resolves when the container's process is gone: from the exit event for our own child, by the
+// shared exit watch (process-ref.ts watchExit) for an adopted one.
 export const waitForContainerExit = (process: ProcessRef, child?: ChildProcess): Promise<void> => {
   if (child && child.exitCode === null && child.signalCode === null) {
     return new Promise((resolve) => {
@@ -137,7 +146,7 @@ export const waitForContainerExit = (process: ProcessRef, child?: ChildProcess):
       if (child.exitCode !== null || child.signalCode !== null) resolve();
     });
   }
-  return waitForExit(process, Infinity, 250).then(() => undefined);
+  return watchExit(process);
 };
 
 // SIGTERM to the container's init (which forwards it), SIGKILL after the timeout. Killing PID 1

@@ -151,6 +151,44 @@ const aliveOrUnknown = (ref: ProcessRef | undefined): boolean => {
   }
 };
 
+// Resolves once a process that is not our child (adopted after an agent restart) is gone. All such
+// watches share one timer: per tick one kill(pid, 0) each (no /proc read, no descriptor), every
+// FULL_CHECK_EVERY-th tick the identity check of isAlive, which also sees a recycled pid or a dead
+// process its new parent has not reaped. What a watch costs does not grow with time per process.
+const WATCH_TICK_MS = 500;
+const FULL_CHECK_EVERY = 10;
+const watched = new Map<ProcessRef, () => void>();
+let watchTimer: NodeJS.Timeout | undefined;
+let watchTicks = 0;
+
+const watchTick = (): void => {
+  const full = ++watchTicks % FULL_CHECK_EVERY === 0;
+  for (const [ref, gone] of watched) {
+    if (full ? aliveOrUnknown(ref) : pidExists(ref)) continue;
+    watched.delete(ref);
+    gone();
+  }
+  if (watched.size === 0) {
+    clearInterval(watchTimer);
+    watchTimer = undefined;
+  }
+};
+
+export const watchExit = (ref: ProcessRef): Promise<void> =>
+  new Promise((resolve) => {
+    if (!aliveOrUnknown(ref)) {
+      resolve();
+      return;
+    }
+    const previous = watched.get(ref);
+    watched.set(ref, () => {
+      previous?.();
+      resolve();
+    });
+    // Not unref'd: like the polling loop before it, a pending watch keeps the process alive.
+    watchTimer ??= setInterval(watchTick, WATCH_TICK_MS);
+  });
+
 export const waitForExit = async (
   ref: ProcessRef | undefined,
   timeoutMs = Infinity,
