@@ -70,7 +70,8 @@ const common = {
   minify: process.env.TASKNET_BUILD_MINIFY !== '0',
   legalComments: 'none',
   logLevel: 'warning',
-  define: { __TASKNET_BUILD__: JSON.stringify(buildInfo) },
+  // import.meta.url: never read in a CommonJS bundle (src/agent/runtime/engine/client.ts).
+  define: { __TASKNET_BUILD__: JSON.stringify(buildInfo), 'import.meta.url': 'undefined' },
 };
 
 // One generated entry per front: the definition, the front, and a require of the full bundle
@@ -115,6 +116,17 @@ await Promise.all([
     plugins: [frontEntries],
   }),
 ]);
+
+// A full bundle runs from a V8 code cache (src/cni/code-cache.ts), where Node 20 gives import() no
+// callback: it would throw at run time. Dynamic imports of our own modules are bundled away by
+// esbuild; an external must be required instead (src/agent/runtime/engine/client.ts).
+for (const name of Object.keys(entries)) {
+  const full = readFileSync(`${root}dist/${name}.full.cjs`, 'utf8');
+  const at = full.search(/\bimport\(/);
+  if (at >= 0) {
+    throw new Error(`dist/${name}.full.cjs calls import() (${full.slice(at, at + 40)}...): require the module instead`);
+  }
+}
 
 for (const name of Object.keys(entries)) {
   const size = statSync(`${root}dist/${name}.cjs`).size;

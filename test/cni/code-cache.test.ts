@@ -19,8 +19,11 @@ writeFileSync(
   `const path = require('node:path');
 function answer(n) { return n * 6; }
 module.exports = { answer: answer(7), file: __filename, dir: __dirname, sep: path.sep, self: require.cache[__filename] === module };
+module.exports.beside = require('./beside.cjs').word;
 `,
 );
+// What the bundle requires from its own directory, as tasknet's requires dockerode.
+writeFileSync(join(dir, 'beside.cjs'), "exports.word = 'beside';\n");
 
 // Loads the bundle in a fresh process (the cache state is per process) and returns what it saw.
 const load = (
@@ -39,7 +42,7 @@ process.stdout.write(JSON.stringify({ state, exports: require.cache[${JSON.strin
   return JSON.parse(r.stdout);
 };
 
-const expected = { answer: 42, file: bundle, dir, sep: '/', self: true };
+const expected = { answer: 42, file: bundle, dir, sep: '/', self: true, beside: 'beside' };
 
 t.test('no cache: the bundle runs as under require()', async (t) => {
   t.same(load(), { state: 'missing', exports: expected });

@@ -3,14 +3,21 @@
 // it). dockerode is loaded on first use only: the CLI commands that never meet an engine do not
 // pay for it (~160 ms of module loading, measured on Node 20).
 import { request } from 'node:http';
+import { createRequire } from 'node:module';
 import type Dockerode from 'dockerode';
 
 export const ENGINE_API_VERSION = '1.41';
 
 export type Engine = Dockerode;
 
+// dockerode is CommonJS: required, not import()ed. The agent's bundle runs from a V8 code cache
+// (src/cni/code-cache.ts), and under Node 20 a script compiled from cached data has no callback for
+// import(), which throws there. In the bundle `require` is the module's own; run from the sources
+// (ESM, the tests) there is none, and one is made (scripts/build.mjs defines import.meta.url away).
+const requireHere = (): NodeJS.Require => (typeof require === 'function' ? require : createRequire(import.meta.url));
+
 export const connectEngine = async (socket: string): Promise<Engine> => {
-  const { default: Docker } = await import('dockerode');
+  const Docker = requireHere()('dockerode') as typeof Dockerode;
   return new Docker({ socketPath: socket, version: `v${ENGINE_API_VERSION}` });
 };
 
