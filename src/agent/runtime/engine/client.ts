@@ -12,12 +12,13 @@ export type Engine = Dockerode;
 
 // dockerode is CommonJS: required, not import()ed. The agent's bundle runs from a V8 code cache
 // (src/cni/code-cache.ts), and under Node 20 a script compiled from cached data has no callback for
-// import(), which throws there. In the bundle `require` is the module's own; run from the sources
-// (ESM, the tests) there is none, and one is made (scripts/build.mjs defines import.meta.url away).
-const requireHere = (): NodeJS.Require => (typeof require === 'function' ? require : createRequire(import.meta.url));
-
+// import(), which throws there. In the bundle `require` is the module's own (the build keeps the
+// literal require("dockerode"), external); run from the sources (ESM: the tests) there is none, and
+// one is made (scripts/build.mjs defines import.meta.url away).
 export const connectEngine = async (socket: string): Promise<Engine> => {
-  const Docker = requireHere()('dockerode') as typeof Dockerode;
+  const Docker = (
+    typeof require === 'function' ? require('dockerode') : createRequire(import.meta.url)('dockerode')
+  ) as typeof Dockerode;
   return new Docker({ socketPath: socket, version: `v${ENGINE_API_VERSION}` });
 };
 
