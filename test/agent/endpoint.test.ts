@@ -1,7 +1,7 @@
 // The credentials and metadata endpoint without namespaces: a server on 127.0.0.1, tasks whose
 // "bridge address" is (or is not) 127.0.0.1, so the id AND source-address rule can be checked
 // from here. The lab tests check the same through real task netns.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,7 @@ t.test('metadata v4: container and task documents, same source rule', async (t) 
 
 t.test('the credentials file provider', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tasknet-creds-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'credentials.json');
   const role = 'arn:aws:iam::111122223333:role/app';
   writeFileSync(

@@ -1,6 +1,6 @@
 // Task definitions are refused the way the ECS API refuses them, with a message that names the
 // field (a dotted path) and its value; and the CLI shows that message as its one error line.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -397,6 +397,7 @@ t.test('--eni specs', async (t) => {
 
 t.test('the CLI prints the validation error as one line, before talking to any agent', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tasknet-taskdef-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'bad.json');
   writeFileSync(file, JSON.stringify(def([c('web', { portMappings: [{ containerPort: 80, hostPort: 81 }] })])));
   const r = await tasknet(['run', file, '--eni', 'auto', '--state-dir', join(dir, 'no-agent')]);
