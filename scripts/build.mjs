@@ -126,9 +126,6 @@ for (const name of Object.keys(entries)) {
   if (at >= 0) {
     throw new Error(`dist/${name}.full.cjs calls import() (${full.slice(at, at + 40)}...): require the module instead`);
   }
-}
-
-for (const name of Object.keys(entries)) {
   const size = statSync(`${root}dist/${name}.cjs`).size;
   if (size > FRONT_MAX_BYTES) {
     throw new Error(

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { type Agent, netnsPath, REPO } from './lab.js';
 import type { Cmd, ExecResult } from './protocol.js';
 import { exec } from './context.js';
+import type { Recorder } from './recorder.js';
 
 /** One child process of a recorded verb: argv (from spawn) and its stdin (a -batch). */
 export interface Spawned {
@@ -132,7 +133,7 @@ export const deriveFloor = (spawns: readonly Spawned[], names: { host: string; t
 /** "host: link add, link set | task: addr add, route add": what a second recording must repeat,
  * the verbs of each batch sorted (the agent runs two lists at once, so their lines interleave
  * differently from one call to the next; the addresses IPAM picks may differ too). */
-export const floorVerbs = (f: KernelFloor): string =>
+const floorVerbs = (f: KernelFloor): string =>
   f.batches
     .map(
       (b) =>
@@ -148,12 +149,37 @@ export const createsBridge = (f: KernelFloor): boolean =>
   f.batches.some((b) => b.lines.some((l) => /^link add .* type bridge\b/.test(l)));
 
 /** Table rows for the report: one per batch, its lines joined by "; ". */
-export const floorRows = (verb: string, f: KernelFloor): string[][] =>
+const floorRows = (verb: string, f: KernelFloor): string[][] =>
   f.batches.map((b, i) => [
     i === 0 ? verb : '',
     `${i + 1}. \`${b.ns === 'host' ? 'ip -batch -' : 'ip -n TASK -batch -'}\``,
     b.lines.map((l) => `\`${l}\``).join('<br>'),
   ]);
+
+type VerbFloors = { add: KernelFloor; del: KernelFloor };
+
+// What each section reports of its floors: the lines replayed, the floors in results.json, and a
+// note if a second recording, at the end, made other changes than the one replayed.
+export const reportFloors = async (
+  rec: Recorder,
+  title: string,
+  verb: string,
+  floor: VerbFloors,
+  record: () => Promise<VerbFloors>,
+): Promise<void> => {
+  rec.tables.push({
+    title,
+    header: ['verb', 'process', 'lines'],
+    rows: [...floorRows(`${verb} ADD`, floor.add), ...floorRows(`${verb} DEL`, floor.del)],
+  });
+  rec.extra.kernelFloor = floor;
+  const again = await record();
+  for (const v of ['add', 'del'] as const)
+    if (floorVerbs(again[v]) !== floorVerbs(floor[v]))
+      rec.note(
+        `kernel floor ${v.toUpperCase()}: a second recording at the end made other ip changes (${floorVerbs(again[v])}) than the one replayed (${floorVerbs(floor[v])})`,
+      );
+};
 
 // The recorded child processes of one exec'd call: the runner starts `node -r trace-preload.cjs
 // <launcher>` with the same env and stdin (untimed), the preload writes every spawn to a file.

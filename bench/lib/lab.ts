@@ -153,10 +153,11 @@ export const delNetnsMany = async (names: readonly string[], parallel = 8): Prom
 export const run = (
   file: string,
   args: string[],
-  opts: { input?: string; check?: boolean } = {},
+  opts: { input?: string; check?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -167,6 +168,7 @@ export const run = (
     });
     child.on('error', reject);
     child.on('close', (code) => {
+      clearTimeout(timer);
       if ((code ?? 1) !== 0 && opts.check !== false)
         reject(new Error(`${file} ${args.join(' ')}: exit ${code}: ${stderr.trim()}`));
       else resolve({ code: code ?? 1, stdout, stderr });

@@ -18,11 +18,11 @@
 // Clean-up: the tasks are stopped, then `tasknet lab down`; on a crash or ctrl-c the same lab down
 // runs from an exit hook, and a lab of a dead earlier bench (its state dir carries the driver's
 // pid) is taken down when this section starts.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ipBatchIn, PREFIX } from '../lib/lab.js';
+import { ipBatchIn, PREFIX, run } from '../lib/lab.js';
 import type { Ctx } from '../lib/context.js';
 import { Recorder } from '../lib/recorder.js';
 import { median } from '../lib/stats.js';
@@ -94,27 +94,15 @@ export async function agentScale(ctx: Ctx): Promise<Recorder> {
   const env: NodeJS.ProcessEnv = { ...process.env, ECS_LOGLEVEL: 'debug', ECS_LOG_OUTPUT_FORMAT: 'json' };
   delete env.TASKNET_STATE_DIR;
   delete env.TASKNET_LAB;
-  const cli = (args: string[], timeoutMs = 120_000): Promise<Cli> =>
-    new Promise((resolve) => {
-      const t0 = performance.now();
-      const child = spawn(tasknetBin, [args[0]!, '--state-dir', stateDir, ...args.slice(1)], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d;
-      });
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr, ms: performance.now() - t0 });
-      });
+  const cli = async (args: string[], timeoutMs = 120_000): Promise<Cli> => {
+    const t0 = performance.now();
+    const r = await run(tasknetBin, [args[0]!, '--state-dir', stateDir, ...args.slice(1)], {
+      env,
+      timeoutMs,
+      check: false,
     });
+    return { ...r, ms: performance.now() - t0 };
+  };
   const labDownSync = (): void => {
     if (!existsSync(stateDir)) return;
     spawnSync(tasknetBin, ['lab', 'down', '--state-dir', stateDir, '--lab', lab], {

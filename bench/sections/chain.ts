@@ -10,8 +10,7 @@ import { exec, progress, type Ctx } from '../lib/context.js';
 import {
   createsBridge,
   deriveFloor,
-  floorRows,
-  floorVerbs,
+  reportFloors,
   KERNEL_FLOOR_NOTE,
   type KernelFloor,
   recordExec,
@@ -124,19 +123,13 @@ export async function chain(ctx: Ctx): Promise<Recorder> {
       if (run >= 0) progress(ctx, 'chain', run, ctx.runs);
     }
     if (floor) {
-      rec.tables.push({
-        title:
-          'Kernel floors: the lines replayed (recorded from our own ADD and DEL in this run; `{host}`/`{task}` are the netns files; reads such as `ip -j link show` left out)',
-        header: ['verb', 'process', 'lines'],
-        rows: [...floorRows('ecs-bridge ADD', floor.add), ...floorRows('ecs-bridge DEL', floor.del)],
-      });
-      rec.extra.kernelFloor = floor;
-      const again = await record();
-      for (const v of ['add', 'del'] as const)
-        if (floorVerbs(again[v]) !== floorVerbs(floor[v]))
-          rec.note(
-            `kernel floor ${v.toUpperCase()}: a second recording at the end made other ip changes (${floorVerbs(again[v])}) than the one replayed (${floorVerbs(floor[v])})`,
-          );
+      await reportFloors(
+        rec,
+        'Kernel floors: the lines replayed (recorded from our own ADD and DEL in this run; `{host}`/`{task}` are the netns files; reads such as `ip -j link show` left out)',
+        'ecs-bridge',
+        floor,
+        record,
+      );
       const bridge1 = await bridgeIndex();
       rec.note(
         bridge0 !== undefined && bridge0 === bridge1

@@ -17,8 +17,7 @@ import { baseEnv, cmd, cniEnv, failureOf, GO_CNI, goEniConf, ourEniConf } from '
 import { exec, progress, type Ctx } from '../lib/context.js';
 import {
   deriveFloor,
-  floorRows,
-  floorVerbs,
+  reportFloors,
   KERNEL_FLOOR_NOTE,
   type KernelFloor,
   recordExec,
@@ -112,19 +111,13 @@ export async function eni(ctx: Ctx): Promise<Recorder> {
       if (run >= 0) progress(ctx, 'eni', run, ctx.runs);
     }
     if (floor) {
-      rec.tables.push({
-        title:
-          'Kernel floors: the lines replayed (recorded from our own ADD and DEL in this run; `{host}`/`{task}` are the netns files; reads such as `ip -j link show` left out)',
-        header: ['verb', 'process', 'lines'],
-        rows: [...floorRows('ecs-eni ADD', floor.add), ...floorRows('ecs-eni DEL', floor.del)],
-      });
-      rec.extra.kernelFloor = floor;
-      const again = await record();
-      for (const v of ['add', 'del'] as const)
-        if (floorVerbs(again[v]) !== floorVerbs(floor[v]))
-          rec.note(
-            `kernel floor ${v.toUpperCase()}: a second recording at the end made other ip changes (${floorVerbs(again[v])}) than the one replayed (${floorVerbs(floor[v])})`,
-          );
+      await reportFloors(
+        rec,
+        'Kernel floors: the lines replayed (recorded from our own ADD and DEL in this run; `{host}`/`{task}` are the netns files; reads such as `ip -j link show` left out)',
+        'ecs-eni',
+        floor,
+        record,
+      );
     }
     const nodeFloor = rec.median('node -e 0 (floor)');
     const overFloor = (m: number[]) => (m[0]! - m[1]!) / m[2]!;

@@ -30,8 +30,7 @@ import { exec, progress, type Ctx } from '../lib/context.js';
 import {
   createsBridge,
   deriveFloor,
-  floorRows,
-  floorVerbs,
+  reportFloors,
   KERNEL_FLOOR_NOTE,
   type KernelFloor,
   replayFloor,
@@ -259,19 +258,13 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       "The kernel floor of the whole task runs its two batches one after the other (one per netns, each holding both lists' changes, and the task's needs the host's done, or for DEL the other way round); the agent runs the ENI list and the bridge list at once, so the kernel's waits of the two (moving the ENI between namespaces, deleting the veth: both wait for RCU grace periods) can overlap, and ours can come near this floor or under it, DEL especially.",
     );
     if (floor) {
-      rec.tables.push({
-        title:
-          'Kernel floors of the whole task: the lines replayed (recorded from our own in-process ADD and DEL in this run, both lists; `{host}`/`{task}` are the netns files; reads left out)',
-        header: ['verb', 'process', 'lines'],
-        rows: [...floorRows('task ADD', floor.add), ...floorRows('task DEL', floor.del)],
-      });
-      rec.extra.kernelFloor = floor;
-      const again = await record();
-      for (const v of ['add', 'del'] as const)
-        if (floorVerbs(again[v]) !== floorVerbs(floor[v]))
-          rec.note(
-            `kernel floor ${v.toUpperCase()}: a second recording at the end made other ip changes (${floorVerbs(again[v])}) than the one replayed (${floorVerbs(floor[v])})`,
-          );
+      await reportFloors(
+        rec,
+        'Kernel floors of the whole task: the lines replayed (recorded from our own in-process ADD and DEL in this run, both lists; `{host}`/`{task}` are the netns files; reads left out)',
+        'task',
+        floor,
+        record,
+      );
     }
     for (const v of ipInproc) rec.add('ours in-process ADD: time in `ip` processes', 'info', v);
     for (const v of ipCountInproc) rec.add('ours in-process ADD: `ip` processes', 'info', v, 'count');

@@ -1,7 +1,7 @@
 // Spawning `ip` (and nsenter/sysctl) in a target netns, counting every process, and turning
 // failures into IpError. Node cannot setns() its own thread, so a netns is always entered by the
 // child: `ip -n NAME` for names, `nsenter --net=PATH` for files.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import type * as z from 'zod/mini';
 import { commandFailed, IpError } from './errors.js';
 import { validateNetnsName, validateNetnsPath } from './validate.js';
@@ -100,10 +100,7 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
   for (const hook of hooks) hook(argv);
   if (blocking) return Promise.resolve(spawnBlocking(file, args, opts));
   return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, LC_ALL: 'C' },
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, args, childOptions(opts));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -134,14 +131,20 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
   });
 }
 
+// What both ways of starting a child share: C messages (the error classifier reads them), and
+// stdin only when there is input.
+const childOptions = (opts: ExecOptions): { env: NodeJS.ProcessEnv; stdio: StdioOptions } => ({
+  env: { ...process.env, LC_ALL: 'C' },
+  stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+});
+
 // ip's output has one trailing newline; callers compare values, so drop it (as execa did).
 const trimmed = (text: string): string => text.replace(/\r?\n$/, '');
 
 function spawnBlocking(file: string, args: string[], opts: ExecOptions): ExecResult {
   const r = spawnSync(file, args, {
-    env: { ...process.env, LC_ALL: 'C' },
+    ...childOptions(opts),
     input: opts.input,
-    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     timeout: opts.timeout,
     killSignal: 'SIGKILL',
     maxBuffer: MAX_OUTPUT_BYTES,

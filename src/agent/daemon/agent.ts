@@ -22,11 +22,11 @@ import { guardPort, portGuardOf, prunePinnedAddresses, unguardPort } from './hos
 import { readLab, type Lab } from '../lab/lab-file.js';
 import {
   isAlive,
-  pidExists,
   pidsInNetns,
   processRef,
   signalProcess,
   type ProcessRef,
+  watchExit,
 } from '../runtime/process/process-ref.js';
 import { hasPauseExitEvents } from '../runtime/process/process-runtime.js';
 import type { ContainerRuntime, RuntimeKind } from '../runtime/runtime.js';
@@ -70,15 +70,8 @@ interface LiveTask {
   abort: AbortController; // a stop asked while the task is still starting
   stopping?: Promise<void>;
   saving: Promise<void>;
-  pauseExited?: boolean; // its pause's exit event came (the task stops once it is RUNNING)
+  pauseExited?: string; // what saw its pause exit (a task still starting stops once it is RUNNING)
 }
-
-// Pauses that report no exit event (adopted after an agent restart, the engine's) are checked
-// every PAUSE_CHECK_MS with kill(pid, 0), one system call and no /proc read per task; every
-// PAUSE_FULL_CHECK_EVERY ticks, with the full identity check (/proc/PID/stat: start time, zombie),
-// which catches a recycled pid or a dead pause no one has reaped.
-const PAUSE_CHECK_MS = 500;
-const PAUSE_FULL_CHECK_EVERY = 10;
 
 // The suffix of a task dir being removed (not a task id, so never read as a task).
 const REMOVING = '.removing';
@@ -91,9 +84,7 @@ export class Agent implements EndpointLookup {
   private readonly metadataIds = new Map<string, { taskId: string; container: string }>();
   private readonly network: TaskNetwork;
   private lab: Lab | undefined;
-  private pauseWatch: NodeJS.Timeout | undefined;
-  private readonly polledPauses = new Set<LiveTask>(); // the tasks whose pause sends no exit event
-  private pauseTicks = 0;
+  private shuttingDown = false;
 
   constructor(readonly options: AgentOptions) {
     this.layout = stateLayout(options.stateDir);
@@ -125,8 +116,6 @@ export class Agent implements EndpointLookup {
     await this.reconcile();
     await this.gone.listKept();
     await this.gone.adoptOldLogs(new Set(this.tasks.keys()));
-    this.pauseWatch = setInterval(() => this.checkPauses(), PAUSE_CHECK_MS);
-    this.pauseWatch.unref();
   }
 
   // --- lookups (the endpoint and the control socket) ---
@@ -242,7 +231,7 @@ export class Agent implements EndpointLookup {
       record.startedAt = new Date().toISOString();
       record.timings = { networkMs: round(t1 - t0), containersMs: round(t2 - t1), totalMs: round(t2 - t0) };
       await this.save(task);
-      if (task.pauseExited) this.pauseGone(task, 'its exit event, while it started');
+      if (task.pauseExited) this.pauseGone(task, `${task.pauseExited}, while it started`);
       this.options.metrics?.taskStarted(runtime.kind, (t2 - t0) / 1000, true);
       this.options.log.info(
         `task ${id} (${definition.family}) RUNNING on ${runtime.kind}, ENI ${eni.mac} ${eni.addresses.join(' ')}, bridge ${attachment.bridgeAddress}, ${record.timings.totalMs} ms`,
@@ -444,48 +433,39 @@ export class Agent implements EndpointLookup {
 
   // The pause container died under a running task: the netns holder is gone, the task stops.
   // A pause the runtime started in this agent is its child, and its exit an event: nothing is
-  // polled for it. The others (adopted after a restart, the engine's) are checked on a timer.
+  // polled for it. The others (adopted after a restart, the engine's) join the shared exit watch
+  // of process-ref.ts (one timer, kill(pid, 0) per tick, the /proc identity check every 10th).
   private watchPause(task: LiveTask): void {
     const { pause } = task.record;
     const runtime = this.runtimeFor(task.record.runtime);
-    const exited = pause && hasPauseExitEvents(runtime) ? runtime.pauseExit(pause) : undefined;
-    if (!exited) {
-      this.polledPauses.add(task);
-      return;
-    }
+    const event = pause && hasPauseExitEvents(runtime) ? runtime.pauseExit(pause) : undefined;
+    const [exited, seenBy] = event
+      ? [event, 'its exit event']
+      : [
+          pause?.process
+            ? watchExit(pause.process, (error) =>
+                this.options.log.warn(`task ${task.record.id}: cannot check its pause container: ${error.message}`, {
+                  taskId: task.record.id,
+                }),
+              )
+            : Promise.resolve(),
+          'the pause check',
+        ];
     void exited.then(() => {
-      task.pauseExited = true;
-      this.pauseGone(task, 'its exit event');
+      task.pauseExited = seenBy;
+      this.pauseGone(task, seenBy);
     });
   }
 
   private pauseGone(task: LiveTask, seenBy: string): void {
-    if (task.record.status !== 'RUNNING' || task.stopping || this.tasks.get(task.record.id) !== task) return;
+    if (this.shuttingDown || task.record.status !== 'RUNNING' || task.stopping) return;
+    if (this.tasks.get(task.record.id) !== task) return;
     this.options.log.info(`task ${task.record.id}: its pause container exited (seen by ${seenBy})`, {
       taskId: task.record.id,
     });
     void this.stop(task.record.id, 'pause container exited').catch(() => {
       /* logged */
     });
-  }
-
-  private checkPauses(): void {
-    if (this.polledPauses.size === 0) return;
-    const full = ++this.pauseTicks % PAUSE_FULL_CHECK_EVERY === 0;
-    for (const task of this.polledPauses) {
-      if (task.record.status !== 'RUNNING' || task.stopping) continue;
-      let alive: boolean;
-      try {
-        alive = full ? isAlive(task.record.pause?.process) : pidExists(task.record.pause?.process);
-      } catch (error) {
-        // Not knowing is not "exited": look again at the next tick.
-        this.options.log.warn(`task ${task.record.id}: cannot check its pause container: ${(error as Error).message}`, {
-          taskId: task.record.id,
-        });
-        continue;
-      }
-      if (!alive) this.pauseGone(task, full ? 'the pause check' : 'the pause check (kill 0)');
-    }
   }
 
   // --- stop ---
@@ -747,7 +727,7 @@ export class Agent implements EndpointLookup {
   // --- shutdown ---
 
   async shutdown(stopTasks: boolean): Promise<void> {
-    if (this.pauseWatch) clearInterval(this.pauseWatch);
+    this.shuttingDown = true; // a pause that exits now is the next agent's to find
     if (stopTasks) {
       await Promise.allSettled([...this.tasks.keys()].map((id) => this.stop(id, 'agent shut down with its tasks')));
     }
@@ -766,7 +746,6 @@ export class Agent implements EndpointLookup {
 
   private untrack(task: LiveTask): void {
     this.tasks.delete(task.record.id);
-    this.polledPauses.delete(task);
     if (task.record.credentialsId) this.credentialIds.delete(task.record.credentialsId);
     for (const c of task.record.containers) this.metadataIds.delete(c.metadataId);
   }

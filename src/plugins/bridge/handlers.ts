@@ -126,15 +126,18 @@ const requireIpamType = (conf: BridgeConfig, verb: string): string => {
 
 type BridgeRead = { link: Link; addresses: Address[] };
 
-// The host end onto the bridge, read first: a missing bridge stops the batch at the read, with
-// nothing after it done (the host end not attached yet). ADD puts these lines after the veth's
-// creation, so the common case (the bridge is there) is one `ip` process for the host side.
-const attachLines = (b: IpBatch, bridge: string, hostVeth: string): IpBatch =>
+// The host end onto the bridge: on it, isolated, both up.
+const attach = (b: IpBatch, bridge: string, hostVeth: string): IpBatch =>
   b
-    .showLinkWithAddresses(bridge)
     .linkSet(hostVeth, { master: bridge, up: true })
     .linkSet(hostVeth, { bridgePort: { isolated: true } })
     .linkSet(bridge, { up: true });
+
+// The same, the bridge read first: a missing bridge stops the batch at the read, with nothing
+// after it done (the host end not attached yet). ADD puts these lines after the veth's creation,
+// so the common case (the bridge is there) is one `ip` process for the host side.
+const attachLines = (b: IpBatch, bridge: string, hostVeth: string): IpBatch =>
+  attach(b.showLinkWithAddresses(bridge), bridge, hostVeth);
 
 // A bridge name taken by another kind of link is a config problem, said in those words (the
 // attach itself may have failed for it, or worked: a bond takes the veth too).
@@ -178,12 +181,8 @@ const createBridge = async (
 ): Promise<BridgeRead | null> => {
   const create = batch(host).createBridge({ name: conf.bridge, mtu: conf.mtu, mac: bridgeMac(conf.bridge) });
   for (const ip of ips) create.addrAdd(conf.bridge, bridgeAddressFor(ip), { noDad: familyOf(ip.address) === 6 });
-  create
-    .linkSet(hostVeth, { master: conf.bridge, up: true })
-    .linkSet(hostVeth, { bridgePort: { isolated: true } })
-    .linkSet(conf.bridge, { up: true });
   try {
-    await create.run();
+    await attach(create, conf.bridge, hostVeth).run();
     return null; // made as wanted: nothing to check
   } catch (error) {
     if (!isExists(error) || (error as IpError).batchIndex !== 0) throw error;
@@ -291,6 +290,7 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
     const hostVeth = hostVethName(req.containerId, req.ifname);
     const hostMac = hostVethMac(req.containerId, req.ifname);
     const rollback = new Rollback();
+    const deleteVeth = (): Promise<void> => deleteLink(hostVeth, hostNs).catch(ignoreNotFound);
     try {
       // The veth first, its container end created straight inside the netns: EEXIST here is the
       // spec's "CNI_IFNAME already exists" (or a host end a crashed ADD left for its DEL), found
@@ -315,11 +315,11 @@ export const createBridgeHandlers = ({ hostNs }: BridgeOptions = {}): PluginHand
             }
             throw error; // nothing was made
           }
-          rollback.push(`delete veth ${hostVeth}`, () => deleteLink(hostVeth, hostNs).catch(ignoreNotFound));
+          rollback.push(`delete veth ${hostVeth}`, deleteVeth); // made, then a later line failed
           throw error;
         }
       });
-      rollback.push(`delete veth ${hostVeth}`, () => deleteLink(hostVeth, hostNs).catch(ignoreNotFound));
+      rollback.push(`delete veth ${hostVeth}`, deleteVeth);
       phases.mark('veth-create');
       failpoint(req.env, 'bridge:after-veth');
 

@@ -46,8 +46,8 @@ export const isAlive = (ref: ProcessRef | undefined): boolean => {
 
 // True while a process with this pid exists (a zombie too): kill(pid, 0), one system call and no
 // /proc read, so it cannot fail for want of descriptors. It does not tell a recycled pid from the
-// process (isAlive does): the agent's pause check uses it between its full isAlive checks.
-export const pidExists = (ref: ProcessRef | undefined): boolean => {
+// process (isAlive does): watchExit uses it between its full isAlive checks.
+const pidExists = (ref: ProcessRef | undefined): boolean => {
   if (!ref) return false;
   try {
     process.kill(ref.pid, 0);
@@ -157,16 +157,32 @@ const aliveOrUnknown = (ref: ProcessRef | undefined): boolean => {
 // process its new parent has not reaped. What a watch costs does not grow with time per process.
 const WATCH_TICK_MS = 500;
 const FULL_CHECK_EVERY = 10;
-const watched = new Map<ProcessRef, () => void>();
+interface Watch {
+  gone: () => void;
+  onCheckError?: (error: Error) => void;
+}
+const watched = new Map<ProcessRef, Watch[]>();
 let watchTimer: NodeJS.Timeout | undefined;
 let watchTicks = 0;
 
+// A check that fails (EMFILE while a flood holds the descriptors) is not an exit: reported to the
+// watchers that want to know, and looked at again on the next tick.
+const stillThere = (ref: ProcessRef, full: boolean, watches: Watch[]): boolean => {
+  if (!full) return pidExists(ref);
+  try {
+    return isAlive(ref);
+  } catch (error) {
+    for (const w of watches) w.onCheckError?.(error as Error);
+    return true;
+  }
+};
+
 const watchTick = (): void => {
   const full = ++watchTicks % FULL_CHECK_EVERY === 0;
-  for (const [ref, gone] of watched) {
-    if (full ? aliveOrUnknown(ref) : pidExists(ref)) continue;
+  for (const [ref, watches] of watched) {
+    if (stillThere(ref, full, watches)) continue;
     watched.delete(ref);
-    gone();
+    for (const w of watches) w.gone();
   }
   if (watched.size === 0) {
     clearInterval(watchTimer);
@@ -174,17 +190,13 @@ const watchTick = (): void => {
   }
 };
 
-export const watchExit = (ref: ProcessRef): Promise<void> =>
+export const watchExit = (ref: ProcessRef, onCheckError?: (error: Error) => void): Promise<void> =>
   new Promise((resolve) => {
     if (!aliveOrUnknown(ref)) {
       resolve();
       return;
     }
-    const previous = watched.get(ref);
-    watched.set(ref, () => {
-      previous?.();
-      resolve();
-    });
+    watched.set(ref, [...(watched.get(ref) ?? []), { gone: resolve, onCheckError }]);
     // Not unref'd: like the polling loop before it, a pending watch keeps the process alive.
     watchTimer ??= setInterval(watchTick, WATCH_TICK_MS);
   });
