@@ -171,8 +171,11 @@ const runAttach = async (b: IpBatch, readIndex: number, conf: BridgeConfig): Pro
 const bridgeAddressFor = (ip: IpConfig): string => `${ip.gateway}/${prefixOf(ip.address)}`;
 
 // Makes the missing bridge with the gateway of every IPAM address on it (with the IPAM prefix) and
-// attaches the host end, in one process. A concurrent creator wins the race harmlessly (EEXIST,
-// then we attach to theirs: amazon-ecs-cni-plugins#90).
+// attaches the host end, in one process. Concurrent ADDs race harmlessly (amazon-ecs-cni-plugins#90):
+// - another made the bridge first: our `link add` fails with EEXIST, and we attach to theirs;
+// - we made it, but another ADD found it between our lines and added a gateway first: our
+//   `addr add` fails with EEXIST, with the attach lines after it not run; we attach as if it were
+//   theirs. Either way the caller then checks the gateways on the bridge as read.
 const createBridge = async (
   conf: BridgeConfig,
   ips: IpConfig[],
@@ -185,11 +188,12 @@ const createBridge = async (
     await attach(create, conf.bridge, hostVeth).run();
     return null; // made as wanted: nothing to check
   } catch (error) {
-    if (!isExists(error) || (error as IpError).batchIndex !== 0) throw error;
+    const index = (error as IpError).batchIndex;
+    if (!isExists(error) || index === undefined || index > ips.length) throw error; // 0: link add, then addr adds
   }
-  const theirs = await runAttach(attachLines(batch(host), conf.bridge, hostVeth), 0, conf);
-  if (!theirs) throw new CniError(ErrorCode.Plugin, `bridge ${conf.bridge} was made and removed during this ADD`);
-  return theirs;
+  const found = await runAttach(attachLines(batch(host), conf.bridge, hostVeth), 0, conf);
+  if (!found) throw new CniError(ErrorCode.Plugin, `bridge ${conf.bridge} was made and removed during this ADD`);
+  return found;
 };
 
 // The gateway of every IPAM address on the bridge: added when missing; a different address of the

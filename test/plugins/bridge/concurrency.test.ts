@@ -7,8 +7,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import { makeNetns, needsRoot, withNetns } from '../../helpers/netns.js';
-import { BIN } from './harness.js';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { BIN, makeBridgeLab } from './harness.js';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const COUNT = Number(process.env.BRIDGE_CONCURRENCY ?? 128);
@@ -99,3 +99,53 @@ t.test(
     t.same(leases, [], 'no address held in the store');
   },
 );
+
+// The race above, made certain: the ADD that makes the bridge runs its lines in one `ip -batch`,
+// and another ADD that finds the bridge between its `link add` and its `addr add` adds the gateway
+// itself. A stub `ip` first on PATH plays that other ADD: it runs the creator's first line, adds
+// the gateway, then lets ip run the rest (the first line replaced by a no-op, so ip's line numbers
+// stay those of the batch). Without the fix the creator failed: "Address already assigned".
+t.test("the gateway added by another ADD between the creator's lines", { skip: needsRoot }, async (t) => {
+  const lab = await makeBridgeLab(t);
+  const stubDir = mkdtempSync(join(tmpdir(), 'tasknet-ipstub-'));
+  t.teardown(() => rmSync(stubDir, { recursive: true, force: true }));
+  const real = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim();
+  const bridge = lab.config().bridge as string;
+  writeFileSync(
+    join(stubDir, 'ip'),
+    `#!/bin/sh
+[ "$*" = "-batch -" ] || exec ${real} "$@"
+input=$(cat)
+case "$input" in *"type bridge"*)
+  printf '%s\\n' "$input" | head -n 1 | ${real} -batch - || exit 1
+  ${real} addr add 169.254.172.1/22 dev ${bridge} || exit 1
+  input=$(printf '%s\\n' "$input" | sed '1s/.*/link set dev lo up/')
+esac
+printf '%s\\n' "$input" | ${real} -batch -
+`,
+    { mode: 0o755 },
+  );
+  const add = await lab.exec('ADD', lab.config(), { PATH: `${stubDir}:${process.env.PATH}` });
+  t.equal(add.exitCode, 0, `ADD succeeded: ${add.stdout}`);
+  const [br] = JSON.parse(
+    execFileSync('ip', ['-j', '-n', lab.host, 'addr', 'show', 'dev', bridge], { encoding: 'utf8' }),
+  );
+  t.same(
+    br.addr_info
+      .filter((a: { family: string }) => a.family === 'inet')
+      .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`),
+    ['169.254.172.1/22'],
+    'the bridge holds the gateway once',
+  );
+  const [port] = JSON.parse(
+    execFileSync('ip', ['-j', '-d', '-n', lab.host, 'link', 'show', 'master', bridge], { encoding: 'utf8' }),
+  );
+  t.match(
+    port,
+    { operstate: /UP|LOWERLAYERDOWN/, linkinfo: { info_slave_data: { isolated: true } } },
+    'the host end is attached, isolated',
+  );
+  t.ok(br.flags.includes('UP'), 'the bridge is up');
+  const del = await lab.exec('DEL', lab.config());
+  t.equal(del.exitCode, 0, 'DEL');
+});
