@@ -23,7 +23,10 @@ export {
   ipCalls,
   onIpCall,
   NETNS_RUN_DIR,
+  stopSpawnServer,
+  useSpawnServer,
   type ExecOptions,
+  type IpCallHook,
   type ExecResult,
   type NetnsRef,
 } from './run.js';

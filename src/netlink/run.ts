@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import type * as z from 'zod/mini';
 import { commandFailed, IpError } from './errors.js';
+import { SpawnServer } from './spawn-server.js';
 import { validateNetnsName, validateNetnsPath } from './validate.js';
 
 /** undefined = this process's netns; '/...' = a netns file; anything else = a name under /var/run/netns. */
@@ -25,8 +26,10 @@ export interface ExecOptions {
 }
 
 let spawned = 0;
-const hooks = new Set<(argv: readonly string[]) => void>();
+const hooks = new Set<IpCallHook>();
 let blocking = false;
+let server: SpawnServer | undefined;
+let serving = false;
 
 // An exec'd plugin is one CNI call in a process of its own: nothing else runs while its `ip`
 // works, so it waits for its children with spawnSync, which needs none of the pipes' stream
@@ -37,6 +40,19 @@ export function useBlockingSpawn(): void {
   blocking = true;
 }
 
+// The agent forks its children through a small shell (spawn-server.ts), so that its event loop is
+// not blocked while each one is forked; a new shell is started if the last one died.
+export function useSpawnServer(): void {
+  serving = true;
+}
+
+// Ends the shell (when there is one) after the children it is running; the next child starts another.
+export async function stopSpawnServer(): Promise<void> {
+  const s = server;
+  server = undefined;
+  await s?.close();
+}
+
 // What ip prints for a big host (-d link dumps of thousands of links) stays well below this.
 const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 
@@ -45,8 +61,15 @@ export function ipCalls(): number {
   return spawned;
 }
 
+// Sees a command as it starts; what it returns, if anything, is called with the result and the
+// time the caller's thread was blocked starting the child.
+export type IpCallHook = (
+  argv: readonly string[],
+  input: string | undefined,
+) => void | ((result: ExecResult, blockedMs: number) => void);
+
 // Lets a benchmark or a debug log see every command; returns the function that removes the hook.
-export function onIpCall(hook: (argv: readonly string[]) => void): () => void {
+export function onIpCall(hook: IpCallHook): () => void {
   hooks.add(hook);
   return () => hooks.delete(hook);
 }
@@ -97,9 +120,37 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
   const [file, ...args] = argv;
   if (file === undefined) throw new IpError('invalid', 'empty command');
   spawned++;
-  for (const hook of hooks) hook(argv);
+  if (hooks.size === 0) return start(file, args, opts);
+  const ends = [...hooks].flatMap((hook) => hook(argv, opts.input) ?? []);
+  const t0 = performance.now();
+  const result = start(file, args, opts);
+  const blockedMs = performance.now() - t0;
+  return result.then((r) => {
+    for (const end of ends) end(r, blockedMs);
+    return r;
+  });
+}
+
+const start = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> => {
   if (blocking) return Promise.resolve(spawnBlocking(file, args, opts));
-  return new Promise((resolve) => {
+  const served = serving ? serve(file, args, opts) : undefined;
+  if (served) return served.then((r) => ({ ...r, stdout: trimmed(r.stdout), stderr: trimmed(r.stderr) }));
+  return spawnAsync(file, args, opts);
+};
+
+// Through the spawn server, or undefined when it cannot take this child (a newline in an argument,
+// no writable tmpfs or temp dir): Node's own spawn() runs it then, as without a server.
+const serve = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> | undefined => {
+  try {
+    if (!server?.usable) server = new SpawnServer();
+    return server.run(file, args, opts);
+  } catch {
+    return undefined;
+  }
+};
+
+const spawnAsync = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> =>
+  new Promise((resolve) => {
     const child = spawn(file, args, childOptions(opts));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -129,7 +180,6 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
       child.stdin!.end(opts.input);
     }
   });
-}
 
 // What both ways of starting a child share: C messages (the error classifier reads them), and
 // stdin only when there is input.

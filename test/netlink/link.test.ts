@@ -117,7 +117,9 @@ t.test('move + rename onto a taken name: exists, and the link stays where it was
   // The kernel moves the link first and renames after, so ip fails only once the link is in
   // `task` as eni2; setLink sends it back.
   const seen: string[] = [];
-  const unhook = onIpCall((argv) => seen.push(argv.join(' ')));
+  const unhook = onIpCall((argv) => {
+    seen.push(argv.join(' '));
+  });
   const e = await setLink('eni2', { netns: task, newName: 'eth0' }, host).catch((e: unknown) => e);
   unhook();
   t.match(e, { name: 'IpError', kind: 'exists' });

@@ -5,6 +5,7 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { useSpawnServer } from '../../netlink/index.js';
 import { EngineRuntime } from '../runtime/engine/engine-runtime.js';
 import { ProcessRuntime } from '../runtime/process/process-runtime.js';
 import { isAlive, processRef, type ProcessRef } from '../runtime/process/process-ref.js';
@@ -45,6 +46,9 @@ const PROCESS_METRICS = true;
 
 export const runDaemon = async (config: DaemonConfig): Promise<number> => {
   const { stateDir, chainMode, defaultRuntime, engineSocket, provider } = config;
+  // Every `ip`/`nsenter` of the agent forked by a small shell: Node's own spawn blocks the agent's
+  // loop (its endpoint included) for each child's fork and exec (src/netlink/spawn-server.ts).
+  useSpawnServer();
   const log = createAgentLog(config.log);
   // Before the agent, which reports to it from its first CNI call (reconcile, GC); `agent` is read
   // only when scraped, which the control socket allows once the agent is made.

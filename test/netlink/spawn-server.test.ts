@@ -1,0 +1,152 @@
+// The agent's spawn server (src/netlink/spawn-server.ts): children forked by a shell, answering as
+// spawn() would. spawn-modes.test.ts holds it to the same results as spawn() for every outcome;
+// this file covers what is its own: arguments that a shell would otherwise interpret, many
+// children at once, timeouts, the shell dying, and the files it leaves nowhere.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { spawnCounted, stopSpawnServer, useSpawnServer } from '../../src/netlink/run.js';
+import { SpawnServer } from '../../src/netlink/spawn-server.js';
+import { REPO } from '../cni/process.js';
+
+const DIR = '/dev/shm';
+const dirsOf = (pid: number): string[] => readdirSync(DIR).filter((n) => n.startsWith(`tasknet-spawn-${pid}-`));
+
+// The shell of a server: the one child of this process running the spawner script.
+const shellPid = (): number => {
+  const children = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').trim().split(' ').map(Number);
+  const pid = children.find((c) => readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('tasknet-spawner'));
+  if (pid === undefined) throw new Error('no spawner shell among this process’s children');
+  return pid;
+};
+
+const until = async (what: string, check: () => boolean, limitMs = 30_000): Promise<void> => {
+  const end = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`still not: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+t.test('arguments reach the child byte for byte, with nothing interpreted', async (t) => {
+  const server = new SpawnServer();
+  t.teardown(() => server.close());
+  const args = [
+    "it's",
+    '$HOME',
+    '`id`',
+    '$(id)',
+    'a;b',
+    'a|b',
+    '  spaced  ',
+    '',
+    '\\n',
+    '"quoted"',
+    '*',
+    'ünïcödé',
+    '-n',
+    '>out',
+  ];
+  const r = await server.run('printf', ['%s|', ...args]);
+  t.same(r, { exitCode: 0, stdout: `${args.join('|')}|`, stderr: '', timedOut: false });
+  t.equal(server.run('printf', ['a\nb']), undefined, 'a newline in an argument is refused (run.ts spawns it itself)');
+});
+
+t.test('many children at once each get their own input and output', async (t) => {
+  const server = new SpawnServer();
+  t.teardown(() => server.close());
+  const n = 40;
+  const results = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      server.run('sh', ['-c', `cat; echo err${i} >&2; exit ${i % 7}`], { input: `in${i}\n`.repeat(i + 1) }),
+    ),
+  );
+  results.forEach((r, i) => {
+    t.same(
+      r,
+      { exitCode: i % 7, stdout: `in${i}\n`.repeat(i + 1), stderr: `err${i}\n`, timedOut: false },
+      `child ${i}`,
+    );
+  });
+  const [dir] = dirsOf(process.pid);
+  t.same(readdirSync(join(DIR, dir!)), [], 'every file of every child removed');
+});
+
+t.test('a timeout kills the child, not the server', async (t) => {
+  const server = new SpawnServer();
+  t.teardown(() => server.close());
+  const seconds = `300.${process.pid}`; // names this child for pgrep
+  const r = await server.run('sleep', [seconds], { timeout: 200 });
+  t.same(r, { exitCode: -1, stdout: '', stderr: '', timedOut: true });
+  t.equal(spawnSync('pgrep', ['-f', `sleep ${seconds}`]).status, 1, 'the child is gone');
+  t.same(await server.run('echo', ['still here']), {
+    exitCode: 0,
+    stdout: 'still here\n',
+    stderr: '',
+    timedOut: false,
+  });
+});
+
+t.test('a server whose shell dies answers what was pending, and says it is done', async (t) => {
+  const server = new SpawnServer();
+  const seconds = `301.${process.pid}`;
+  const pending = server.run('sleep', [seconds]);
+  t.ok(pending, 'started');
+  await until('the sleep is running', () => spawnSync('pgrep', ['-P', String(shellPid())]).status === 0);
+  process.kill(shellPid(), 'SIGKILL');
+  const r = await pending!;
+  t.match(r, { exitCode: -1, stderr: /sleep: the spawn server exited before the command did/ });
+  t.equal(server.usable, false, 'the server says it cannot be used');
+  await until('its directory is gone', () => dirsOf(process.pid).length === 0);
+  spawnSync('pkill', ['-f', `sleep ${seconds}`]); // its orphan
+});
+
+t.test('nothing is left when the agent is killed, and what a killed shell left is swept', async (t) => {
+  // An "agent" that starts a server, then is killed: its shell reads EOF, removes its directory.
+  const script = `
+    import { SpawnServer } from ${JSON.stringify(join(REPO, 'src/netlink/spawn-server.ts'))};
+    const s = new SpawnServer();
+    await s.run('true', []);
+    process.stdout.write('ready\\n');
+    setInterval(() => {}, 1000);
+  `;
+  const agent = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise((resolve) => agent.stdout.once('data', resolve));
+  t.equal(dirsOf(agent.pid!).length, 1, 'the agent has a server directory');
+  agent.kill('SIGKILL');
+  await until('the killed agent’s directory is gone', () => dirsOf(agent.pid!).length === 0);
+  t.pass('removed by its shell');
+
+  // A directory whose shell was killed too: the next server of any agent removes it.
+  const stale = join(DIR, `tasknet-spawn-${agent.pid}-stale1`);
+  mkdirSync(stale);
+  const server = new SpawnServer();
+  t.teardown(() => server.close());
+  t.notOk(existsSync(stale), 'swept by the next server');
+});
+
+t.test('close() removes the directory', async (t) => {
+  const server = new SpawnServer();
+  await server.run('true', []);
+  t.equal(dirsOf(process.pid).length, 1);
+  await server.close();
+  t.equal(dirsOf(process.pid).length, 0);
+});
+
+t.test("the agent's children: a dead server is replaced at the next child", async (t) => {
+  useSpawnServer();
+  t.teardown(stopSpawnServer);
+  t.match(await spawnCounted(['echo', 'one']), { exitCode: 0, stdout: 'one' });
+  const first = shellPid();
+  process.kill(first, 'SIGKILL');
+  await until(
+    'the shell is gone',
+    () => !existsSync(`/proc/${first}/cmdline`) || readFileSync(`/proc/${first}/stat`, 'utf8').includes(') Z'),
+  );
+  t.match(await spawnCounted(['echo', 'two']), { exitCode: 0, stdout: 'two' }, 'the next child runs');
+  t.not(shellPid(), first, 'through a new shell');
+});
