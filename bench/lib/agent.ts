@@ -3,8 +3,7 @@
 // runs our plugins in-process (skel.runPlugin / cni/runtime.CniRuntime with an invoke hook) with
 // this netns as their host, exactly as the agent's in-process mode does. One request per stdin line,
 // one JSON answer per stdout line; logs go to stderr.
-import childProcess, { type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { syncBuiltinESMExports } from 'node:module';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,43 +21,8 @@ import type {
   Request,
 } from './protocol.js';
 
-// Every child of this process goes through this spawn; while an in-process operation is traced,
-// the `ip`/`nsenter` children it starts are recorded with their stdin (the -batch lines) and
-// their spawn-to-close time. The bench's own execs use the original spawn.
-const originalSpawn = childProcess.spawn;
-let tracing: { t0: number; calls: IpTrace[] } | undefined;
-const tracedSpawn = function (this: unknown, ...args: unknown[]): ChildProcess {
-  const start = performance.now(); // before the spawn: its synchronous fork/exec is part of the cost
-  const child = (originalSpawn as (...a: unknown[]) => ChildProcess).apply(this, args);
-  const t = tracing;
-  if (t) {
-    const rec: IpTrace = {
-      argv: [String(args[0]), ...((Array.isArray(args[1]) ? args[1] : []) as string[])],
-      startMs: start - t.t0,
-      ms: 0,
-      syncMs: performance.now() - start,
-    };
-    t.calls.push(rec);
-    const stdin = child.stdin;
-    if (stdin) {
-      const end = stdin.end.bind(stdin) as (...a: unknown[]) => unknown;
-      (stdin as unknown as { end: (...a: unknown[]) => unknown }).end = (...a: unknown[]) => {
-        if (typeof a[0] === 'string') rec.input = a[0];
-        return end(...a);
-      };
-    }
-    child.once('close', () => {
-      rec.ms = performance.now() - start;
-    });
-  }
-  return child;
-};
-(childProcess as { spawn: unknown }).spawn = tracedSpawn;
-syncBuiltinESMExports();
-
-// Our code, loaded after the patch so that its `import { spawn }` sees the traced one, from the
-// driver's snapshot of src/ (BENCH_SRC) so that in-process and exec'd runs measure the same sources
-// even while src/ changes under the bench; src/ itself when run alone.
+// Our code, from the driver's snapshot of src/ (BENCH_SRC) so that in-process and exec'd runs
+// measure the same sources even while src/ changes under the bench; src/ itself when run alone.
 const SRC = process.env.BENCH_SRC ?? fileURLToPath(new URL('../../src', import.meta.url));
 const load = <T>(rel: string): Promise<T> => import(pathToFileURL(join(SRC, rel)).href) as Promise<T>;
 const skel = await load<typeof import('../../src/cni/skel.js')>('cni/skel.ts');
@@ -71,6 +35,32 @@ const { createHandlers: createIpamHandlers } =
   await load<typeof import('../../src/ipam/handlers.js')>('ipam/handlers.ts');
 const { nodeStoreFs } = await load<typeof import('../../src/ipam/store/fs.js')>('ipam/store/fs.ts');
 type PluginDefinition = import('../../src/cni/skel.js').PluginDefinition;
+
+// As the agent does (src/agent/daemon/main.ts): its `ip`/`nsenter` children forked by the spawn
+// server; BENCH_NODE_SPAWN=1 keeps Node's own spawn(), for section 4's comparison.
+if (!process.env.BENCH_NODE_SPAWN) netlink.useSpawnServer();
+
+// While an in-process operation is traced, every `ip`/`nsenter` child it starts is recorded (by
+// src/netlink's hook, whichever way the child is started) with its stdin (the -batch lines), its
+// start-to-result time, and how long starting it blocked this thread.
+let tracing: { t0: number; calls: IpTrace[] } | undefined;
+netlink.onIpCall((argv, input) => {
+  const t = tracing;
+  if (!t) return;
+  const start = performance.now();
+  const rec: IpTrace = {
+    argv: [...argv],
+    ...(input === undefined ? {} : { input }),
+    startMs: start - t.t0,
+    ms: 0,
+    syncMs: 0,
+  };
+  t.calls.push(rec);
+  return (_result, blockedMs) => {
+    rec.ms = performance.now() - start;
+    rec.syncMs = blockedMs;
+  };
+});
 type StoreFs = import('../../src/ipam/store/fs.js').StoreFs;
 
 // hostNs undefined: this process's netns, the test host, as in production.
@@ -84,7 +74,7 @@ const execOne = (cmd: Cmd): Promise<ExecResult> =>
   new Promise((resolve) => {
     const options: SpawnOptions = { env: cmd.env, stdio: ['pipe', 'pipe', 'pipe'] };
     const t0 = performance.now();
-    const child = originalSpawn(cmd.file, cmd.args ?? [], options);
+    const child = spawn(cmd.file, cmd.args ?? [], options);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), cmd.timeoutMs ?? 120_000);

@@ -287,8 +287,8 @@ export class Agent {
   }
 }
 
-export const startAgent = async (ns: string): Promise<Agent> => {
-  const a = new Agent(ns, [process.execPath, '--import=tsx', join(REPO, 'bench/lib/agent.ts')]);
+export const startAgent = async (ns: string, env: NodeJS.ProcessEnv = process.env): Promise<Agent> => {
+  const a = new Agent(ns, [process.execPath, '--import=tsx', join(REPO, 'bench/lib/agent.ts')], env);
   await a.ready;
   return a;
 };

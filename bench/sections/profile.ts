@@ -35,6 +35,7 @@ import { exec, progress, type Ctx } from '../lib/context.js';
 import { summarizeProfile } from '../lib/cpuprofile.js';
 import { callKey, classifyIpArgs } from '../lib/ipcount.js';
 import { pairOrder, Recorder } from '../lib/recorder.js';
+import { SpawnServer } from '../../src/netlink/spawn-server.js';
 import type { Cmd, ExecResult } from '../lib/protocol.js';
 import { median, percentile } from '../lib/stats.js';
 import { chainCall, ipTime } from './task.js';
@@ -209,6 +210,52 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
     rec.ratioOf('lever: fresh ip process / long-lived ip -batch, per change', [
       'lever: fresh ip process per change (spawn from Node)',
       'lever: one long-lived ip -batch, a line per change',
+    ]);
+    // Why that lever is not built: test/netlink/long-lived-ip.test.ts (ip's cache of link names).
+    // The one the agent uses instead: its spawn server (src/netlink/spawn-server.ts), a fresh ip per
+    // change as before, forked by a small shell instead of by Node, whose spawn() blocks the loop
+    // until each child has exec'd. Both asynchronous, from this driver: how long the loop is
+    // blocked, and the whole change. Each change the same as above.
+    const served = new SpawnServer();
+    const change = ['ip', '-n', probe, 'link', 'set', 'dev', 'lo', 'up'];
+    const spawned: Record<string, () => Promise<number>> = {
+      'spawn from Node': () =>
+        new Promise((resolve, reject) => {
+          const child = spawn(change[0]!, change.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+          child.once('close', (code) => (code === 0 ? resolve(0) : reject(new Error(`${change.join(' ')}: ${code}`))));
+        }),
+      'through a spawn server': async () => {
+        const r = await served.run(change[0]!, change.slice(1))!;
+        if (r.exitCode !== 0) throw new Error(`${change.join(' ')}: ${r.exitCode} ${r.stderr}`);
+        return 0;
+      },
+    };
+    for (const way of Object.keys(spawned)) {
+      rec.declare(`lever: ip per change ${way}, event loop blocked`, 'info', 'ms', `per change, median of ${K * P}`);
+      rec.declare(`lever: ip per change ${way}, whole change`, 'info', 'ms', `per change, median of ${K * P}`);
+    }
+    for (let run = 0; run < P; run++) {
+      for (const [way, start] of pairOrder(run, Object.entries(spawned))) {
+        for (let k = 0; k < K; k++) {
+          const t0 = performance.now();
+          const done = start();
+          rec.add(`lever: ip per change ${way}, event loop blocked`, 'info', performance.now() - t0);
+          await done;
+          rec.add(`lever: ip per change ${way}, whole change`, 'info', performance.now() - t0);
+        }
+      }
+    }
+    await served.close();
+    rec.note(
+      "The levers for the agent's `ip` children. A long-lived `ip -batch` per netns is the cheapest per change but is not built: ip caches link names to indexes for its life, so after another process renames a link and a new one takes the name, a long-lived ip's `addr add dev NAME` changes the renamed link (test/netlink/long-lived-ip.test.ts). The agent instead has a fresh ip per change forked by its spawn server (src/netlink/spawn-server.ts): the event loop is free while the child is forked, and section 4 compares a whole task both ways.",
+    );
+    rec.ratioOf('lever: whole change, spawn server / spawn from Node', [
+      'lever: ip per change through a spawn server, whole change',
+      'lever: ip per change spawn from Node, whole change',
+    ]);
+    rec.ratioOf('lever: event loop blocked, spawn from Node / spawn server', [
+      'lever: ip per change spawn from Node, event loop blocked',
+      'lever: ip per change through a spawn server, event loop blocked',
     ]);
     delNetns(probe);
     ctx.log('  profile: floors done');

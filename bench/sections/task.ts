@@ -99,13 +99,21 @@ export async function task(ctx: Ctx): Promise<Recorder> {
   );
   const { ourHost, goHost, ourMac, goMac, namespaces } = await makeEniPair('tk');
   const oursAgent = await startAgent(ourHost);
+  const nodeSpawnAgent = await startAgent(ourHost, { ...process.env, BENCH_NODE_SPAWN: '1' });
   const goAgent = await startAgent(goHost);
   const goRunner = await startRunner(goHost);
   const ourRunner = await startRunner(ourHost); // the kernel floor's
   const floorEnv = baseEnv();
   delete floorEnv.NODE_EXTRA_CA_CERTS;
-  const dirs = ['tk-ipam-ours', 'tk-cache-ip', 'tk-cache-ex', 'tk-ipam-go', 'tk-cache-go'].map(tempDir);
-  const [ourIpam, cacheIp, cacheEx, goIpam, cacheGo] = dirs as [string, string, string, string, string];
+  const dirs = ['tk-ipam-ours', 'tk-cache-ip', 'tk-cache-ex', 'tk-ipam-go', 'tk-cache-go', 'tk-cache-ns'].map(tempDir);
+  const [ourIpam, cacheIp, cacheEx, goIpam, cacheGo, cacheNs] = dirs as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const sides: Record<string, ChainSide & { side: 'ours' | 'go' }> = {
     'ours in-process': {
       side: 'ours',
@@ -113,6 +121,15 @@ export async function task(ctx: Ctx): Promise<Recorder> {
       mode: 'in-process',
       cniPath: [ctx.ourBin],
       cacheDir: cacheIp,
+      lists: ourTaskLists(ourMac, ourIpam),
+    },
+    // The same, in an agent whose `ip` children Node's spawn() forks (no spawn server).
+    "ours in-process, Node's spawn": {
+      side: 'ours',
+      agent: nodeSpawnAgent,
+      mode: 'in-process',
+      cniPath: [ctx.ourBin],
+      cacheDir: cacheNs,
       lists: ourTaskLists(ourMac, ourIpam),
     },
     "Go exec'd": {
@@ -213,7 +230,7 @@ export async function task(ctx: Ctx): Promise<Recorder> {
         if (run < 0) continue;
         rec.record(`${name} ADD`, s.side, add.ms, add.ok ? undefined : add.error);
         rec.record(`${name} DEL`, s.side, del.ms, del.ok ? undefined : del.error);
-        if (s.mode === 'in-process' && add.ok) {
+        if (name === 'ours in-process' && add.ok) {
           const t = ipTime(add.trace);
           ipInproc.push(t.total);
           ipCountInproc.push(add.ipCalls);
@@ -225,6 +242,16 @@ export async function task(ctx: Ctx): Promise<Recorder> {
     const go = rec.median("Go exec'd ADD");
     const inproc = rec.median('ours in-process ADD');
     rec.ratioOf("ours in-process ADD / Go exec'd ADD", ['ours in-process ADD', "Go exec'd ADD"]);
+    rec.ratioOf(
+      "ours in-process ADD / ours in-process, Node's spawn ADD",
+      ['ours in-process ADD', "ours in-process, Node's spawn ADD"],
+      undefined,
+      "what the agent's spawn server (src/netlink/spawn-server.ts) gives a task's ADD",
+    );
+    rec.ratioOf("ours in-process DEL / ours in-process, Node's spawn DEL", [
+      'ours in-process DEL',
+      "ours in-process, Node's spawn DEL",
+    ]);
     rec.ratioOf("ours exec'd ADD / Go exec'd ADD", ["ours exec'd ADD", "Go exec'd ADD"]);
     rec.ratioOf("ours in-process DEL / Go exec'd DEL", ['ours in-process DEL', "Go exec'd DEL"]);
     rec.ratioOf("ours exec'd DEL / Go exec'd DEL", ["ours exec'd DEL", "Go exec'd DEL"]);
@@ -269,7 +296,7 @@ export async function task(ctx: Ctx): Promise<Recorder> {
     for (const v of ipInproc) rec.add('ours in-process ADD: time in `ip` processes', 'info', v);
     for (const v of ipCountInproc) rec.add('ours in-process ADD: `ip` processes', 'info', v, 'count');
   } finally {
-    await releaseSection([oursAgent, goAgent, goRunner, ourRunner], namespaces, dirs);
+    await releaseSection([oursAgent, nodeSpawnAgent, goAgent, goRunner, ourRunner], namespaces, dirs);
   }
   return rec;
 }
