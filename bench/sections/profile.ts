@@ -226,7 +226,7 @@ export async function profile(ctx: Ctx): Promise<Recorder> {
         }),
       'through a spawn server': async () => {
         const r = await served.run(change[0]!, change.slice(1))!;
-        if (r.exitCode !== 0) throw new Error(`${change.join(' ')}: ${r.exitCode} ${r.stderr}`);
+        if (r?.exitCode !== 0) throw new Error(`${change.join(' ')}: ${r?.exitCode} ${r?.stderr}`);
         return 0;
       },
     };

@@ -66,6 +66,7 @@ export function ipCalls(): number {
 export type IpCallHook = (
   argv: readonly string[],
   input: string | undefined,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that needs no end callback returns nothing
 ) => void | ((result: ExecResult, blockedMs: number) => void);
 
 // Lets a benchmark or a debug log see every command; returns the function that removes the hook.
@@ -134,16 +135,20 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
 const start = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> => {
   if (blocking) return Promise.resolve(spawnBlocking(file, args, opts));
   const served = serving ? serve(file, args, opts) : undefined;
-  if (served) return served.then((r) => ({ ...r, stdout: trimmed(r.stdout), stderr: trimmed(r.stderr) }));
-  return spawnAsync(file, args, opts);
+  if (!served) return spawnAsync(file, args, opts);
+  return served.then((r) =>
+    r === null ? spawnAsync(file, args, opts) : { ...r, stdout: trimmed(r.stdout), stderr: trimmed(r.stderr) },
+  );
 };
 
 // Through the spawn server, or undefined when it cannot take this child (a newline in an argument,
-// no writable tmpfs or temp dir): Node's own spawn() runs it then, as without a server.
-const serve = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> | undefined => {
+// no writable tmpfs or temp dir): Node's own spawn() runs it then, as without a server, and also
+// when the server's shell died before starting it (null). Without bash, no server is tried again.
+const serve = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult | null> | undefined => {
   try {
-    if (!server?.usable) server = new SpawnServer();
-    return server.run(file, args, opts);
+    if (server?.failedToStart) serving = false;
+    else if (!server?.usable) server = new SpawnServer();
+    return serving ? server!.run(file, args, opts) : undefined;
   } catch {
     return undefined;
   }

@@ -3,7 +3,7 @@
 // Node's spawn() blocks the event loop until the child has exec'd: libuv forks the whole agent and
 // waits for the exec, 4-10 ms per child on a 2-core VM (bench section 9), during which the agent
 // serves nobody, its credentials endpoint included. A task's network is five such children, and
-// 250 tasks starting together are over a thousand. Here one /bin/sh, started once, forks them: the
+// 250 tasks starting together are over a thousand. Here one bash, started once, forks them: the
 // agent writes two lines and reads two back, and its loop is blocked for ~0.1 ms per child.
 //
 // Each child is still a fresh process, as with spawn(): nothing carries over from one to the next
@@ -16,7 +16,8 @@
 // removed when its exit line comes. Lines from concurrent children interleave whole: each is one
 // write() of less than PIPE_BUF. When the agent goes away the shell reads EOF, waits for the
 // children still running, removes its directory and exits; a directory left by a killed shell is
-// removed by the next server (the agent's pid is in its name).
+// removed by the next server (the agent's pid is in its name). bash, not dash: bash reaps a
+// finished subshell as soon as it ends, while dash leaves it a zombie until its next command.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   accessSync,
@@ -45,7 +46,7 @@ const PREFIX = 'tasknet-spawn-';
 
 interface Pending {
   file: string;
-  resolve: (r: ExecResult) => void;
+  resolve: (r: ExecResult | null) => void;
   pid?: number;
   timer?: NodeJS.Timeout;
   timedOut: boolean;
@@ -89,6 +90,15 @@ const sweep = (base: string): void => {
   }
 };
 
+// What run.ts gives every child, without the variables that would make bash read a file or
+// change how it runs the script.
+const shellEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
+  for (const name of ['BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'GLOBIGNORE', 'IFS', 'PS4'])
+    delete env[name];
+  return env;
+};
+
 const quote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`;
 
 // The file spawn() would run, or the error code spawn() would fail with: a name is looked up on
@@ -127,13 +137,15 @@ export class SpawnServer {
   readonly #pending = new Map<string, Pending>();
   #next = 0;
   #closed = false;
+  /** The shell could not be started at all (no bash): no server will do better. */
+  failedToStart = false;
 
   constructor() {
     const base = baseDir();
     sweep(base);
     this.#dir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
-    this.#shell = spawn('/bin/sh', ['-c', SCRIPT, 'tasknet-spawner', this.#dir], {
-      env: { ...process.env, LC_ALL: 'C' }, // what run.ts gives every child
+    this.#shell = spawn('/bin/bash', ['--noprofile', '--norc', '-c', SCRIPT, 'tasknet-spawner', this.#dir], {
+      env: shellEnv(),
       stdio: ['pipe', 'pipe', 'ignore'],
     });
     this.#shell.stdin!.on('error', () => {
@@ -146,7 +158,17 @@ export class SpawnServer {
       partial = lines.pop()!;
       for (const line of lines) this.#onLine(line);
     });
-    this.#shell.once('exit', () => this.#onClose()); // not 'close': a child still running holds its stdout open
+    // No new child once the shell has exited; what is pending is settled when its stdout closes,
+    // that is when no subshell of it is left to report (see #onClose).
+    this.#shell.once('exit', () => {
+      this.#closed = true;
+    });
+    this.#shell.once('close', () => this.#onClose());
+    this.#shell.once('error', () => {
+      // bash could not be started: nothing was; run.ts runs the children itself from now on
+      this.#closed = true;
+      this.failedToStart = true;
+    });
   }
 
   /** Whether run() can be called: false once the shell has exited (a new server is needed). */
@@ -155,12 +177,13 @@ export class SpawnServer {
   }
 
   /**
-   * Runs file with args as spawn() would, resolving to the same ExecResult (output untrimmed);
-   * undefined when the
-   * command cannot go through the shell's line protocol (an argument holding a newline).
+   * Runs file with args as spawn() would, resolving to the same ExecResult (output untrimmed), or
+   * to null when the shell died before starting it; undefined when the command cannot go through
+   * the shell's line protocol (an argument holding a newline).
    */
-  run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> | undefined {
+  run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult | null> | undefined {
     if (args.some((a) => a.includes('\n')) || file.includes('\n')) return undefined;
+    if (this.#closed) return Promise.resolve(null);
     const resolved = which(file);
     if ('code' in resolved) {
       return Promise.resolve({
@@ -189,7 +212,7 @@ export class SpawnServer {
   /** Ends the shell after the children still running; resolves when it has exited. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    const closed = new Promise((resolve) => this.#shell.once('exit', resolve));
+    const closed = new Promise((resolve) => this.#shell.once('close', resolve));
     this.#shell.stdin!.end();
     await closed;
   }
@@ -227,22 +250,32 @@ export class SpawnServer {
     const stdout = read('out');
     const stderr = read('err');
     for (const ext of ['in', 'out', 'err'] as const) rmSync(this.#file(id, ext), { force: true });
-    // A child we killed has no exit code, as with spawn(); any other code is the child's own.
-    const exitCode = pending.timedOut ? -1 : Number(value);
+    // A child killed by a signal has no exit code with spawn(): -1. The shell reports 128 + the
+    // signal's number, which a child exiting by itself with such a code would also give; none of
+    // the commands run here (ip, bridge, nsenter) does.
+    const code = Number(value);
+    const exitCode = pending.timedOut || (code > 128 && code <= 128 + 64) ? -1 : code;
     pending.resolve({ exitCode, stdout, stderr, timedOut: pending.timedOut });
   }
 
-  // The shell died (killed, or its stdin closed by close()): what is pending cannot be answered.
+  // The shell has exited and no subshell of it holds its stdout any more. A child whose pid came
+  // was started, and its subshell died before reporting its end: a failure. A child whose pid never
+  // came was never started (every subshell reports the pid first): null, so that run.ts starts it
+  // another way.
   #onClose(): void {
     this.#closed = true;
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
-      pending.resolve({
-        exitCode: -1,
-        stdout: '',
-        stderr: `${pending.file}: the spawn server exited before the command did`,
-        timedOut: pending.timedOut,
-      });
+      pending.resolve(
+        pending.pid === undefined
+          ? null
+          : {
+              exitCode: -1,
+              stdout: '',
+              stderr: `${pending.file}: the spawn server exited before the command did`,
+              timedOut: pending.timedOut,
+            },
+      );
       this.#pending.delete(id);
     }
     rmSync(this.#dir, { recursive: true, force: true });

@@ -102,6 +102,37 @@ export const pidsIn = (netnsPath: string): number[] => {
     });
 };
 
+// The children of a process, from every thread's list.
+export const childrenOf = (pid: number): number[] => {
+  const tasks = (() => {
+    try {
+      return readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return []; // gone
+    }
+  })();
+  return tasks.flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    } catch {
+      return []; // thread gone
+    }
+  });
+};
+
+// The agent's own processes: itself and the shell that forks its `ip` children
+// (src/netlink/spawn-server.ts), with that shell's children while they run.
+export const agentProcesses = (agentPid: number): number[] => {
+  const shells = childrenOf(agentPid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tasknet-spawner');
+    } catch {
+      return false;
+    }
+  });
+  return [agentPid, ...shells];
+};
+
 // Running (not gone, not a zombie waiting to be reaped).
 const running = (pid: number): boolean => {
   try {

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Prng } from '../hardening/fuzz-lib.js';
 import {
+  agentProcesses,
   container,
   ipamLeases,
   ipJson,
@@ -163,7 +164,11 @@ const landing = (lab: Lab, id: string, pids: number[], mac: string): string => {
 };
 
 // Processes in the lab host netns other than the agent: plugins of a killed agent still running.
-const strays = (lab: Lab): number[] => pidsIn(`/var/run/netns/${lab.hostNs}`).filter((p) => p !== lab.agentPid());
+const strays = (lab: Lab): number[] => {
+  const pid = lab.agentPid();
+  const agent = pid === undefined ? [] : agentProcesses(pid);
+  return pidsIn(`/var/run/netns/${lab.hostNs}`).filter((p) => !agent.includes(p));
+};
 
 type Event =
   | 'request'

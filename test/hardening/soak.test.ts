@@ -34,6 +34,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import {
+  agentProcesses,
+  childrenOf,
   container,
   fetchInTask,
   ipamLeases,
@@ -61,7 +63,7 @@ interface AgentFigures {
   rssKb: number;
   hwmKb: number;
   threads: number;
-  children: number;
+  children: number; // the agent's, its spawn server's shell excepted, and that shell's
 }
 
 // The agent's JS heap after a full GC, through its inspector: SIGUSR1 makes a Node process listen
@@ -112,16 +114,9 @@ const statusField = (status: string, name: string): number =>
 
 const figures = (pid: number): AgentFigures => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  let children = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      children += readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((w) => w.trim()).length;
-    } catch {
-      /* thread gone */
-    }
-  }
+  // Its spawn server's shell is part of it; the shell's children (its `ip` children) are not.
+  const [, ...shells] = agentProcesses(pid);
+  const children = childrenOf(pid).length - shells.length + shells.flatMap(childrenOf).length;
   return {
     fds: readdirSync(`/proc/${pid}/fd`).length,
     rssKb: statusField(status, 'VmRSS'),
@@ -152,7 +147,7 @@ const leftovers = (lab: Lab, agentPid: number, taskIds: Set<string>): Leftovers 
   tasks: dirList(join(lab.stateDir, 'tasks')),
   leases: ipamLeases(lab),
   cniCache: dirList(join(lab.stateDir, 'cni', 'results')),
-  hostProcesses: pidsIn(`/var/run/netns/${lab.hostNs}`).filter((p) => p !== agentPid),
+  hostProcesses: pidsIn(`/var/run/netns/${lab.hostNs}`).filter((p) => !agentProcesses(agentPid).includes(p)),
   vpcProcesses: pidsIn(`/var/run/netns/${lab.vpcNs}`),
   taskNetns: netnsList().filter((n) => n.startsWith('tasknet-') && taskIds.has(n.slice('tasknet-'.length))),
   logs: dirList(join(lab.stateDir, 'logs')).length,

@@ -21,6 +21,7 @@ const cases = {
   failure: await spawnCounted(['sh', '-c', 'echo oops >&2; exit 3']),
   missing: await spawnCounted(['/nonexistent/tasknet-no-such-binary']),
   timeout: await spawnCounted(['sleep', '5'], { timeout: 100 }),
+  signal: await spawnCounted(['sh', '-c', 'kill -9 $$']),
   ip: await spawnCounted(['ip', '-V']),
   parent: await spawnCounted(['sh', '-c', 'echo $PPID']),
 };
@@ -59,7 +60,8 @@ t.test('blocking, asynchronous and served children give the same results', async
     failure: { exitCode: 3, stderr: 'oops' },
     missing: { exitCode: -1, stderr: /^\/nonexistent\/tasknet-no-such-binary: .*ENOENT/ },
     timeout: { exitCode: -1, timedOut: true },
+    signal: { exitCode: -1, timedOut: false },
     ip: { exitCode: 0, stdout: /iproute2/ },
   });
-  t.equal(a.calls, 7, 'every child counted');
+  t.equal(a.calls, 8, 'every child counted');
 });
