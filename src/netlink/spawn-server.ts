@@ -12,20 +12,25 @@
 // Protocol, over the shell's stdin and stdout (every argument single-quoted; a line each):
 //   agent:  "ID 0|1"   (1: the child's stdin is the file ID.in)      shell: "ID pid PID"
 //           "ARGV"     (the command, quoted)                          shell: "ID exit CODE"
-// The child's stdout and stderr go to ID.out and ID.err in a private directory on tmpfs, read and
-// removed when its exit line comes. Lines from concurrent children interleave whole: each is one
-// write() of less than PIPE_BUF. When the agent goes away the shell reads EOF, waits for the
-// children still running, removes its directory and exits; a directory left by a killed shell is
-// removed by the next server (the agent's pid is in its name). bash, not dash: bash reaps a
-// finished subshell as soon as it ends, while dash leaves it a zombie until its next command.
+// The child's stdout and stderr go to ID.out and ID.err in a directory of its own under
+// /run/tasknet-spawn (root's alone: a file system others can fill would truncate what ip prints,
+// and ip exits 0 when its writes fail), read and removed when its exit line comes. Lines from
+// concurrent children interleave whole: each is one write() of less than PIPE_BUF. When the agent
+// goes away the shell reads EOF, waits for the children still running, removes its directory and
+// exits; a directory left by a killed shell is removed by the next server of the same pid
+// namespace (the agent's pid is in its name). bash, not dash: bash reaps a finished subshell as
+// soon as it ends, while dash leaves it a zombie until its next command.
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   accessSync,
   constants,
+  existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -33,36 +38,45 @@ import {
 import { delimiter, join } from 'node:path';
 import type { ExecOptions, ExecResult } from './run.js';
 
-const SCRIPT = `cd "$1" || exit 1
+const SCRIPT = `d=$1
 while IFS=' ' read -r id input && IFS= read -r argv; do
   stdin=/dev/null
-  [ "$input" = 1 ] && stdin="$id.in"
-  ( eval "exec $argv" <"$stdin" >"$id.out" 2>"$id.err" & echo "$id pid $!"; wait $!; echo "$id exit $?" ) &
+  [ "$input" = 1 ] && stdin="$d/$id.in"
+  ( eval "$argv" <"$stdin" >"$d/$id.out" 2>"$d/$id.err" & echo "$id pid $!"; wait $!; echo "$id exit $?" ) &
 done
 wait
-cd / && rm -rf "$1"`;
+rm -rf "$d"`;
 
-const PREFIX = 'tasknet-spawn-';
+const BASE = '/run/tasknet-spawn';
+
+// A child whose pid line has not come by then never will: bash retries a failed fork for ~15 s,
+// then drops the command, and a stopped shell answers nothing. The server is then killed and what
+// it never started goes to spawn(), which fails at once as it would have.
+const START_DEADLINE_MS = 20_000;
 
 interface Pending {
   file: string;
   resolve: (r: ExecResult | null) => void;
+  settled: boolean; // answered already (timed out); the entry stays to kill and clean up later
   pid?: number;
+  startTime?: string; // the child's start time (/proc/PID/stat), so a reused pid is never killed
   timer?: NodeJS.Timeout;
+  deadline: NodeJS.Timeout;
   timedOut: boolean;
 }
 
-// tmpfs when there is one: the three files of a child never reach a disk.
+// This pid namespace, in the directory names: a pid says whether a server is gone only here.
+const pidNamespace = (): string => readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');
+
+// The base directory, made root's own (0700) if missing; anything else there (a link, another
+// owner, a mode others may write) is refused, and the agent spawns its children itself.
 const baseDir = (): string => {
-  try {
-    if (statSync('/dev/shm').isDirectory()) {
-      accessSync('/dev/shm', constants.W_OK);
-      return '/dev/shm';
-    }
-  } catch {
-    // no /dev/shm
+  mkdirSync(BASE, { recursive: true, mode: 0o700 });
+  const stat = lstatSync(BASE);
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.() || (stat.mode & 0o077) !== 0) {
+    throw new Error(`${BASE} is not a private directory of this user`);
   }
-  return process.env.TMPDIR || '/tmp';
+  return BASE;
 };
 
 const alive = (pid: number): boolean => {
@@ -74,32 +88,47 @@ const alive = (pid: number): boolean => {
   }
 };
 
-// Directories of servers whose agent is gone (the shell was killed before it could clean up):
-// only directories of this user, in a directory anyone may write to.
-const sweep = (base: string): void => {
+// Directories of servers of this pid namespace whose agent is gone (its shell killed before it
+// could clean up).
+const sweep = (base: string, prefix: string): void => {
   for (const name of readdirSync(base)) {
-    const pid = Number(new RegExp(`^${PREFIX}(\\d+)-`).exec(name)?.[1]);
-    if (!pid || pid === process.pid || alive(pid)) continue;
-    const path = join(base, name);
-    try {
-      const stat = lstatSync(path);
-      if (stat.isDirectory() && stat.uid === process.getuid?.()) rmSync(path, { recursive: true, force: true });
-    } catch {
-      // gone meanwhile: another agent swept it
-    }
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) rmSync(join(base, name), { recursive: true, force: true });
   }
 };
 
-// What run.ts gives every child, without the variables that would make bash read a file or
-// change how it runs the script.
-const shellEnv = (): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
-  for (const name of ['BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'GLOBIGNORE', 'IFS', 'PS4'])
-    delete env[name];
-  return env;
-};
+// What run.ts gives every child, without what would make bash run anything of its own or run the
+// script differently: startup files, exported functions, options, an idle timeout.
+const BASH_VARIABLES = [
+  'ENV',
+  'SHELLOPTS',
+  'CDPATH',
+  'GLOBIGNORE',
+  'IFS',
+  'PS4',
+  'TMOUT',
+  'POSIXLY_CORRECT',
+  'EXECIGNORE',
+];
+const shellEnv = (): NodeJS.ProcessEnv =>
+  Object.fromEntries(
+    Object.entries({ ...process.env, LC_ALL: 'C' }).filter(
+      ([name]) => !name.startsWith('BASH') && !BASH_VARIABLES.includes(name),
+    ),
+  );
 
 const quote = (arg: string): string => `'${arg.replaceAll("'", `'\\''`)}'`;
+
+// Field 22 of /proc/PID/stat: with the pid, it names one process for good.
+const startTimeOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+};
 
 // The file spawn() would run, or the error code spawn() would fail with: a name is looked up on
 // PATH as execvp does (the first executable file). Hits are kept: an agent's PATH does not change
@@ -109,7 +138,7 @@ const which = (file: string): { path: string } | { code: string } => {
   if (file.includes('/')) {
     try {
       accessSync(file, constants.X_OK);
-      return { path: file };
+      return statSync(file).isFile() ? { path: file } : { code: 'EACCES' };
     } catch (error) {
       return { code: (error as NodeJS.ErrnoException).code ?? 'ENOENT' };
     }
@@ -140,16 +169,20 @@ export class SpawnServer {
   /** The shell could not be started at all (no bash): no server will do better. */
   failedToStart = false;
 
-  constructor() {
+  readonly #startDeadlineMs: number;
+
+  constructor({ startDeadlineMs = START_DEADLINE_MS }: { startDeadlineMs?: number } = {}) {
+    this.#startDeadlineMs = startDeadlineMs;
     const base = baseDir();
-    sweep(base);
-    this.#dir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
+    const prefix = `${pidNamespace()}-`;
+    sweep(base, prefix);
+    this.#dir = mkdtempSync(join(base, `${prefix}${process.pid}-`));
     this.#shell = spawn('/bin/bash', ['--noprofile', '--norc', '-c', SCRIPT, 'tasknet-spawner', this.#dir], {
       env: shellEnv(),
       stdio: ['pipe', 'pipe', 'ignore'],
     });
     this.#shell.stdin!.on('error', () => {
-      /* the shell is gone: its close event fails what is pending */
+      /* the shell is gone: its close event settles what is pending */
     });
     // Lines by hand rather than node:readline, which every exec'd plugin would then load.
     let partial = '';
@@ -178,11 +211,12 @@ export class SpawnServer {
 
   /**
    * Runs file with args as spawn() would, resolving to the same ExecResult (output untrimmed), or
-   * to null when the shell died before starting it; undefined when the command cannot go through
-   * the shell's line protocol (an argument holding a newline).
+   * to null when the server did not start it (its shell died first, or could not write the
+   * child's files); undefined when the command cannot go through the shell's line protocol (an
+   * argument holding a newline or a NUL byte).
    */
   run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult | null> | undefined {
-    if (args.some((a) => a.includes('\n')) || file.includes('\n')) return undefined;
+    if ([file, ...args].some((a) => a.includes('\n') || a.includes('\0'))) return undefined;
     if (this.#closed) return Promise.resolve(null);
     const resolved = which(file);
     if ('code' in resolved) {
@@ -197,21 +231,24 @@ export class SpawnServer {
     const input = opts.input !== undefined;
     if (input) writeFileSync(this.#file(id, 'in'), opts.input!);
     return new Promise((resolve) => {
-      const pending: Pending = { file, resolve, timedOut: false };
-      if (opts.timeout !== undefined) {
-        pending.timer = setTimeout(() => {
-          pending.timedOut = true;
-          if (pending.pid !== undefined) this.#kill(pending.pid);
-        }, opts.timeout);
-      }
+      const pending: Pending = {
+        file,
+        resolve,
+        settled: false,
+        timedOut: false,
+        deadline: setTimeout(() => this.#kill(this.#shell.pid), this.#startDeadlineMs),
+      };
+      if (opts.timeout !== undefined) pending.timer = setTimeout(() => this.#timeOut(pending), opts.timeout);
       this.#pending.set(id, pending);
-      this.#shell.stdin!.write(`${id} ${input ? 1 : 0}\n${[resolved.path, ...args].map(quote).join(' ')}\n`);
+      // argv[0] as given, as spawn() passes it; `--`: a path may start with a dash.
+      const argv = ['exec', '-a', quote(file), '--', ...[resolved.path, ...args].map(quote)].join(' ');
+      this.#shell.stdin!.write(`${id} ${input ? 1 : 0}\n${argv}\n`);
     });
   }
 
   /** Ends the shell after the children still running; resolves when it has exited. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#shell.exitCode !== null || this.#shell.signalCode !== null) return;
     const closed = new Promise((resolve) => this.#shell.once('close', resolve));
     this.#shell.stdin!.end();
     await closed;
@@ -221,12 +258,29 @@ export class SpawnServer {
     return join(this.#dir, `${id}.${ext}`);
   }
 
-  #kill(pid: number): void {
+  #kill(pid: number | undefined): void {
+    if (pid === undefined) return;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
+  }
+
+  // Answered at once, as spawn() does; the child is killed now if it has started, or when its
+  // pid comes, and only if that pid is still the same process.
+  #timeOut(pending: Pending): void {
+    pending.timedOut = true;
+    if (pending.pid !== undefined && startTimeOf(pending.pid) === pending.startTime) this.#kill(pending.pid);
+    this.#settle(pending, { exitCode: -1, stdout: '', stderr: '', timedOut: true });
+  }
+
+  #settle(pending: Pending, result: ExecResult | null): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    clearTimeout(pending.timer);
+    clearTimeout(pending.deadline);
+    pending.resolve(result);
   }
 
   #onLine(line: string): void {
@@ -235,27 +289,32 @@ export class SpawnServer {
     if (!pending) return;
     if (what === 'pid') {
       pending.pid = Number(value);
+      pending.startTime = startTimeOf(pending.pid);
+      clearTimeout(pending.deadline);
       if (pending.timedOut) this.#kill(pending.pid);
       return;
     }
     this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    const read = (ext: 'out' | 'err'): string => {
-      try {
-        return readFileSync(this.#file(id, ext), 'utf8');
-      } catch {
-        return '';
-      }
-    };
-    const stdout = read('out');
-    const stderr = read('err');
+    const err = this.#file(id, 'err');
+    // No ID.err: the shell could not redirect, so the child never ran (the directory is gone).
+    // This server cannot start anything more; run.ts spawns this child itself and the next
+    // child starts another server.
+    const ran = existsSync(err);
+    const stdout = ran ? readFileSync(this.#file(id, 'out'), 'utf8') : '';
+    const stderr = ran ? readFileSync(err, 'utf8') : '';
     for (const ext of ['in', 'out', 'err'] as const) rmSync(this.#file(id, ext), { force: true });
+    if (!ran) {
+      this.#closed = true;
+      this.#shell.stdin!.end();
+      this.#settle(pending, null);
+      return;
+    }
     // A child killed by a signal has no exit code with spawn(): -1. The shell reports 128 + the
     // signal's number, which a child exiting by itself with such a code would also give; none of
     // the commands run here (ip, bridge, nsenter) does.
     const code = Number(value);
     const exitCode = pending.timedOut || (code > 128 && code <= 128 + 64) ? -1 : code;
-    pending.resolve({ exitCode, stdout, stderr, timedOut: pending.timedOut });
+    this.#settle(pending, { exitCode, stdout, stderr, timedOut: pending.timedOut });
   }
 
   // The shell has exited and no subshell of it holds its stdout any more. A child whose pid came
@@ -265,8 +324,8 @@ export class SpawnServer {
   #onClose(): void {
     this.#closed = true;
     for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.resolve(
+      this.#settle(
+        pending,
         pending.pid === undefined
           ? null
           : {

@@ -3,15 +3,17 @@
 // this file covers what is its own: arguments that a shell would otherwise interpret, many
 // children at once, timeouts, the shell dying, and the files it leaves nowhere.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { spawnCounted, stopSpawnServer, useSpawnServer } from '../../src/netlink/run.js';
 import { SpawnServer } from '../../src/netlink/spawn-server.js';
 import { REPO } from '../cni/process.js';
 
-const DIR = '/dev/shm';
-const dirsOf = (pid: number): string[] => readdirSync(DIR).filter((n) => n.startsWith(`tasknet-spawn-${pid}-`));
+const DIR = '/run/tasknet-spawn';
+const PIDNS = readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');
+const dirsOf = (pid: number): string[] =>
+  existsSync(DIR) ? readdirSync(DIR).filter((n) => n.startsWith(`${PIDNS}-${pid}-`)) : [];
 
 const childrenOf = (pid: number): number[] =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
@@ -57,6 +59,17 @@ t.test('arguments reach the child byte for byte, with nothing interpreted', asyn
   const r = await server.run('printf', ['%s|', ...args]);
   t.same(r, { exitCode: 0, stdout: `${args.join('|')}|`, stderr: '', timedOut: false });
   t.equal(server.run('printf', ['a\nb']), undefined, 'a newline in an argument is refused (run.ts spawns it itself)');
+  t.equal(server.run('printf', ['a\0b']), undefined, 'and so is a NUL byte');
+  t.same(
+    await server.run('sh', ['-c', 'echo "$0 $PWD"']),
+    {
+      exitCode: 0,
+      stdout: `sh ${process.cwd()}\n`,
+      stderr: '',
+      timedOut: false,
+    },
+    "argv[0] as given, and the agent's working directory",
+  );
 });
 
 t.test('many children at once each get their own input and output', async (t) => {
@@ -98,6 +111,33 @@ t.test('a timeout kills the child, not the server', async (t) => {
   });
 });
 
+t.test('a timeout answers at once, even when the shell does not', async (t) => {
+  const server = new SpawnServer({ startDeadlineMs: 1_000 });
+  t.teardown(() => server.close());
+  await server.run('true', []);
+  const shell = shellPid();
+  process.kill(shell, 'SIGSTOP');
+  t.same(await server.run('true', [], { timeout: 100 }), { exitCode: -1, stdout: '', stderr: '', timedOut: true });
+  // With no timeout, the start deadline: the stopped shell is killed and what it never started
+  // comes back null (run.ts then spawns it itself).
+  t.equal(await server.run('true', []), null, 'not started by a stopped shell');
+  t.equal(server.usable, false, 'and the server is done');
+});
+
+t.test("bash runs nothing of the agent's environment", async (t) => {
+  const marker = `/tmp/tasknet-bashfunc-${process.pid}`;
+  t.teardown(() => rmSync(marker, { force: true }));
+  const saved = { ...process.env };
+  process.env['BASH_FUNC_echo%%'] = `() { touch ${marker}; }`;
+  process.env.BASH_ENV = `/dev/null; touch ${marker}`;
+  process.env.TMOUT = '1';
+  const server = new SpawnServer();
+  process.env = saved;
+  t.teardown(() => server.close());
+  t.same(await server.run('printf', ['ok']), { exitCode: 0, stdout: 'ok', stderr: '', timedOut: false });
+  t.notOk(existsSync(marker), 'no exported function or startup file ran');
+});
+
 t.test('a server whose shell dies: what it started still reports, nothing new starts', async (t) => {
   const server = new SpawnServer();
   const seconds = `301.${process.pid}`; // names this child for pgrep
@@ -135,7 +175,7 @@ t.test('nothing is left when the agent is killed, and what a killed shell left i
   t.pass('removed by its shell');
 
   // A directory whose shell was killed too: the next server of any agent removes it.
-  const stale = join(DIR, `tasknet-spawn-${agent.pid}-stale1`);
+  const stale = join(DIR, `${PIDNS}-${agent.pid}-stale1`);
   mkdirSync(stale);
   const server = new SpawnServer();
   t.teardown(() => server.close());
