@@ -17,7 +17,9 @@
 // and ip exits 0 when its writes fail), read and removed when its exit line comes. Lines from
 // concurrent children interleave whole: each is one write() of less than PIPE_BUF. When the agent
 // goes away the shell reads EOF, waits for the children still running, removes its directory and
-// exits; a directory left by a killed shell is removed by the next server of the same pid
+// exits, starting nothing the agent asked for before it died (as spawn() would not have: the shell
+// checks, before each child, that it has not been handed to another parent); a
+// directory left by a killed shell is removed by the next server of the same pid
 // namespace (the agent's pid is in its name). bash, not dash: bash reaps a finished subshell as
 // soon as it ends, while dash leaves it a zombie until its next command.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,6 +42,7 @@ import type { ExecOptions, ExecResult } from './run.js';
 
 const SCRIPT = `d=$1
 while IFS=' ' read -r id input && IFS= read -r argv; do
+  read -r _ _ _ parent _ </proc/$$/stat && [ "$parent" = "$PPID" ] || break
   stdin=/dev/null
   [ "$input" = 1 ] && stdin="$d/$id.in"
   ( eval "$argv" <"$stdin" >"$d/$id.out" 2>"$d/$id.err" & echo "$id pid $!"; wait $!; echo "$id exit $?" ) &

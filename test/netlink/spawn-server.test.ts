@@ -182,6 +182,38 @@ t.test('nothing is left when the agent is killed, and what a killed shell left i
   t.notOk(existsSync(stale), 'swept by the next server');
 });
 
+t.test('what an agent asked for just before it died is not started after', async (t) => {
+  // The agent's requests wait in the shell's stdin while the shell is stopped; the agent dies.
+  const marker = `/tmp/tasknet-posthumous-${process.pid}`;
+  t.teardown(() => rmSync(marker, { force: true }));
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { SpawnServer } from ${JSON.stringify(join(REPO, 'src/netlink/spawn-server.ts'))};
+    const s = new SpawnServer();
+    await s.run('true', []);
+    const shell = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim().split(' ')
+      .find((c) => readFileSync('/proc/' + c + '/cmdline', 'utf8').includes('tasknet-spawner'));
+    process.kill(Number(shell), 'SIGSTOP');
+    s.run('touch', [${JSON.stringify(marker)}]);
+    setTimeout(() => process.stdout.write(shell + '\\n'), 100); // after the write reached the pipe
+    setInterval(() => {}, 1000);
+  `;
+  const agent = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const shell = Number(await new Promise<string>((resolve) => agent.stdout.once('data', (d) => resolve(String(d)))));
+  t.notOk(existsSync(marker), 'not started while the shell is stopped');
+  // Reaped, not only a zombie leader: until its last thread has exited, the shell's parent is
+  // still that thread (Linux hands orphans to a live thread of the same process first).
+  const gone = new Promise((resolve) => agent.once('exit', resolve));
+  agent.kill('SIGKILL');
+  await gone;
+  process.kill(shell, 'SIGCONT');
+  await until('its shell is gone', () => !existsSync(`/proc/${shell}/cmdline`));
+  t.notOk(existsSync(marker), 'the request waiting in the pipe was not started');
+});
+
 t.test('close() removes the directory', async (t) => {
   const server = new SpawnServer();
   await server.run('true', []);
