@@ -27,6 +27,7 @@ const SRC = process.env.BENCH_SRC ?? fileURLToPath(new URL('../../src', import.m
 const load = <T>(rel: string): Promise<T> => import(pathToFileURL(join(SRC, rel)).href) as Promise<T>;
 const skel = await load<typeof import('../../src/cni/skel.js')>('cni/skel.ts');
 const netlink = await load<typeof import('../../src/netlink/index.js')>('netlink/index.ts');
+const spawnServer = await load<typeof import('../../src/netlink/spawn-server.js')>('netlink/spawn-server.ts');
 const { TaskNetwork } = await load<typeof import('../../src/agent/task/network.js')>('agent/task/network.ts');
 const { bridgePlugin } = await load<typeof import('../../src/plugins/bridge/plugin.js')>('plugins/bridge/plugin.ts');
 const { eniPlugin } = await load<typeof import('../../src/plugins/eni/plugin.js')>('plugins/eni/plugin.ts');
@@ -38,7 +39,7 @@ type PluginDefinition = import('../../src/cni/skel.js').PluginDefinition;
 
 // As the agent does (src/agent/daemon/main.ts): its `ip`/`nsenter` children forked by the spawn
 // server; BENCH_NODE_SPAWN=1 keeps Node's own spawn(), for section 4's comparison.
-if (!process.env.BENCH_NODE_SPAWN) netlink.useSpawnServer();
+if (!process.env.BENCH_NODE_SPAWN) spawnServer.useSpawnServer();
 
 // While an in-process operation is traced, every `ip`/`nsenter` child it starts is recorded (by
 // src/netlink's hook, whichever way the child is started) with its stdin (the -batch lines), its

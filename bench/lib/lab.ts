@@ -20,7 +20,7 @@ const liveNetns = new Set<string>();
 const liveAgents = new Set<ChildProcess>();
 const liveDirs = new Set<string>();
 
-const pidAlive = (pid: number): boolean => {
+export const pidAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

@@ -22,7 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ipBatchIn, PREFIX, run } from '../lib/lab.js';
+import { ipBatchIn, pidAlive, PREFIX, run } from '../lib/lab.js';
 import type { Ctx } from '../lib/context.js';
 import { Recorder } from '../lib/recorder.js';
 import { median } from '../lib/stats.js';
@@ -43,15 +43,6 @@ interface Cli {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 // utime + stime of a process (all its threads), in clock ticks (USER_HZ, 100 on Linux).
 const cpuTicks = (pid: number): number => {

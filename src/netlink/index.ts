@@ -23,8 +23,6 @@ export {
   ipCalls,
   onIpCall,
   NETNS_RUN_DIR,
-  stopSpawnServer,
-  useSpawnServer,
   type ExecOptions,
   type IpCallHook,
   type ExecResult,

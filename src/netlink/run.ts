@@ -4,7 +4,6 @@
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import type * as z from 'zod/mini';
 import { commandFailed, IpError } from './errors.js';
-import { SpawnServer } from './spawn-server.js';
 import { validateNetnsName, validateNetnsPath } from './validate.js';
 
 /** undefined = this process's netns; '/...' = a netns file; anything else = a name under /var/run/netns. */
@@ -27,30 +26,26 @@ export interface ExecOptions {
 
 let spawned = 0;
 const hooks = new Set<IpCallHook>();
-let blocking = false;
-let server: SpawnServer | undefined;
-let serving = false;
+
+/** How a child is started; every way gives the same ExecResult (test/netlink/spawn-modes.test.ts). */
+export type ChildStarter = (file: string, args: string[], opts: ExecOptions) => Promise<ExecResult>;
+
+// Asynchronous spawn() unless a process chooses otherwise: an exec'd plugin waits with spawnSync
+// (useBlockingSpawn); the agent has a spawn server fork its children (spawn-server.ts's
+// useSpawnServer, which this module does not import, so that no plugin bundle carries it).
+let start: ChildStarter = (file, args, opts) => spawnAsync(file, args, opts);
+
+export function useChildStarter(starter: ChildStarter): void {
+  start = starter;
+}
 
 // An exec'd plugin is one CNI call in a process of its own: nothing else runs while its `ip`
 // works, so it waits for its children with spawnSync, which needs none of the pipes' stream
 // machinery (the first async spawn of a fresh Node costs ~4 ms more than a blocking one,
 // measured). Its main.ts turns this on; the agent, which serves many things at once and runs the
-// plugins in-process, keeps asynchronous children. Both paths give the same ExecResult.
+// plugins in-process, keeps its loop free.
 export function useBlockingSpawn(): void {
-  blocking = true;
-}
-
-// The agent forks its children through a small shell (spawn-server.ts), so that its event loop is
-// not blocked while each one is forked; a new shell is started if the last one died.
-export function useSpawnServer(): void {
-  serving = true;
-}
-
-// Ends the shell (when there is one) after the children it is running; the next child starts another.
-export async function stopSpawnServer(): Promise<void> {
-  const s = server;
-  server = undefined;
-  await s?.close();
+  start = (file, args, opts) => Promise.resolve(spawnBlocking(file, args, opts));
 }
 
 // What ip prints for a big host (-d link dumps of thousands of links) stays well below this.
@@ -132,29 +127,8 @@ export function spawnCounted(argv: readonly string[], opts: ExecOptions = {}): P
   });
 }
 
-const start = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> => {
-  if (blocking) return Promise.resolve(spawnBlocking(file, args, opts));
-  const served = serving ? serve(file, args, opts) : undefined;
-  if (!served) return spawnAsync(file, args, opts);
-  return served.then((r) =>
-    r === null ? spawnAsync(file, args, opts) : { ...r, stdout: trimmed(r.stdout), stderr: trimmed(r.stderr) },
-  );
-};
-
-// Through the spawn server, or undefined when it cannot take this child (a newline in an argument,
-// no writable tmpfs or temp dir): Node's own spawn() runs it then, as without a server, and also
-// when the server's shell died before starting it (null). Without bash, no server is tried again.
-const serve = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult | null> | undefined => {
-  try {
-    if (server?.failedToStart) serving = false;
-    else if (!server?.usable) server = new SpawnServer();
-    return serving ? server!.run(file, args, opts) : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-const spawnAsync = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> =>
+// Node's own spawn(), waited for asynchronously.
+export const spawnAsync = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult> =>
   new Promise((resolve) => {
     const child = spawn(file, args, childOptions(opts));
     const out: Buffer[] = [];
@@ -194,7 +168,7 @@ const childOptions = (opts: ExecOptions): { env: NodeJS.ProcessEnv; stdio: Stdio
 });
 
 // ip's output has one trailing newline; callers compare values, so drop it (as execa did).
-const trimmed = (text: string): string => text.replace(/\r?\n$/, '');
+export const trimmed = (text: string): string => text.replace(/\r?\n$/, '');
 
 function spawnBlocking(file: string, args: string[], opts: ExecOptions): ExecResult {
   const r = spawnSync(file, args, {

@@ -38,7 +38,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { ExecOptions, ExecResult } from './run.js';
+import { spawnAsync, trimmed, useChildStarter, type ExecOptions, type ExecResult } from './run.js';
 
 const SCRIPT = `d=$1
 while IFS=' ' read -r id input && IFS= read -r argv; do
@@ -342,4 +342,37 @@ export class SpawnServer {
     }
     rmSync(this.#dir, { recursive: true, force: true });
   }
+}
+
+let server: SpawnServer | undefined;
+
+// The agent's children through a server from now on; a new one is started when the last one died.
+// A child the server cannot take (a newline or NUL in an argument, no private directory) or did
+// not start (its shell died first) is spawned by Node, as without a server; without bash, every
+// child is.
+export function useSpawnServer(): void {
+  useChildStarter((file, args, opts) => {
+    const served = serve(file, args, opts);
+    if (!served) return spawnAsync(file, args, opts);
+    return served.then((r) =>
+      r === null ? spawnAsync(file, args, opts) : { ...r, stdout: trimmed(r.stdout), stderr: trimmed(r.stderr) },
+    );
+  });
+}
+
+const serve = (file: string, args: string[], opts: ExecOptions): Promise<ExecResult | null> | undefined => {
+  if (server?.failedToStart) return undefined;
+  try {
+    if (!server?.usable) server = new SpawnServer();
+    return server.run(file, args, opts);
+  } catch {
+    return undefined;
+  }
+};
+
+// Ends the shell (when there is one) after the children it is running; the next child starts another.
+export async function stopSpawnServer(): Promise<void> {
+  const s = server;
+  server = undefined;
+  await s?.close();
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { childPids } from '../../src/agent/runtime/process/process-ref.js';
 import { onProcessEnd, pidAlive } from '../helpers/process-end.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -102,28 +103,10 @@ export const pidsIn = (netnsPath: string): number[] => {
     });
 };
 
-// The children of a process, from every thread's list.
-export const childrenOf = (pid: number): number[] => {
-  const tasks = (() => {
-    try {
-      return readdirSync(`/proc/${pid}/task`);
-    } catch {
-      return []; // gone
-    }
-  })();
-  return tasks.flatMap((tid) => {
-    try {
-      return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-    } catch {
-      return []; // thread gone
-    }
-  });
-};
-
 // The agent's own processes: itself and the shell that forks its `ip` children
 // (src/netlink/spawn-server.ts), with that shell's children while they run.
 export const agentProcesses = (agentPid: number): number[] => {
-  const shells = childrenOf(agentPid).filter((pid) => {
+  const shells = childPids(agentPid).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tasknet-spawner');
     } catch {

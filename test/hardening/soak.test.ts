@@ -35,7 +35,6 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   agentProcesses,
-  childrenOf,
   container,
   fetchInTask,
   ipamLeases,
@@ -48,6 +47,7 @@ import {
   waitFor,
   type Lab,
 } from '../agent/harness.js';
+import { childPids } from '../../src/agent/runtime/process/process-ref.js';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 30);
 const WARMUP = Math.min(5, Math.max(1, Math.floor(CYCLES / 10)));
@@ -116,7 +116,7 @@ const figures = (pid: number): AgentFigures => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   // Its spawn server's shell is part of it; the shell's children (its `ip` children) are not.
   const [, ...shells] = agentProcesses(pid);
-  const children = childrenOf(pid).length - shells.length + shells.flatMap(childrenOf).length;
+  const children = childPids(pid).length - shells.length + shells.flatMap(childPids).length;
   return {
     fds: readdirSync(`/proc/${pid}/fd`).length,
     rssKb: statusField(status, 'VmRSS'),

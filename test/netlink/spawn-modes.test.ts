@@ -8,7 +8,8 @@ import t from 'tap';
 import { REPO } from '../cni/process.js';
 
 const script = `
-import { spawnCounted, useBlockingSpawn, useSpawnServer, stopSpawnServer, ipCalls, onIpCall } from ${JSON.stringify(join(REPO, 'src/netlink/run.ts'))};
+import { spawnCounted, useBlockingSpawn, ipCalls, onIpCall } from ${JSON.stringify(join(REPO, 'src/netlink/run.ts'))};
+import { useSpawnServer, stopSpawnServer } from ${JSON.stringify(join(REPO, 'src/netlink/spawn-server.ts'))};
 if (process.env.SPAWN_MODE === 'blocking') useBlockingSpawn();
 if (process.env.SPAWN_MODE === 'server') useSpawnServer();
 const seen = [];

@@ -6,17 +6,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { spawnCounted, stopSpawnServer, useSpawnServer } from '../../src/netlink/run.js';
-import { SpawnServer } from '../../src/netlink/spawn-server.js';
+import { childPids } from '../../src/agent/runtime/process/process-ref.js';
+import { spawnCounted } from '../../src/netlink/run.js';
+import { SpawnServer, stopSpawnServer, useSpawnServer } from '../../src/netlink/spawn-server.js';
 import { REPO } from '../cni/process.js';
 
 const DIR = '/run/tasknet-spawn';
 const PIDNS = readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');
 const dirsOf = (pid: number): string[] =>
   existsSync(DIR) ? readdirSync(DIR).filter((n) => n.startsWith(`${PIDNS}-${pid}-`)) : [];
-
-const childrenOf = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
 
 // The shell of a server: the one child of this process running the spawner script.
 const shellPid = (): number => {
@@ -92,7 +90,7 @@ t.test('many children at once each get their own input and output', async (t) =>
   t.same(readdirSync(join(DIR, dir!)), [], 'every file of every child removed');
   // bash reaps each subshell as it ends (dash would keep all 40 as zombies until its next command)
   const shell = shellPid();
-  await until('the shell has no child left', () => childrenOf(shell).length === 0);
+  await until('the shell has no child left', () => childPids(shell).length === 0);
   t.pass('no zombie left under the shell');
 });
 

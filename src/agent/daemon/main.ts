@@ -5,7 +5,7 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { useSpawnServer } from '../../netlink/index.js';
+import { useSpawnServer } from '../../netlink/spawn-server.js';
 import { EngineRuntime } from '../runtime/engine/engine-runtime.js';
 import { ProcessRuntime } from '../runtime/process/process-runtime.js';
 import { isAlive, processRef, type ProcessRef } from '../runtime/process/process-ref.js';
