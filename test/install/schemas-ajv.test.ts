@@ -399,9 +399,12 @@ const GOOD: Case[] = [
     list: bridgeList(
       {},
       {
-        'ipv4-address': '10.99.0.9/24',
-        'ipv4-gateway': '10.99.0.254',
-        'ipv4-routes': [{ dst: '169.254.170.2/32' }, { dst: '10.98.0.0/16', gw: '10.99.0.254' }],
+        // A subnet of its own: cases run four at a time on one store, and another case's
+        // allocation in 10.99.0.0/24 may hold .9 at that moment.
+        'ipv4-subnet': '10.99.3.0/24',
+        'ipv4-address': '10.99.3.9/24',
+        'ipv4-gateway': '10.99.3.254',
+        'ipv4-routes': [{ dst: '169.254.170.2/32' }, { dst: '10.98.0.0/16', gw: '10.99.3.254' }],
       },
     ),
   },
